@@ -1,0 +1,4 @@
+//! Actors: one per live room, with its PK and red-packet rain beside it, and the registry that
+//! finds or starts a room's actor.
+
+pub mod registry;

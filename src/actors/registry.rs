@@ -1,0 +1,4 @@
+//! Finds or starts a room's actor.
+
+#[derive(Clone, Default)]
+pub struct RoomRegistry {}

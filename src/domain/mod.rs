@@ -1,0 +1,12 @@
+//! Pure rules and types: no I/O, no actix. Input is parsed into these types at the edge.
+
+pub mod chat;
+pub mod error;
+pub mod money;
+pub mod paging;
+pub mod pk;
+pub mod ratelimit;
+pub mod redpacket;
+pub mod user;
+
+pub use error::DomainError;

@@ -1,0 +1,63 @@
+//! The PK score rule: the host's share of the bar, moved by gifts.
+
+/// Which side of a PK a gift goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    Host,
+    Challenger,
+}
+
+pub const START_SCORE: i64 = 50;
+
+/// The new score after a gift worth `price * count` to `side`: `price*count/10` rounded down,
+/// added for the host and subtracted for the challenger, clamped to 0..=100.
+pub fn apply_gift(score: i64, side: Side, price: i64, count: i64) -> i64 {
+    let delta = price.saturating_mul(count) / 10;
+    let next = match side {
+        Side::Host => score.saturating_add(delta),
+        Side::Challenger => score.saturating_sub(delta),
+    };
+    next.clamp(0, 100)
+}
+
+/// Outcome of a PK at a given score: `Some(side)` wins, `None` a draw.
+pub fn winner_at(score: i64) -> Option<Side> {
+    match score.cmp(&START_SCORE) {
+        std::cmp::Ordering::Greater => Some(Side::Host),
+        std::cmp::Ordering::Less => Some(Side::Challenger),
+        std::cmp::Ordering::Equal => None,
+    }
+}
+
+/// A score of 100 or 0 ends the PK at once.
+pub fn is_knockout(score: i64) -> bool {
+    score <= 0 || score >= 100
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn examples() {
+        assert_eq!(apply_gift(50, Side::Host, 10, 1), 51);
+        assert_eq!(apply_gift(50, Side::Host, 9, 1), 50);
+        assert_eq!(apply_gift(50, Side::Challenger, 25, 2), 45);
+        assert_eq!(apply_gift(95, Side::Host, 1000, 99), 100);
+        assert_eq!(apply_gift(3, Side::Challenger, 100, 1), 0);
+        assert_eq!(winner_at(50), None);
+        assert_eq!(winner_at(51), Some(Side::Host));
+        assert!(is_knockout(100) && is_knockout(0) && !is_knockout(1));
+    }
+
+    proptest! {
+        #[test]
+        fn score_stays_in_range(start in 0i64..=100, price in 1i64..=1_000_000, count in 1i64..=99, host in any::<bool>()) {
+            let side = if host { Side::Host } else { Side::Challenger };
+            let s = apply_gift(start, side, price, count);
+            prop_assert!((0..=100).contains(&s));
+            if host { prop_assert!(s >= start) } else { prop_assert!(s <= start) }
+        }
+    }
+}

@@ -1,0 +1,61 @@
+//! The red-packet split: the double-mean method, drawn once when a rain is prepared.
+
+use rand::Rng;
+
+/// Splits `total` coins into `packets` amounts: each ≥ 1, summing to `total` exactly, each at
+/// most twice the mean of what is left when it is drawn. Requires `total >= packets >= 1`.
+pub fn split<R: Rng + ?Sized>(total: i64, packets: i64, rng: &mut R) -> Vec<i64> {
+    assert!(packets >= 1 && total >= packets, "split needs total >= packets >= 1");
+    let mut out = Vec::with_capacity(packets as usize);
+    let mut left = total;
+    for remaining in (1..=packets).rev() {
+        if remaining == 1 {
+            out.push(left);
+            break;
+        }
+        // Each later packet needs at least one coin, and this one at most twice the mean.
+        let max_by_mean = (2 * left / remaining).max(1);
+        let max_by_rest = left - (remaining - 1);
+        let hi = max_by_mean.min(max_by_rest);
+        let amount = rng.random_range(1..=hi);
+        out.push(amount);
+        left -= amount;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use rand::{rngs::StdRng, SeedableRng};
+
+    #[test]
+    fn one_packet_takes_all() {
+        let mut r = StdRng::seed_from_u64(1);
+        assert_eq!(split(7, 1, &mut r), vec![7]);
+        assert_eq!(split(5, 5, &mut r), vec![1; 5]);
+    }
+
+    proptest! {
+        #[test]
+        fn amounts_are_positive_sum_exactly_and_respect_double_mean(
+            packets in 1i64..=500, extra in 0i64..=100_000, seed in any::<u64>()
+        ) {
+            let total = packets + extra;
+            let mut r = StdRng::seed_from_u64(seed);
+            let v = split(total, packets, &mut r);
+            prop_assert_eq!(v.len() as i64, packets);
+            prop_assert_eq!(v.iter().sum::<i64>(), total);
+            let mut left = total;
+            for (i, a) in v.iter().enumerate() {
+                prop_assert!(*a >= 1);
+                let remaining = packets - i as i64;
+                if remaining > 1 {
+                    prop_assert!(*a <= (2 * left / remaining).max(1));
+                }
+                left -= a;
+            }
+        }
+    }
+}

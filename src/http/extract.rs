@@ -1,0 +1,142 @@
+//! Extractors that answer bad input with the contract's 400/413 instead of actix defaults:
+//! JSON bodies (64 KiB, drained when larger so the client really receives the 413, and the
+//! field at fault named), and path and query errors.
+
+use super::error::AppError;
+use actix_web::{dev::Payload, web, FromRequest, HttpRequest};
+use futures_util::{future::LocalBoxFuture, StreamExt};
+use serde::de::DeserializeOwned;
+
+/// Largest accepted request body.
+pub const BODY_LIMIT: usize = 64 * 1024;
+/// How much of an oversized body we read and discard so the 413 reaches the client.
+const DRAIN_LIMIT: usize = 16 * 1024 * 1024;
+
+/// A JSON body parsed into `T`.
+pub struct Json<T>(pub T);
+
+impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
+    type Error = AppError;
+    type Future = LocalBoxFuture<'static, Result<Self, AppError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let mut payload = payload.take();
+        let ct_ok = match req.headers().get("content-type").and_then(|v| v.to_str().ok()) {
+            None => true,
+            Some(ct) => ct.to_ascii_lowercase().starts_with("application/json"),
+        };
+        Box::pin(async move {
+            let body = read_limited(&mut payload).await?;
+            if !ct_ok {
+                return Err(AppError::bad("Content-Type must be application/json"));
+            }
+            parse_json(&body).map(Json)
+        })
+    }
+}
+
+/// Reads the whole body; past the limit, keeps reading and discarding (up to a cap) and then
+/// answers 413, so the client is not reset mid-upload.
+pub async fn read_limited(payload: &mut Payload) -> Result<web::BytesMut, AppError> {
+    let mut body = web::BytesMut::new();
+    let mut seen = 0usize;
+    let mut too_large = false;
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|_| AppError::bad("could not read the request body"))?;
+        seen += chunk.len();
+        if too_large || seen > BODY_LIMIT {
+            too_large = true;
+            body.clear();
+            if seen > DRAIN_LIMIT {
+                break;
+            }
+            continue;
+        }
+        body.extend_from_slice(&chunk);
+    }
+    if too_large {
+        return Err(AppError::TooLarge);
+    }
+    Ok(body)
+}
+
+/// Parses JSON, naming the field at fault where serde knows it.
+pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, AppError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(AppError::bad("the request body must be a JSON object"));
+    }
+    let de = &mut serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let msg = inner.to_string();
+        let field = missing_field(&msg).or(if path == "." || path.is_empty() { None } else { Some(path) });
+        let message = match inner.classify() {
+            serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
+                format!("malformed JSON: {msg}")
+            }
+            _ => strip_position(&msg),
+        };
+        AppError::InvalidInput { message, field }
+    })
+}
+
+fn missing_field(msg: &str) -> Option<String> {
+    let rest = msg.strip_prefix("missing field `")?;
+    Some(rest.split('`').next()?.to_owned())
+}
+
+fn strip_position(msg: &str) -> String {
+    match msg.find(" at line ") {
+        Some(i) => msg[..i].to_owned(),
+        None => msg.to_owned(),
+    }
+}
+
+pub fn path_config() -> web::PathConfig {
+    web::PathConfig::default().error_handler(|err, _req| {
+        AppError::invalid("path", format!("bad path parameter: {err}")).into()
+    })
+}
+
+pub fn query_config() -> web::QueryConfig {
+    web::QueryConfig::default().error_handler(|err, _req| {
+        let msg = err.to_string();
+        let field = msg
+            .split('`')
+            .nth(1)
+            .map(str::to_owned)
+            .unwrap_or_else(|| "query".to_owned());
+        AppError::InvalidInput { message: format!("bad query parameter: {msg}"), field: Some(field) }.into()
+    })
+}
+
+pub fn json_config() -> web::JsonConfig {
+    web::JsonConfig::default().limit(BODY_LIMIT).error_handler(|err, _req| {
+        AppError::bad(format!("bad JSON body: {err}")).into()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(serde::Deserialize, Debug)]
+    #[allow(dead_code)]
+    struct P {
+        phone: String,
+        n: Option<i64>,
+    }
+
+    #[test]
+    fn names_the_field() {
+        let e = parse_json::<P>(br#"{"n": 1}"#).err().unwrap();
+        assert!(matches!(e, AppError::InvalidInput { field: Some(ref f), .. } if f == "phone"));
+        let e = parse_json::<P>(br#"{"phone": 1}"#).err().unwrap();
+        assert!(matches!(e, AppError::InvalidInput { field: Some(ref f), .. } if f == "phone"));
+        let e = parse_json::<P>(br#"{"phone": "x", "n": "y"}"#).err().unwrap();
+        assert!(matches!(e, AppError::InvalidInput { field: Some(ref f), .. } if f == "n"));
+        let e = parse_json::<P>(b"{").err().unwrap();
+        assert!(matches!(e, AppError::InvalidInput { field: None, .. }));
+    }
+}

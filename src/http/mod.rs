@@ -1,0 +1,28 @@
+//! HTTP: routes by area, extractors, auth, limits, errors, the WebSocket task, static files.
+
+pub mod auth;
+pub mod error;
+pub mod extract;
+pub mod limits;
+pub mod middleware;
+pub mod openapi;
+pub mod ops;
+pub mod session;
+pub mod sms;
+pub mod state;
+pub mod views;
+
+use actix_web::web;
+pub use error::{AppError, AppResult};
+pub use state::AppState;
+
+/// Every `/api` route, plus a JSON 404 for unknown API paths.
+pub fn api(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::scope("/api")
+            .configure(auth::routes)
+            .configure(ops::routes)
+            .default_service(web::to(|| async { Err::<actix_web::HttpResponse, _>(AppError::NotFound("path")) })),
+    )
+    .route("/metrics", web::get().to(ops::metrics));
+}

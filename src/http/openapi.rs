@@ -1,0 +1,33 @@
+//! The OpenAPI document, gathered from the handlers' `#[utoipa::path]` annotations.
+
+use serde::Serialize;
+use utoipa::{OpenApi, ToSchema};
+
+/// Every error: `{"error": {"code", "message", "field"?}}`.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorInner,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ErrorInner {
+    pub code: String,
+    pub message: String,
+    pub field: Option<String>,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Liveroom", version = "1", description = "Live-streaming interaction server. Auth: `Authorization: Bearer <token>` or the `session` cookie."),
+    paths(
+        super::auth::send_sms,
+        super::auth::login,
+        super::auth::logout,
+        super::auth::me,
+        super::auth::patch_me,
+        super::ops::health,
+        super::ops::openapi,
+    ),
+    components(schemas(ErrorBody, ErrorInner))
+)]
+pub struct ApiDoc;

@@ -1,0 +1,200 @@
+//! Layered settings: `config/default.toml`, `config/{LIVEROOM_ENV}.toml`, then
+//! `LIVEROOM__SECTION__KEY` environment variables. Key names are a public interface.
+
+use serde::Deserialize;
+use std::path::Path;
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub redis: RedisSettings,
+    pub amqp: AmqpSettings,
+    pub auth: AuthSettings,
+    pub room: RoomSettings,
+    pub pk: PkSettings,
+    pub rain: RainSettings,
+    pub commerce: CommerceSettings,
+    pub notice: NoticeSettings,
+    pub wallet: WalletSettings,
+    pub payments: PaymentSettings,
+    pub limits: LimitSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ServerSettings {
+    pub host: String,
+    pub port: u16,
+    pub static_dir: String,
+    pub cors_origins: Vec<String>,
+    pub public_url: String,
+    pub shutdown_timeout_s: u64,
+    /// 0: one worker per core.
+    pub workers: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct DatabaseSettings {
+    pub url: String,
+    pub max_connections: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct RedisSettings {
+    pub url: String,
+    /// Every key starts with this, so several deployments (or tests) share one Redis.
+    pub prefix: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct AmqpSettings {
+    pub url: String,
+    /// Queue names start with this, so several deployments (or tests) share one broker.
+    pub prefix: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct AuthSettings {
+    pub admin_phones: Vec<String>,
+    pub sms_provider: String,
+    pub code_ttl_s: u64,
+    pub resend_after_s: u64,
+    pub max_wrong_codes: u64,
+    pub wrong_code_window_s: u64,
+    pub token_ttl_s: u64,
+    pub cookie_secure: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct RoomSettings {
+    pub heartbeat_timeout_s: u64,
+    pub ticket_ttl_s: u64,
+    pub queue_size: usize,
+    pub history_size: usize,
+    pub recent_chats: usize,
+    pub chat_per_second: u32,
+    pub word_filter: Vec<String>,
+    /// 0: one arbiter per core.
+    pub arbiters: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct PkSettings {
+    pub duration_s: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct RainSettings {
+    pub duration_s: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct CommerceSettings {
+    pub order_expiry_s: u64,
+    pub cart_ttl_s: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct NoticeSettings {
+    pub retry_after_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct WalletSettings {
+    pub batch_max: usize,
+    pub batch_wait_us: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct PaymentSettings {
+    pub notify_secret: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct LimitSettings {
+    pub enabled: bool,
+}
+
+/// Why settings could not be loaded; the message names the key at fault.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration error: {0}")]
+pub struct SettingsError(String);
+
+impl Settings {
+    /// Loads settings from `dir` (normally `config/`), the `LIVEROOM_ENV` overlay and the
+    /// environment. Falls back to the compiled-in defaults when `dir` has no default file, so the
+    /// binary also starts outside the source tree.
+    pub fn load_from(dir: &Path) -> Result<Self, SettingsError> {
+        let env = std::env::var("LIVEROOM_ENV").unwrap_or_else(|_| "dev".into());
+        let mut builder = config::Config::builder().add_source(config::File::from_str(
+            DEFAULT_TOML,
+            config::FileFormat::Toml,
+        ));
+        builder = builder
+            .add_source(config::File::from(dir.join("default.toml")).required(false))
+            .add_source(config::File::from(dir.join(format!("{env}.toml"))).required(false))
+            .add_source(
+                config::Environment::with_prefix("LIVEROOM")
+                    .prefix_separator("__")
+                    .separator("__")
+                    .list_separator(",")
+                    .with_list_parse_key("auth.admin_phones")
+                    .with_list_parse_key("server.cors_origins")
+                    .with_list_parse_key("room.word_filter")
+                    .try_parsing(true),
+            );
+        let cfg = builder.build().map_err(|e| SettingsError(e.to_string()))?;
+        let settings: Settings = cfg
+            .try_deserialize()
+            .map_err(|e| SettingsError(e.to_string()))?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Loads from `./config` (the usual case).
+    pub fn load() -> Result<Self, SettingsError> {
+        Self::load_from(Path::new("config"))
+    }
+
+    /// Rejects values that would only fail later, naming the key.
+    pub fn validate(&self) -> Result<(), SettingsError> {
+        let bad = |key: &str, why: &str| Err(SettingsError(format!("`{key}` {why}")));
+        if self.database.url.is_empty() {
+            return bad("database.url", "must not be empty");
+        }
+        let db = &self.database.url;
+        if !(db.starts_with("sqlite:") || db.starts_with("postgres") || db.starts_with("mysql:")) {
+            return bad("database.url", "must start with sqlite:, postgres:// or mysql://");
+        }
+        if !self.redis.url.is_empty() && !self.redis.url.starts_with("redis") {
+            return bad("redis.url", "must be empty or a redis:// URL");
+        }
+        if !self.amqp.url.is_empty() && !self.amqp.url.starts_with("amqp") {
+            return bad("amqp.url", "must be empty or an amqp:// URL");
+        }
+        if self.payments.notify_secret.is_empty() {
+            return bad("payments.notify_secret", "must be set (no default outside dev)");
+        }
+        if self.room.queue_size == 0 {
+            return bad("room.queue_size", "must be at least 1");
+        }
+        if self.room.history_size < 200 {
+            return bad("room.history_size", "must be at least 200");
+        }
+        if self.room.heartbeat_timeout_s == 0 {
+            return bad("room.heartbeat_timeout_s", "must be at least 1");
+        }
+        if self.wallet.batch_max == 0 {
+            return bad("wallet.batch_max", "must be at least 1");
+        }
+        for p in &self.auth.admin_phones {
+            if crate::domain::user::Phone::parse(p).is_err() {
+                return bad("auth.admin_phones", "holds a value that is not a phone number");
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Compiled-in copy of `config/default.toml`.
+pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");

@@ -1,0 +1,101 @@
+//! Builds the application from settings: backends, job handlers, room registry, HTTP server.
+
+use crate::actors::registry::RoomRegistry;
+use crate::http::{self, AppState};
+use crate::settings::Settings;
+use crate::storage::queue::JobRouter;
+use crate::storage::Backends;
+use actix_web::{dev::Server, web, App, HttpServer};
+use std::net::TcpListener;
+use std::sync::Arc;
+
+pub struct Application {
+    port: u16,
+    host: String,
+    server: Server,
+    state: AppState,
+}
+
+impl Application {
+    /// Connects every configured backend, then builds the app on them.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let backends = Backends::connect(&settings).await?;
+        Self::build_with(settings, backends).await
+    }
+
+    /// Builds the app on backends made elsewhere (tests give each app its own).
+    pub async fn build_with(settings: Settings, backends: Backends) -> anyhow::Result<Self> {
+        crate::metrics::init();
+        let settings = Arc::new(settings);
+        let sms = http::sms::from_setting(&settings.auth.sms_provider)?;
+        let router = Arc::new(JobRouter::default());
+        let rooms = RoomRegistry::default();
+        let state = AppState {
+            settings: settings.clone(),
+            b: backends.clone(),
+            sms,
+            admin_phones: Arc::new(settings.auth.admin_phones.iter().cloned().collect()),
+            rooms,
+        };
+        let listener = TcpListener::bind((settings.server.host.as_str(), settings.server.port))
+            .map_err(|e| anyhow::anyhow!("server.host/server.port: cannot listen on {}:{}: {e}", settings.server.host, settings.server.port))?;
+        let port = listener.local_addr()?.port();
+        let static_dir = settings.server.static_dir.clone();
+        let cors_origins = settings.server.cors_origins.clone();
+        let data = web::Data::new(state.clone());
+        let mut server = HttpServer::new(move || {
+            let mut cors = actix_cors::Cors::default()
+                .allowed_methods(["GET", "POST", "PUT", "PATCH", "DELETE"])
+                .allowed_headers(["authorization", "content-type", "idempotency-key"])
+                .max_age(600);
+            for o in &cors_origins {
+                cors = cors.allowed_origin(o);
+            }
+            App::new()
+                .app_data(data.clone())
+                .app_data(http::extract::path_config())
+                .app_data(http::extract::query_config())
+                .app_data(http::extract::json_config())
+                .wrap(actix_web::middleware::from_fn(http::middleware::observe))
+                .wrap(cors)
+                .wrap(tracing_actix_web::TracingLogger::default())
+                .configure(http::api)
+                .service(actix_files::Files::new("/", &static_dir).index_file("index.html"))
+        })
+        .listen(listener)?
+        .shutdown_timeout(settings.server.shutdown_timeout_s);
+        if settings.server.workers > 0 {
+            server = server.workers(settings.server.workers);
+        }
+        let server = server.run();
+        backends.queue.start(router).await?;
+        tracing::info!("listening on http://{}:{}", settings.server.host, port);
+        Ok(Self { port, host: settings.server.host.clone(), server, state })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// A handle on the app's state (tests reach the backends through it).
+    pub fn state(&self) -> AppState {
+        self.state.clone()
+    }
+
+    /// A handle that stops the server (graceful) from elsewhere.
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until SIGTERM/Ctrl-C (graceful: in-flight requests finish).
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let queue = self.state.b.queue.clone();
+        let res = self.server.await;
+        queue.stop();
+        res
+    }
+}

@@ -1,0 +1,51 @@
+//! Storage: the SQL database (sea-orm), the key-value store, the delay queue and the id
+//! generator, plus one repository per aggregate.
+
+pub mod db;
+pub mod entities;
+pub mod idgen;
+pub mod kv;
+pub mod privileges;
+pub mod queue;
+pub mod users;
+
+use crate::settings::Settings;
+use sea_orm::DatabaseConnection;
+use std::sync::Arc;
+
+/// Every backend the app talks to, chosen by settings.
+#[derive(Clone)]
+pub struct Backends {
+    pub db: DatabaseConnection,
+    pub kv: Arc<dyn kv::Kv>,
+    pub queue: Arc<dyn queue::DelayQueue>,
+    pub ids: idgen::IdGen,
+}
+
+impl Backends {
+    pub async fn connect(s: &Settings) -> anyhow::Result<Self> {
+        let db = db::connect(&s.database.url, s.database.max_connections)
+            .await
+            .map_err(|e| anyhow::anyhow!("database.url: cannot connect or migrate: {e}"))?;
+        let kv: Arc<dyn kv::Kv> = if s.redis.url.is_empty() {
+            Arc::new(kv::MemoryKv::new())
+        } else {
+            Arc::new(
+                kv::RedisKv::connect(&s.redis.url, &s.redis.prefix)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("redis.url: {e}"))?,
+            )
+        };
+        let queue: Arc<dyn queue::DelayQueue> = if s.amqp.url.is_empty() {
+            Arc::new(queue::LocalQueue::new(db.clone()))
+        } else {
+            Arc::new(
+                queue::AmqpQueue::connect(&s.amqp.url, &s.amqp.prefix)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("amqp.url: {e}"))?,
+            )
+        };
+        let ids = idgen::IdGen::new(db.clone(), 1000);
+        Ok(Self { db, kv, queue, ids })
+    }
+}
