@@ -82,10 +82,12 @@ pub fn init() {
     LazyLock::force(&ROOMS);
     LazyLock::force(&FRAMES_OUT);
     LazyLock::force(&SLOW_CLOSES);
-    LazyLock::force(&COMMANDS);
+    for kind in ["chat", "like", "gift", "join", "leave"] {
+        COMMANDS.with_label_values(&[kind]);
+    }
     LazyLock::force(&COMMAND_LATENCY);
     LazyLock::force(&QUEUE_DEPTH);
-    LazyLock::force(&JOBS_RUN);
+    JOBS_RUN.with_label_values(&["notice_retry"]);
 }
 
 pub fn render() -> String {
