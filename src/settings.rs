@@ -164,7 +164,10 @@ impl Settings {
         }
         let db = &self.database.url;
         if !(db.starts_with("sqlite:") || db.starts_with("postgres") || db.starts_with("mysql:")) {
-            return bad("database.url", "must start with sqlite:, postgres:// or mysql://");
+            return bad(
+                "database.url",
+                "must start with sqlite:, postgres:// or mysql://",
+            );
         }
         if !self.redis.url.is_empty() && !self.redis.url.starts_with("redis") {
             return bad("redis.url", "must be empty or a redis:// URL");
@@ -173,7 +176,10 @@ impl Settings {
             return bad("amqp.url", "must be empty or an amqp:// URL");
         }
         if self.payments.notify_secret.is_empty() {
-            return bad("payments.notify_secret", "must be set (no default outside dev)");
+            return bad(
+                "payments.notify_secret",
+                "must be set (no default outside dev)",
+            );
         }
         if self.room.queue_size == 0 {
             return bad("room.queue_size", "must be at least 1");
@@ -189,7 +195,10 @@ impl Settings {
         }
         for p in &self.auth.admin_phones {
             if crate::domain::user::Phone::parse(p).is_err() {
-                return bad("auth.admin_phones", "holds a value that is not a phone number");
+                return bad(
+                    "auth.admin_phones",
+                    "holds a value that is not a phone number",
+                );
             }
         }
         Ok(())

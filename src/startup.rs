@@ -1,13 +1,19 @@
 //! Builds the application from settings: backends, job handlers, room registry, HTTP server.
 
+use crate::actors::hub::UserHub;
+use crate::actors::notices::{self, Notices};
 use crate::actors::registry::RoomRegistry;
+use crate::actors::room::RoomDeps;
+use crate::domain::chat::WordFilter;
 use crate::http::{self, AppState};
+use crate::http::{room_hooks::RoomHooks, room_list::RoomList};
 use crate::settings::Settings;
 use crate::storage::queue::JobRouter;
 use crate::storage::Backends;
 use actix_web::{dev::Server, web, App, HttpServer};
 use std::net::TcpListener;
 use std::sync::Arc;
+use std::time::Duration;
 
 pub struct Application {
     port: u16,
@@ -29,16 +35,43 @@ impl Application {
         let settings = Arc::new(settings);
         let sms = http::sms::from_setting(&settings.auth.sms_provider)?;
         let router = Arc::new(JobRouter::default());
-        let rooms = RoomRegistry::default();
+        let rooms = RoomRegistry::new(
+            RoomDeps {
+                db: backends.db.clone(),
+                settings: Arc::new(settings.room.clone()),
+                filter: Arc::new(WordFilter::new(&settings.room.word_filter)),
+                limits: settings.limits.enabled,
+            },
+            settings.room.arbiters,
+        );
+        let notices = Notices::new(
+            UserHub::default(),
+            backends.kv.clone(),
+            backends.queue.clone(),
+            Duration::from_millis(settings.notice.retry_after_ms),
+        );
+        router.register(
+            notices::RETRY_JOB,
+            Arc::new(notices::RetryHandler(notices.clone())),
+        );
         let state = AppState {
             settings: settings.clone(),
             b: backends.clone(),
             sms,
             admin_phones: Arc::new(settings.auth.admin_phones.iter().cloned().collect()),
             rooms,
+            room_list: Arc::new(RoomList::default()),
+            notices,
+            hooks: RoomHooks,
         };
         let listener = TcpListener::bind((settings.server.host.as_str(), settings.server.port))
-            .map_err(|e| anyhow::anyhow!("server.host/server.port: cannot listen on {}:{}: {e}", settings.server.host, settings.server.port))?;
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "server.host/server.port: cannot listen on {}:{}: {e}",
+                    settings.server.host,
+                    settings.server.port
+                )
+            })?;
         let port = listener.local_addr()?.port();
         let static_dir = settings.server.static_dir.clone();
         let cors_origins = settings.server.cors_origins.clone();
@@ -70,7 +103,12 @@ impl Application {
         let server = server.run();
         backends.queue.start(router).await?;
         tracing::info!("listening on http://{}:{}", settings.server.host, port);
-        Ok(Self { port, host: settings.server.host.clone(), server, state })
+        Ok(Self {
+            port,
+            host: settings.server.host.clone(),
+            server,
+            state,
+        })
     }
 
     pub fn port(&self) -> u16 {

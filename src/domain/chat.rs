@@ -12,7 +12,10 @@ impl ChatText {
         let t = s.trim();
         let n = t.chars().count();
         if n == 0 || n > MAX_CHAT_CHARS {
-            return Err(DomainError::field("text", "chat text must be 1 to 200 characters"));
+            return Err(DomainError::field(
+                "text",
+                "chat text must be 1 to 200 characters",
+            ));
         }
         Ok(Self(t.to_owned()))
     }

@@ -7,6 +7,7 @@ pub mod paging;
 pub mod pk;
 pub mod ratelimit;
 pub mod redpacket;
+pub mod room;
 pub mod user;
 
 pub use error::DomainError;

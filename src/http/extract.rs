@@ -21,7 +21,11 @@ impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let mut payload = payload.take();
-        let ct_ok = match req.headers().get("content-type").and_then(|v| v.to_str().ok()) {
+        let ct_ok = match req
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+        {
             None => true,
             Some(ct) => ct.to_ascii_lowercase().starts_with("application/json"),
         };
@@ -70,12 +74,23 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, AppError> {
         let path = e.path().to_string();
         let inner = e.into_inner();
         let msg = inner.to_string();
-        let field = missing_field(&msg).or(if path == "." || path.is_empty() { None } else { Some(path) });
-        let message = match inner.classify() {
-            serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
-                format!("malformed JSON: {msg}")
-            }
-            _ => strip_position(&msg),
+        let syntax = matches!(
+            inner.classify(),
+            serde_json::error::Category::Syntax | serde_json::error::Category::Eof
+        );
+        let field = if syntax {
+            None
+        } else {
+            missing_field(&msg).or(if path == "." || path == "?" || path.is_empty() {
+                None
+            } else {
+                Some(path)
+            })
+        };
+        let message = if syntax {
+            format!("malformed JSON: {msg}")
+        } else {
+            strip_position(&msg)
         };
         AppError::InvalidInput { message, field }
     })
@@ -107,14 +122,18 @@ pub fn query_config() -> web::QueryConfig {
             .nth(1)
             .map(str::to_owned)
             .unwrap_or_else(|| "query".to_owned());
-        AppError::InvalidInput { message: format!("bad query parameter: {msg}"), field: Some(field) }.into()
+        AppError::InvalidInput {
+            message: format!("bad query parameter: {msg}"),
+            field: Some(field),
+        }
+        .into()
     })
 }
 
 pub fn json_config() -> web::JsonConfig {
-    web::JsonConfig::default().limit(BODY_LIMIT).error_handler(|err, _req| {
-        AppError::bad(format!("bad JSON body: {err}")).into()
-    })
+    web::JsonConfig::default()
+        .limit(BODY_LIMIT)
+        .error_handler(|err, _req| AppError::bad(format!("bad JSON body: {err}")).into())
 }
 
 #[cfg(test)]
@@ -134,7 +153,9 @@ mod tests {
         assert!(matches!(e, AppError::InvalidInput { field: Some(ref f), .. } if f == "phone"));
         let e = parse_json::<P>(br#"{"phone": 1}"#).err().unwrap();
         assert!(matches!(e, AppError::InvalidInput { field: Some(ref f), .. } if f == "phone"));
-        let e = parse_json::<P>(br#"{"phone": "x", "n": "y"}"#).err().unwrap();
+        let e = parse_json::<P>(br#"{"phone": "x", "n": "y"}"#)
+            .err()
+            .unwrap();
         assert!(matches!(e, AppError::InvalidInput { field: Some(ref f), .. } if f == "n"));
         let e = parse_json::<P>(b"{").err().unwrap();
         assert!(matches!(e, AppError::InvalidInput { field: None, .. }));

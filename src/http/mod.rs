@@ -5,12 +5,17 @@ pub mod error;
 pub mod extract;
 pub mod limits;
 pub mod middleware;
+pub mod moderation;
 pub mod openapi;
 pub mod ops;
+pub mod room_hooks;
+pub mod room_list;
+pub mod rooms;
 pub mod session;
 pub mod sms;
 pub mod state;
 pub mod views;
+pub mod ws;
 
 use actix_web::web;
 pub use error::{AppError, AppResult};
@@ -22,7 +27,12 @@ pub fn api(cfg: &mut web::ServiceConfig) {
         web::scope("/api")
             .configure(auth::routes)
             .configure(ops::routes)
-            .default_service(web::to(|| async { Err::<actix_web::HttpResponse, _>(AppError::NotFound("path")) })),
+            .configure(rooms::routes)
+            .configure(moderation::routes)
+            .default_service(web::to(|| async {
+                Err::<actix_web::HttpResponse, _>(AppError::NotFound("path"))
+            })),
     )
-    .route("/metrics", web::get().to(ops::metrics));
+    .route("/metrics", web::get().to(ops::metrics))
+    .configure(ws::routes);
 }

@@ -18,13 +18,28 @@ pub struct ErrorInner {
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Liveroom", version = "1", description = "Live-streaming interaction server. Auth: `Authorization: Bearer <token>` or the `session` cookie."),
+    info(
+        title = "Liveroom",
+        version = "1",
+        description = "Live-streaming interaction server. Auth: `Authorization: Bearer <token>` or the `session` cookie."
+    ),
     paths(
         super::auth::send_sms,
         super::auth::login,
         super::auth::logout,
         super::auth::me,
         super::auth::patch_me,
+        super::rooms::list,
+        super::rooms::create,
+        super::rooms::get,
+        super::rooms::close,
+        super::rooms::im,
+        super::moderation::mute,
+        super::moderation::unmute,
+        super::moderation::kick,
+        super::moderation::unban,
+        super::moderation::slow_mode,
+        super::moderation::delete_message,
         super::ops::health,
         super::ops::openapi,
     ),

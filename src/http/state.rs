@@ -6,7 +6,10 @@ use crate::storage::Backends;
 use std::collections::HashSet;
 use std::sync::Arc;
 
+use super::room_hooks::RoomHooks;
+use super::room_list::RoomList;
 use super::sms::SmsProvider;
+use crate::actors::notices::Notices;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -15,6 +18,9 @@ pub struct AppState {
     pub sms: Arc<dyn SmsProvider>,
     pub admin_phones: Arc<HashSet<String>>,
     pub rooms: RoomRegistry,
+    pub room_list: Arc<RoomList>,
+    pub notices: Notices,
+    pub hooks: RoomHooks,
 }
 
 impl AppState {

@@ -7,6 +7,7 @@ pub mod idgen;
 pub mod kv;
 pub mod privileges;
 pub mod queue;
+pub mod rooms;
 pub mod users;
 
 use crate::settings::Settings;

@@ -1,6 +1,9 @@
 //! Integration tests: the real app on a random port (see `helpers`), one binary for speed.
 
 mod helpers;
+mod ws_client;
 
 mod auth;
 mod ops;
+mod realtime;
+mod rooms;

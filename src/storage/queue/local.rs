@@ -6,8 +6,8 @@ use super::{backoff, new_job, DelayQueue, Job, JobRouter, QueueError};
 use crate::clock::now_ms;
 use crate::storage::entities::delayed_jobs as dj;
 use sea_orm::{
-    sea_query::Expr, ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect,
+    sea_query::Expr, ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect,
 };
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -31,13 +31,22 @@ fn qerr(e: impl std::fmt::Display) -> QueueError {
 
 impl LocalQueue {
     pub fn new(db: DatabaseConnection) -> Self {
-        Self { db, wake: Arc::new(Notify::new()), stopped: Arc::new(AtomicBool::new(false)) }
+        Self {
+            db,
+            wake: Arc::new(Notify::new()),
+            stopped: Arc::new(AtomicBool::new(false)),
+        }
     }
 }
 
 #[async_trait::async_trait]
 impl DelayQueue for LocalQueue {
-    async fn schedule(&self, kind: &str, payload: serde_json::Value, delay: Duration) -> Result<String, QueueError> {
+    async fn schedule(
+        &self,
+        kind: &str,
+        payload: serde_json::Value,
+        delay: Duration,
+    ) -> Result<String, QueueError> {
         let job = new_job(kind, payload, delay);
         dj::Entity::insert(dj::ActiveModel {
             id: Set(job.id.clone()),
@@ -92,7 +101,11 @@ impl DelayQueue for LocalQueue {
 }
 
 /// Claims and starts every due job; returns how long to sleep before the next one is due.
-async fn run_due(db: &DatabaseConnection, router: &Arc<JobRouter>, permits: &Arc<Semaphore>) -> anyhow::Result<Duration> {
+async fn run_due(
+    db: &DatabaseConnection,
+    router: &Arc<JobRouter>,
+    permits: &Arc<Semaphore>,
+) -> anyhow::Result<Duration> {
     let now = now_ms();
     let due = dj::Entity::find()
         .filter(dj::Column::DueAt.lte(now))
@@ -125,13 +138,19 @@ async fn run_due(db: &DatabaseConnection, router: &Arc<JobRouter>, permits: &Arc
             };
             let outcome = router.dispatch(&job).await;
             let res = match outcome {
-                Ok(()) => dj::Entity::delete_by_id(row.id.clone()).exec(&db).await.map(|_| ()),
+                Ok(()) => dj::Entity::delete_by_id(row.id.clone())
+                    .exec(&db)
+                    .await
+                    .map(|_| ()),
                 Err(e) => {
                     let attempts = row.attempts + 1;
                     tracing::warn!(job = %row.id, kind = %row.kind, attempts, error = %e, "job failed; retrying later");
                     dj::Entity::update_many()
                         .col_expr(dj::Column::Attempts, Expr::value(attempts))
-                        .col_expr(dj::Column::DueAt, Expr::value(now_ms() + backoff(attempts as u32).as_millis() as i64))
+                        .col_expr(
+                            dj::Column::DueAt,
+                            Expr::value(now_ms() + backoff(attempts as u32).as_millis() as i64),
+                        )
                         .col_expr(dj::Column::LockedUntil, Expr::value(0i64))
                         .filter(dj::Column::Id.eq(row.id.clone()))
                         .exec(&db)
@@ -153,7 +172,9 @@ async fn run_due(db: &DatabaseConnection, router: &Arc<JobRouter>, permits: &Arc
         .one(db)
         .await?;
     Ok(match next {
-        Some(r) => Duration::from_millis((r.due_at - now_ms()).clamp(1, IDLE_POLL.as_millis() as i64) as u64),
+        Some(r) => Duration::from_millis(
+            (r.due_at - now_ms()).clamp(1, IDLE_POLL.as_millis() as i64) as u64,
+        ),
         None => IDLE_POLL,
     })
 }

@@ -1,0 +1,33 @@
+//! WebSocket frames: `{"type", "seq"?, "data"?}`, encoded once into shared bytes.
+
+use bytestring::ByteString;
+use serde::Serialize;
+
+#[derive(Serialize)]
+struct Frame<'a, T: Serialize> {
+    #[serde(rename = "type")]
+    kind: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    seq: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data: Option<T>,
+}
+
+/// Encodes a frame once; cloning the result shares the bytes.
+pub fn encode<T: Serialize>(kind: &str, seq: Option<u64>, data: Option<&T>) -> ByteString {
+    let s = serde_json::to_string(&Frame { kind, seq, data })
+        .unwrap_or_else(|_| format!(r#"{{"type":"{kind}"}}"#));
+    ByteString::from(s)
+}
+
+pub fn bare(kind: &str) -> ByteString {
+    encode::<()>(kind, None, None)
+}
+
+pub fn error(code: &str, message: &str) -> ByteString {
+    encode(
+        "error",
+        None,
+        Some(&serde_json::json!({"code": code, "message": message})),
+    )
+}

@@ -1,0 +1,143 @@
+//! Sockets as the rooms see them: a bounded queue filled with `try_send` (a room never waits on
+//! a viewer) and a kill switch that closes the socket with a code. Plus the index of every
+//! user's sockets on this node, for notices.
+
+use bytestring::ByteString;
+use parking_lot::RwLock;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
+use std::sync::Arc;
+use tokio::sync::{mpsc, Notify};
+
+/// Close codes of the contract.
+pub mod close {
+    pub const HEARTBEAT: u16 = 4000;
+    pub const TOO_SLOW: u16 = 4001;
+    pub const KICKED: u16 = 4003;
+    pub const ROOM_CLOSED: u16 = 4004;
+    pub const TICKET: u16 = 4401;
+}
+
+/// Asks a socket's task to close with a code; the first code wins.
+#[derive(Default)]
+pub struct Kill {
+    code: AtomicU16,
+    notify: Notify,
+}
+
+impl Kill {
+    pub fn fire(&self, code: u16) {
+        if self
+            .code
+            .compare_exchange(0, code, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+        {
+            // notify_one keeps a permit, so a task that is not waiting yet still sees it.
+            self.notify.notify_one();
+        }
+    }
+    pub fn code(&self) -> u16 {
+        self.code.load(Ordering::Acquire)
+    }
+    pub async fn fired(&self) -> u16 {
+        loop {
+            let c = self.code();
+            if c != 0 {
+                return c;
+            }
+            self.notify.notified().await;
+        }
+    }
+}
+
+static NEXT_SOCKET: AtomicU64 = AtomicU64::new(1);
+
+/// The room's handle on one socket.
+#[derive(Clone)]
+pub struct SocketHandle {
+    pub id: u64,
+    pub user_id: i64,
+    tx: mpsc::Sender<ByteString>,
+    pub kill: Arc<Kill>,
+}
+
+impl SocketHandle {
+    /// A handle and the receiving end of its queue (the socket task reads it).
+    pub fn new(user_id: i64, queue: usize) -> (Self, mpsc::Receiver<ByteString>) {
+        let (tx, rx) = mpsc::channel(queue.max(1));
+        let id = NEXT_SOCKET.fetch_add(1, Ordering::Relaxed);
+        (
+            Self {
+                id,
+                user_id,
+                tx,
+                kill: Arc::new(Kill::default()),
+            },
+            rx,
+        )
+    }
+
+    /// Queues a frame without waiting. A full queue marks the viewer as too slow: the socket is
+    /// closed with 4001 and the caller drops it. Returns false when the socket is gone.
+    pub fn push(&self, frame: &ByteString) -> bool {
+        match self.tx.try_send(frame.clone()) {
+            Ok(()) => {
+                crate::metrics::FRAMES_OUT.inc();
+                true
+            }
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                crate::metrics::SLOW_CLOSES.inc();
+                self.kill.fire(close::TOO_SLOW);
+                false
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        }
+    }
+
+    /// Frames waiting in this socket's queue.
+    pub fn depth(&self) -> usize {
+        self.tx.max_capacity() - self.tx.capacity()
+    }
+
+    pub fn is_dead(&self) -> bool {
+        self.kill.code() != 0 || self.tx.is_closed()
+    }
+}
+
+/// Every socket of every user on this node.
+#[derive(Clone, Default)]
+pub struct UserHub {
+    map: Arc<RwLock<HashMap<i64, Vec<SocketHandle>>>>,
+}
+
+impl UserHub {
+    pub fn add(&self, h: &SocketHandle) {
+        self.map
+            .write()
+            .entry(h.user_id)
+            .or_default()
+            .push(h.clone());
+    }
+
+    pub fn remove(&self, h: &SocketHandle) {
+        let mut m = self.map.write();
+        if let Some(v) = m.get_mut(&h.user_id) {
+            v.retain(|x| x.id != h.id);
+            if v.is_empty() {
+                m.remove(&h.user_id);
+            }
+        }
+    }
+
+    /// Pushes a frame to each of the user's sockets; how many took it.
+    pub fn deliver(&self, user_id: i64, frame: &ByteString) -> usize {
+        let m = self.map.read();
+        m.get(&user_id)
+            .map(|v| v.iter().filter(|h| h.push(frame)).count())
+            .unwrap_or(0)
+    }
+
+    pub fn sockets(&self) -> usize {
+        self.map.read().values().map(Vec::len).sum()
+    }
+}

@@ -1,0 +1,113 @@
+//! Notices to one user (`gift_failed`, `rain_credited`, `order_paid`, `order_expired`): pushed to
+//! each of the user's sockets, kept unacked for 10 minutes (replayed on the next `welcome`), and
+//! sent once more through the delay queue when no `ack` came within `notice.retry_after_ms`.
+
+use super::frames;
+use super::hub::UserHub;
+use crate::clock::now_ms;
+use crate::storage::kv::Kv;
+use crate::storage::queue::{DelayQueue, Job, JobHandler};
+use bytestring::ByteString;
+use serde_json::{json, Value};
+use std::sync::Arc;
+use std::time::Duration;
+
+pub const RETRY_JOB: &str = "notice_retry";
+/// How long an unacked notice is kept for replay.
+const KEEP: Duration = Duration::from_secs(600);
+
+#[derive(Clone)]
+pub struct Notices {
+    pub hub: UserHub,
+    kv: Arc<dyn Kv>,
+    queue: Arc<dyn DelayQueue>,
+    retry_after: Duration,
+}
+
+fn key(user_id: i64) -> String {
+    format!("notices:{user_id}")
+}
+
+impl Notices {
+    pub fn new(
+        hub: UserHub,
+        kv: Arc<dyn Kv>,
+        queue: Arc<dyn DelayQueue>,
+        retry_after: Duration,
+    ) -> Self {
+        Self {
+            hub,
+            kv,
+            queue,
+            retry_after,
+        }
+    }
+
+    /// Sends a notice of `kind` with `fields` (merged beside `id` and `kind`); returns its id.
+    pub async fn send(&self, user_id: i64, kind: &str, fields: Value) -> anyhow::Result<String> {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let mut data = json!({"id": id, "kind": kind});
+        if let (Some(d), Value::Object(f)) = (data.as_object_mut(), fields) {
+            d.extend(f);
+        }
+        let frame = frames::encode("notice", None, Some(&data));
+        let stored = json!({"at": now_ms(), "frame": frame.to_string()}).to_string();
+        self.kv
+            .hset(&key(user_id), &id, &stored, Some(KEEP))
+            .await?;
+        self.hub.deliver(user_id, &frame);
+        self.queue
+            .schedule(
+                RETRY_JOB,
+                json!({"user_id": user_id, "id": id}),
+                self.retry_after,
+            )
+            .await?;
+        Ok(id)
+    }
+
+    /// The user acknowledged a notice: it is neither resent nor replayed.
+    pub async fn ack(&self, user_id: i64, id: &str) -> anyhow::Result<()> {
+        if id.len() <= 64 {
+            self.kv.hdel(&key(user_id), id).await?;
+        }
+        Ok(())
+    }
+
+    /// Unacked notices of the last 10 minutes, oldest first.
+    pub async fn pending(&self, user_id: i64) -> anyhow::Result<Vec<ByteString>> {
+        let all = self.kv.hgetall(&key(user_id)).await?;
+        let cutoff = now_ms() - KEEP.as_millis() as i64;
+        let mut v: Vec<(i64, String)> = all
+            .into_values()
+            .filter_map(|s| serde_json::from_str::<Value>(&s).ok())
+            .filter_map(|v| Some((v["at"].as_i64()?, v["frame"].as_str()?.to_owned())))
+            .filter(|(at, _)| *at >= cutoff)
+            .collect();
+        v.sort_by_key(|(at, _)| *at);
+        Ok(v.into_iter().map(|(_, f)| ByteString::from(f)).collect())
+    }
+}
+
+/// The retry: a notice still unacked is sent once more.
+pub struct RetryHandler(pub Notices);
+
+#[async_trait::async_trait]
+impl JobHandler for RetryHandler {
+    async fn handle(&self, job: &Job) -> anyhow::Result<()> {
+        let (Some(user_id), Some(id)) =
+            (job.payload["user_id"].as_i64(), job.payload["id"].as_str())
+        else {
+            return Ok(()); // malformed: nothing to do
+        };
+        if let Some(stored) = self.0.kv.hget(&key(user_id), id).await? {
+            if let Some(frame) = serde_json::from_str::<Value>(&stored)
+                .ok()
+                .and_then(|v| v["frame"].as_str().map(str::to_owned))
+            {
+                self.0.hub.deliver(user_id, &ByteString::from(frame));
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,277 @@
+//! The room actor: owns one live room's state and its connected sockets. Every command that
+//! touches the room is a message, applied one at a time, so there are no locks. Broadcasts are
+//! encoded once and `try_send` into each socket's bounded queue; a full queue drops that viewer.
+
+mod history;
+mod messages;
+
+pub use messages::*;
+
+use super::frames;
+use super::hub::SocketHandle;
+use crate::clock::{now_ms, rfc3339};
+use crate::domain::chat::WordFilter;
+use crate::domain::ratelimit::WindowCounter;
+use crate::http::views::UserRef;
+use crate::settings::RoomSettings;
+use actix::prelude::*;
+use bytestring::ByteString;
+use history::History;
+use sea_orm::DatabaseConnection;
+use serde::Serialize;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What a room knows about itself; rebuilt from storage after a restart.
+#[derive(Debug, Clone, Serialize)]
+pub struct RoomInfo {
+    pub id: i64,
+    pub title: String,
+    pub kind: String,
+    pub anchor: AnchorRef,
+    pub started_at: i64,
+    pub slow_mode_s: i64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AnchorRef {
+    pub id: i64,
+    pub nickname: String,
+    pub avatar: String,
+}
+
+/// What the room shares with its registry: live counts read by the room list.
+#[derive(Default)]
+pub struct RoomGauges {
+    pub online: AtomicI64,
+}
+
+/// Everything a room needs from outside.
+#[derive(Clone)]
+pub struct RoomDeps {
+    pub db: DatabaseConnection,
+    pub settings: Arc<RoomSettings>,
+    pub filter: Arc<WordFilter>,
+    /// False when `limits.enabled=false` (load tests): no per-user chat rate limit.
+    pub limits: bool,
+}
+
+struct Session {
+    user: UserRef,
+    handle: SocketHandle,
+}
+
+pub struct Room {
+    info: RoomInfo,
+    deps: RoomDeps,
+    gauges: Arc<RoomGauges>,
+    closed: bool,
+    sessions: HashMap<u64, Session>,
+    /// Connected sockets per user: `online` counts distinct users.
+    users: HashMap<i64, u32>,
+    history: History,
+    likes: u64,
+    likes_dirty: bool,
+    online_dirty: bool,
+    chat_windows: HashMap<i64, WindowCounter>,
+    last_chat_ms: HashMap<i64, i64>,
+    /// Muted users and when their mute ends (ms).
+    mutes: HashMap<i64, i64>,
+    /// State of the PK and rain beside the room, shown in `welcome`.
+    extras: HashMap<&'static str, Value>,
+    tick: Option<SpawnHandle>,
+}
+
+impl Room {
+    pub fn new(info: RoomInfo, deps: RoomDeps, gauges: Arc<RoomGauges>) -> Self {
+        let history = History::new(deps.settings.history_size, deps.settings.recent_chats);
+        Self {
+            info,
+            deps,
+            gauges,
+            closed: false,
+            sessions: HashMap::new(),
+            users: HashMap::new(),
+            history,
+            likes: 0,
+            likes_dirty: false,
+            online_dirty: false,
+            chat_windows: HashMap::new(),
+            last_chat_ms: HashMap::new(),
+            mutes: HashMap::new(),
+            extras: HashMap::new(),
+            tick: None,
+        }
+    }
+
+    fn online(&self) -> usize {
+        self.users.len()
+    }
+
+    /// The contract's `room` object.
+    fn room_json(&self) -> Value {
+        json!({
+            "id": self.info.id,
+            "title": self.info.title,
+            "kind": self.info.kind,
+            "status": if self.closed { "closed" } else { "live" },
+            "anchor": self.info.anchor,
+            "online": self.online(),
+            "started_at": rfc3339(self.info.started_at),
+        })
+    }
+
+    /// Numbers, records and sends a room event; returns its seq.
+    fn publish(&mut self, kind: &str, data: Value, chat: bool) -> u64 {
+        let seq = self.history.last_seq() + 1;
+        let frame = frames::encode(kind, Some(seq), Some(&data));
+        self.history.push(
+            seq,
+            frame.clone(),
+            chat.then_some(json!({"seq": seq, "type": kind, "data": data})),
+        );
+        self.fan_out(&frame);
+        seq
+    }
+
+    /// Sends one encoded frame to every socket; drops those that are too slow or gone.
+    fn fan_out(&mut self, frame: &ByteString) {
+        let mut dead = Vec::new();
+        for (id, s) in &self.sessions {
+            if !s.handle.push(frame) {
+                dead.push(*id);
+            }
+        }
+        for id in dead {
+            self.drop_session(id);
+        }
+    }
+
+    fn add_session(&mut self, user: UserRef, handle: SocketHandle) {
+        *self.users.entry(user.id).or_default() += 1;
+        self.sessions.insert(handle.id, Session { user, handle });
+        self.online_changed();
+    }
+
+    fn drop_session(&mut self, id: u64) {
+        if let Some(s) = self.sessions.remove(&id) {
+            if let Some(n) = self.users.get_mut(&s.user.id) {
+                *n -= 1;
+                if *n == 0 {
+                    self.users.remove(&s.user.id);
+                }
+            }
+            self.online_changed();
+        }
+    }
+
+    fn online_changed(&mut self) {
+        self.online_dirty = true;
+        self.gauges
+            .online
+            .store(self.online() as i64, Ordering::Relaxed);
+    }
+
+    fn close_user(&mut self, user_id: i64, code: u16) {
+        let ids: Vec<u64> = self
+            .sessions
+            .iter()
+            .filter(|(_, s)| s.user.id == user_id)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in ids {
+            if let Some(s) = self.sessions.get(&id) {
+                s.handle.kill.fire(code);
+            }
+            self.drop_session(id);
+        }
+    }
+
+    /// Once a second: coalesced `online` and `likes` snapshots, and the queue-depth gauge.
+    fn on_tick(&mut self) {
+        if self.online_dirty {
+            self.online_dirty = false;
+            let f = frames::encode("online", None, Some(&json!({"count": self.online()})));
+            self.fan_out(&f);
+        }
+        if self.likes_dirty {
+            self.likes_dirty = false;
+            let f = frames::encode("likes", None, Some(&json!({"total": self.likes})));
+            self.fan_out(&f);
+        }
+        let deepest = self
+            .sessions
+            .values()
+            .map(|s| s.handle.depth())
+            .max()
+            .unwrap_or(0) as i64;
+        if deepest > crate::metrics::QUEUE_DEPTH.get() {
+            crate::metrics::QUEUE_DEPTH.set(deepest);
+        }
+        let now = now_ms();
+        self.mutes.retain(|_, until| *until > now);
+        // Per-user chat state of users who left is not kept.
+        let users = &self.users;
+        self.chat_windows.retain(|u, _| users.contains_key(u));
+        let slow_ms = self.info.slow_mode_s * 1000;
+        self.last_chat_ms
+            .retain(|u, at| users.contains_key(u) || now - *at < slow_ms);
+    }
+
+    fn start_tick(&mut self, ctx: &mut Context<Self>) {
+        if let Some(h) = self.tick.take() {
+            ctx.cancel_future(h);
+        }
+        self.tick = Some(ctx.run_interval(Duration::from_secs(1), |act, _| act.on_tick()));
+    }
+}
+
+impl Actor for Room {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        // Commands queue up while a slow viewer is being dropped; keep the mailbox roomy.
+        ctx.set_mailbox_capacity(4096);
+        if !self.closed {
+            crate::metrics::ROOMS.inc();
+            self.start_tick(ctx);
+        }
+    }
+
+    fn stopped(&mut self, _: &mut Self::Context) {
+        if !self.closed {
+            crate::metrics::ROOMS.dec();
+        }
+    }
+}
+
+impl actix::Supervised for Room {
+    /// After a failure: reload what storage knows (title, slow mode, status), keep the sockets,
+    /// and tell every viewer to `resync`, since events may have been lost.
+    fn restarting(&mut self, ctx: &mut Context<Self>) {
+        tracing::warn!(room = self.info.id, "room actor restarting");
+        self.history.clear();
+        let db = self.deps.db.clone();
+        let id = self.info.id;
+        ctx.wait(
+            async move { crate::storage::rooms::find(&db, id).await }
+                .into_actor(self)
+                .map(|res, act, _ctx| {
+                    match res {
+                        Ok(Some(r)) => {
+                            act.info.title = r.title;
+                            act.info.slow_mode_s = r.slow_mode_s as i64;
+                            act.closed = r.status != crate::domain::room::LIVE;
+                        }
+                        Ok(None) => act.closed = true,
+                        Err(e) => tracing::error!(room = act.info.id, error = %e, "room reload failed; keeping last state"),
+                    }
+                    let f = frames::bare("resync");
+                    act.fan_out(&f);
+                }),
+        );
+    }
+}

@@ -1,0 +1,183 @@
+//! Moderation by the room's anchor or an admin: mutes, kicks, bans, slow mode, deleting chats.
+
+use super::error::{AppError, AppResult};
+use super::extract::Json;
+use super::rooms::{live_room, require_moderator, room_actor};
+use super::session::AuthUser;
+use super::state::AppState;
+use crate::actors::room;
+use crate::clock::{now_ms, rfc3339};
+use crate::domain::room::{parse_mute_seconds, parse_slow_mode};
+use crate::storage::rooms;
+use actix_web::{web, HttpResponse};
+use serde::Deserialize;
+use serde_json::json;
+use utoipa::ToSchema;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/rooms/{id}/mutes", web::post().to(mute))
+        .route("/rooms/{id}/mutes/{user_id}", web::delete().to(unmute))
+        .route("/rooms/{id}/kicks", web::post().to(kick))
+        .route("/rooms/{id}/bans/{user_id}", web::delete().to(unban))
+        .route("/rooms/{id}/slow-mode", web::put().to(slow_mode))
+        .route(
+            "/rooms/{id}/messages/{seq}",
+            web::delete().to(delete_message),
+        );
+}
+
+fn mailbox(e: actix::MailboxError) -> AppError {
+    AppError::internal(anyhow::anyhow!("room actor unavailable: {e}"))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct MuteBody {
+    pub user_id: i64,
+    pub seconds: i64,
+}
+
+/// Mutes a user's chat for `seconds`; the room sees `muted`.
+#[utoipa::path(post, path = "/api/rooms/{id}/mutes", tag = "moderation", request_body = MuteBody, params(("id" = i64, Path)),
+    responses((status = 200), (status = 400, body = super::openapi::ErrorBody), (status = 403, body = super::openapi::ErrorBody), (status = 404, body = super::openapi::ErrorBody)))]
+pub async fn mute(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    id: web::Path<i64>,
+    body: Json<MuteBody>,
+) -> AppResult<HttpResponse> {
+    let seconds = parse_mute_seconds(body.0.seconds)?;
+    let r = live_room(&state, *id).await?;
+    require_moderator(&user, &r)?;
+    let until = now_ms() + seconds * 1000;
+    room_actor(&state, &r)
+        .await?
+        .send(room::Mute {
+            user_id: body.0.user_id,
+            until_ms: until,
+        })
+        .await
+        .map_err(mailbox)?;
+    Ok(HttpResponse::Ok().json(json!({"user_id": body.0.user_id, "until": rfc3339(until)})))
+}
+
+/// Lifts a mute.
+#[utoipa::path(delete, path = "/api/rooms/{id}/mutes/{user_id}", tag = "moderation", params(("id" = i64, Path), ("user_id" = i64, Path)),
+    responses((status = 204), (status = 403, body = super::openapi::ErrorBody), (status = 404, body = super::openapi::ErrorBody)))]
+pub async fn unmute(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    path: web::Path<(i64, i64)>,
+) -> AppResult<HttpResponse> {
+    let (id, user_id) = path.into_inner();
+    let r = live_room(&state, id).await?;
+    require_moderator(&user, &r)?;
+    room_actor(&state, &r)
+        .await?
+        .send(room::Unmute { user_id })
+        .await
+        .map_err(mailbox)?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct KickBody {
+    pub user_id: i64,
+    pub ban: Option<bool>,
+}
+
+/// Closes the user's sockets with 4003; with `ban`, `/im` answers 403 until lifted.
+#[utoipa::path(post, path = "/api/rooms/{id}/kicks", tag = "moderation", request_body = KickBody, params(("id" = i64, Path)),
+    responses((status = 200), (status = 400, body = super::openapi::ErrorBody), (status = 403, body = super::openapi::ErrorBody), (status = 404, body = super::openapi::ErrorBody)))]
+pub async fn kick(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    id: web::Path<i64>,
+    body: Json<KickBody>,
+) -> AppResult<HttpResponse> {
+    let r = live_room(&state, *id).await?;
+    require_moderator(&user, &r)?;
+    if body.0.user_id == r.anchor_id {
+        return Err(AppError::invalid(
+            "user_id",
+            "the anchor cannot be kicked from their own room",
+        ));
+    }
+    let ban = body.0.ban.unwrap_or(false);
+    if ban {
+        rooms::ban(&state.b.db, r.id, body.0.user_id).await?;
+    }
+    room_actor(&state, &r)
+        .await?
+        .send(room::Kick {
+            user_id: body.0.user_id,
+        })
+        .await
+        .map_err(mailbox)?;
+    Ok(HttpResponse::Ok().json(json!({"user_id": body.0.user_id, "banned": ban})))
+}
+
+/// Lifts a ban.
+#[utoipa::path(delete, path = "/api/rooms/{id}/bans/{user_id}", tag = "moderation", params(("id" = i64, Path), ("user_id" = i64, Path)),
+    responses((status = 204), (status = 403, body = super::openapi::ErrorBody), (status = 404, body = super::openapi::ErrorBody)))]
+pub async fn unban(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    path: web::Path<(i64, i64)>,
+) -> AppResult<HttpResponse> {
+    let (id, user_id) = path.into_inner();
+    let r = rooms::find(&state.b.db, id)
+        .await?
+        .ok_or(AppError::NotFound("room"))?;
+    require_moderator(&user, &r)?;
+    rooms::unban(&state.b.db, id, user_id).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct SlowModeBody {
+    pub seconds: i64,
+}
+
+/// Each viewer may chat once per `seconds` (0 turns it off); the anchor is exempt.
+#[utoipa::path(put, path = "/api/rooms/{id}/slow-mode", tag = "moderation", request_body = SlowModeBody, params(("id" = i64, Path)),
+    responses((status = 200), (status = 400, body = super::openapi::ErrorBody), (status = 403, body = super::openapi::ErrorBody), (status = 404, body = super::openapi::ErrorBody)))]
+pub async fn slow_mode(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    id: web::Path<i64>,
+    body: Json<SlowModeBody>,
+) -> AppResult<HttpResponse> {
+    let seconds = parse_slow_mode(body.0.seconds)?;
+    let r = live_room(&state, *id).await?;
+    require_moderator(&user, &r)?;
+    rooms::set_slow_mode(&state.b.db, r.id, seconds).await?;
+    room_actor(&state, &r)
+        .await?
+        .send(room::SlowMode { seconds })
+        .await
+        .map_err(mailbox)?;
+    Ok(HttpResponse::Ok().json(json!({"seconds": seconds})))
+}
+
+/// Deletes a chat message: the room sees `chat_deleted` and it leaves the history.
+#[utoipa::path(delete, path = "/api/rooms/{id}/messages/{seq}", tag = "moderation", params(("id" = i64, Path), ("seq" = u64, Path)),
+    responses((status = 204), (status = 403, body = super::openapi::ErrorBody), (status = 404, body = super::openapi::ErrorBody)))]
+pub async fn delete_message(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    path: web::Path<(i64, u64)>,
+) -> AppResult<HttpResponse> {
+    let (id, seq) = path.into_inner();
+    let r = live_room(&state, id).await?;
+    require_moderator(&user, &r)?;
+    let found = room_actor(&state, &r)
+        .await?
+        .send(room::DeleteMessage { seq })
+        .await
+        .map_err(mailbox)?;
+    if found {
+        Ok(HttpResponse::NoContent().finish())
+    } else {
+        Err(AppError::NotFound("message"))
+    }
+}

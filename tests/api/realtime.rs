@@ -1,0 +1,538 @@
+//! The WebSocket: tickets, welcome, chat, every client frame, close codes, resume, moderation
+//! in the room, notices, supervision, and a thousand viewers.
+
+use crate::helpers::*;
+use crate::ws_client::Got;
+use futures_util::StreamExt;
+use serde_json::json;
+use std::time::Duration;
+
+#[actix_web::test]
+async fn a_ticket_is_one_use_and_bound_to_its_room() {
+    for set in backend_sets() {
+        let app = spawn_app(set).await;
+        let (anchor, _) = app.new_user().await;
+        let room = app.open_room(&anchor, "normal").await;
+        let (s, b) = app.ticket(room, &anchor).await;
+        assert_eq!(s, 200);
+        assert_eq!(b["expires_in"], 30);
+        let url = b["url"].as_str().unwrap().to_owned();
+        assert!(
+            url.starts_with("ws://127.0.0.1:") && url.contains("/ws?ticket="),
+            "{url}"
+        );
+        let (ws, _) = tokio_tungstenite::connect_async(&url)
+            .await
+            .expect("first use works");
+        drop(ws);
+        match tokio_tungstenite::connect_async(&url).await {
+            Err(tokio_tungstenite::tungstenite::Error::Http(r)) => assert_eq!(r.status(), 401),
+            other => panic!("reused ticket: {:?}", other.map(|_| ())),
+        }
+        let bad = format!("ws://127.0.0.1:{}/ws?ticket=nope", app.port);
+        match tokio_tungstenite::connect_async(&bad).await {
+            Err(tokio_tungstenite::tungstenite::Error::Http(r)) => assert_eq!(r.status(), 401),
+            other => panic!("bad ticket: {:?}", other.map(|_| ())),
+        }
+    }
+}
+
+#[actix_web::test]
+async fn welcome_then_chat_reaches_everyone_in_seq_order() {
+    for set in backend_sets() {
+        let app = spawn_app(set).await;
+        let (anchor, aid) = app.new_user().await;
+        let room = app.open_room(&anchor, "normal").await;
+        let (viewer, vid) = app.new_user().await;
+        let (mut a, w) = app.join(room, &anchor).await;
+        let d = &w["data"];
+        assert_eq!(d["room"]["id"], room);
+        assert_eq!(d["you"]["id"], aid);
+        assert_eq!(d["online"], 1);
+        assert_eq!(d["last_seq"], 0);
+        assert_eq!(d["recent"], json!([]));
+        assert_eq!(d["slow_mode"], 0);
+        let (mut v, w) = app.join(room, &viewer).await;
+        assert_eq!(w["data"]["online"], 2);
+        v.chat("hello anchor").await;
+        a.chat("  welcome!  ").await;
+        for ws in [&mut a, &mut v] {
+            let c1 = ws.expect("chat").await;
+            let c2 = ws.expect("chat").await;
+            assert_eq!((c1["seq"].as_u64(), c2["seq"].as_u64()), (Some(1), Some(2)));
+            assert_eq!(
+                c1["data"]["from"],
+                json!({"id": vid, "nickname": c1["data"]["from"]["nickname"]})
+            );
+            assert_eq!(c1["data"]["text"], "hello anchor");
+            assert_eq!(c2["data"]["text"], "welcome!");
+            assert!(c1["data"]["at"].as_str().unwrap().ends_with('Z'));
+        }
+        // A newcomer sees the recent chats.
+        let (late, _) = app.new_user().await;
+        let (_l, w) = app.join(room, &late).await;
+        assert_eq!(w["data"]["last_seq"], 2);
+        assert_eq!(w["data"]["recent"].as_array().unwrap().len(), 2);
+        assert_eq!(w["data"]["recent"][1]["data"]["text"], "welcome!");
+    }
+}
+
+#[actix_web::test]
+async fn online_counts_distinct_users_and_is_coalesced() {
+    let app = spawn_app(BackendSet::Embedded).await;
+    let (anchor, _) = app.new_user().await;
+    let room = app.open_room(&anchor, "normal").await;
+    let (mut a, _) = app.join(room, &anchor).await;
+    let (viewer, _) = app.new_user().await;
+    let (_v1, _) = app.join(room, &viewer).await;
+    let (_v2, w) = app.join(room, &viewer).await;
+    assert_eq!(
+        w["data"]["online"], 2,
+        "one user with two sockets counts once"
+    );
+    let o = a.expect("online").await;
+    assert_eq!(o["data"]["count"], 2);
+    assert!(o.get("seq").is_none());
+    // Three joins, one frame a second at most.
+    assert!(a.quiet_of("online", Duration::from_millis(1500)).await);
+    let (s, r) = app.get(&format!("/api/rooms/{room}"), &anchor).await;
+    assert_eq!((s.as_u16(), r["online"].as_i64()), (200, Some(2)));
+}
+
+#[actix_web::test]
+async fn likes_are_totalled_once_a_second() {
+    let app = spawn_app(BackendSet::Embedded).await;
+    let (anchor, _) = app.new_user().await;
+    let room = app.open_room(&anchor, "normal").await;
+    let (mut a, _) = app.join(room, &anchor).await;
+    for _ in 0..10 {
+        a.send(json!({"type": "like", "data": {"count": 5}})).await;
+    }
+    a.send(json!({"type": "like"})).await;
+    let mut total = 0;
+    while total < 51 {
+        let l = a.expect("likes").await;
+        total = l["data"]["total"].as_i64().unwrap();
+    }
+    assert_eq!(total, 51);
+    a.send(json!({"type": "like", "data": {"count": 51}})).await;
+    let e = a.expect("error").await;
+    assert_eq!(e["data"]["code"], "invalid_input");
+}
+
+#[actix_web::test]
+async fn bad_frames_get_errors_and_the_socket_stays_open() {
+    let app = spawn_app(BackendSet::Embedded).await;
+    let (anchor, _) = app.new_user().await;
+    let room = app.open_room(&anchor, "normal").await;
+    let (mut a, _) = app.join(room, &anchor).await;
+    use futures_util::SinkExt;
+    use tokio_tungstenite::tungstenite::Message;
+    for bad in [
+        "not json",
+        "{}",
+        r#"{"type": "dance"}"#,
+        r#"{"type": 5}"#,
+        r#"[1,2]"#,
+    ] {
+        a.inner.send(Message::Text(bad.into())).await.unwrap();
+        let e = a.expect("error").await;
+        assert_eq!(e["data"]["code"], "invalid_frame", "{bad}");
+    }
+    a.inner
+        .send(Message::Binary(vec![1, 2, 3].into()))
+        .await
+        .unwrap();
+    assert_eq!(a.expect("error").await["data"]["code"], "invalid_frame");
+    for text in ["", "   ", &"x".repeat(201)] {
+        a.chat(text).await;
+        assert_eq!(a.expect("error").await["data"]["code"], "invalid_input");
+    }
+    a.send(json!({"type": "ping"})).await;
+    a.expect("pong").await;
+    a.chat("still here").await;
+    assert_eq!(a.expect("chat").await["data"]["text"], "still here");
+}
+
+#[actix_web::test]
+async fn a_frame_over_4_kib_closes_with_1009() {
+    let app = spawn_app(BackendSet::Embedded).await;
+    let (anchor, _) = app.new_user().await;
+    let room = app.open_room(&anchor, "normal").await;
+    let (mut a, _) = app.join(room, &anchor).await;
+    a.chat(&"x".repeat(5000)).await;
+    assert_eq!(a.expect_close().await, 1009);
+}
+
+#[actix_web::test]
+async fn chat_is_rate_limited_filtered_and_slow_moded() {
+    let app = spawn_app(BackendSet::Embedded).await;
+    let (anchor, _) = app.new_user().await;
+    let room = app.open_room(&anchor, "normal").await;
+    let (viewer, _) = app.new_user().await;
+    let (mut v, _) = app.join(room, &viewer).await;
+    for i in 0..6 {
+        v.chat(&format!("m{i}")).await;
+    }
+    let mut chats = 0;
+    let mut limited = 0;
+    while chats + limited < 6 {
+        match v.next(Duration::from_secs(5)).await {
+            Got::Frame(f) if f["type"] == "chat" => chats += 1,
+            Got::Frame(f) if f["type"] == "error" => {
+                assert_eq!(f["data"]["code"], "rate_limited");
+                limited += 1;
+            }
+            Got::Frame(_) => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!((chats, limited), (5, 1));
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    v.chat("what the FUCK").await;
+    assert_eq!(v.expect("chat").await["data"]["text"], "what the ****");
+
+    let (s, _) = app
+        .call(
+            reqwest::Method::PUT,
+            &format!("/api/rooms/{room}/slow-mode"),
+            Some(&anchor),
+            Some(json!({"seconds": 30})),
+        )
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(v.expect("slow_mode").await["data"]["seconds"], 30);
+    v.chat("one").await;
+    let e = v.expect("error").await;
+    assert_eq!(e["data"]["code"], "slow_mode");
+    assert!(e["data"]["retry_after"].as_u64().unwrap() > 0);
+    // The anchor is exempt.
+    let (mut a, w) = app.join(room, &anchor).await;
+    assert_eq!(w["data"]["slow_mode"], 30);
+    a.chat("a1").await;
+    a.chat("a2").await;
+    assert_eq!(a.expect("chat").await["data"]["text"], "a1");
+    assert_eq!(a.expect("chat").await["data"]["text"], "a2");
+}
+
+#[actix_web::test]
+async fn mute_kick_and_delete_work_in_the_room() {
+    for set in backend_sets() {
+        let app = spawn_app(set).await;
+        let (anchor, _) = app.new_user().await;
+        let room = app.open_room(&anchor, "normal").await;
+        let (viewer, vid) = app.new_user().await;
+        let (mut a, _) = app.join(room, &anchor).await;
+        let (mut v, _) = app.join(room, &viewer).await;
+
+        v.chat("rude words").await;
+        let seq = a.expect("chat").await["seq"].as_u64().unwrap();
+        let (s, _) = app
+            .delete(&format!("/api/rooms/{room}/messages/{seq}"), &anchor)
+            .await;
+        assert_eq!(s, 204);
+        assert_eq!(v.expect("chat_deleted").await["data"]["seq"], seq);
+        let (late, _) = app.new_user().await;
+        let (_l, w) = app.join(room, &late).await;
+        assert_eq!(
+            w["data"]["recent"],
+            json!([]),
+            "the message left the history"
+        );
+
+        let (s, _) = app
+            .post(
+                &format!("/api/rooms/{room}/mutes"),
+                &anchor,
+                json!({"user_id": vid, "seconds": 60}),
+            )
+            .await;
+        assert_eq!(s, 200);
+        let m = a.expect("muted").await;
+        assert_eq!(m["data"]["user_id"], vid);
+        assert!(m["seq"].as_u64().is_some());
+        v.chat("hello?").await;
+        assert_eq!(v.expect("error").await["data"]["code"], "muted");
+        let (s, _) = app
+            .delete(&format!("/api/rooms/{room}/mutes/{vid}"), &anchor)
+            .await;
+        assert_eq!(s, 204);
+        v.chat("back").await;
+        assert_eq!(v.expect("chat").await["data"]["text"], "back");
+
+        let (s, _) = app
+            .post(
+                &format!("/api/rooms/{room}/kicks"),
+                &anchor,
+                json!({"user_id": vid}),
+            )
+            .await;
+        assert_eq!(s, 200);
+        assert_eq!(v.expect_close().await, 4003);
+        // Kicked, not banned: may come back.
+        let (_v2, _) = app.join(room, &viewer).await;
+    }
+}
+
+#[actix_web::test]
+async fn closing_the_room_sends_room_closed_then_4004() {
+    for set in backend_sets() {
+        let app = spawn_app(set).await;
+        let (anchor, _) = app.new_user().await;
+        let room = app.open_room(&anchor, "normal").await;
+        let (viewer, _) = app.new_user().await;
+        let (mut v, _) = app.join(room, &viewer).await;
+        let (s, _) = app.delete(&format!("/api/rooms/{room}"), &anchor).await;
+        assert_eq!(s, 204);
+        let f = v.expect("room_closed").await;
+        assert!(f["seq"].as_u64().is_some());
+        assert_eq!(v.expect_close().await, 4004);
+    }
+}
+
+#[actix_web::test]
+async fn a_silent_socket_is_closed_with_4000() {
+    let app = spawn_app_with(BackendSet::Embedded, |s| s.room.heartbeat_timeout_s = 1).await;
+    let (anchor, _) = app.new_user().await;
+    let room = app.open_room(&anchor, "normal").await;
+    let (mut a, _) = app.join(room, &anchor).await;
+    assert_eq!(a.expect_close().await, 4000);
+    // The room forgot the socket.
+    let (_, r) = app.get(&format!("/api/rooms/{room}"), &anchor).await;
+    assert_eq!(r["online"], 0);
+}
+
+#[actix_web::test]
+async fn pings_keep_a_socket_alive() {
+    let app = spawn_app_with(BackendSet::Embedded, |s| s.room.heartbeat_timeout_s = 2).await;
+    let (anchor, _) = app.new_user().await;
+    let room = app.open_room(&anchor, "normal").await;
+    let (mut a, _) = app.join(room, &anchor).await;
+    for _ in 0..5 {
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        a.send(json!({"type": "ping"})).await;
+        a.expect("pong").await;
+    }
+}
+
+#[actix_web::test]
+async fn a_viewer_that_never_reads_is_closed_with_4001_and_the_room_goes_on() {
+    let app = spawn_app_with(BackendSet::Embedded, |s| {
+        s.room.queue_size = 8;
+        s.limits.enabled = false;
+    })
+    .await;
+    let (anchor, _) = app.new_user().await;
+    let room = app.open_room(&anchor, "normal").await;
+    // The slow viewer: a tiny receive buffer, and it never reads.
+    let (viewer, _) = app.new_user().await;
+    let (_, b) = app.ticket(room, &viewer).await;
+    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    sock.set_recv_buffer_size(4096).unwrap();
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{}", app.port).parse().unwrap();
+    sock.connect(&addr.into()).unwrap();
+    sock.set_nonblocking(true).unwrap();
+    let tcp = tokio::net::TcpStream::from_std(std::net::TcpStream::from(sock)).unwrap();
+    let (mut slow, _) = tokio_tungstenite::client_async(b["url"].as_str().unwrap(), tcp)
+        .await
+        .unwrap();
+    let (mut a, _) = app.join(room, &anchor).await;
+    // ~700-byte frames, ~4 MiB in all: more than any socket buffer on the way can hold.
+    let text = "好".repeat(190);
+    let n = 6000;
+    for i in 0..n {
+        a.chat(&format!("{i} {text}")).await;
+    }
+    // The anchor, who reads, gets every chat in order.
+    for i in 0..n {
+        let c = a.expect("chat").await;
+        assert_eq!(c["seq"], i + 1);
+    }
+    // The slow viewer was dropped with 4001 (after whatever its buffers held).
+    let code = loop {
+        match tokio::time::timeout(Duration::from_secs(10), slow.next())
+            .await
+            .expect("slow socket closes")
+        {
+            Some(Ok(tokio_tungstenite::tungstenite::Message::Close(c))) => {
+                break c.map(|c| u16::from(c.code)).unwrap_or(0)
+            }
+            Some(Ok(_)) => continue,
+            other => panic!("{other:?}"),
+        }
+    };
+    assert_eq!(code, 4001);
+    let body = app
+        .http
+        .get(format!("{}/metrics", app.addr))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(body
+        .lines()
+        .any(|l| l.starts_with("liveroom_ws_slow_closes_total") && !l.ends_with(" 0")));
+}
+
+#[actix_web::test]
+async fn resume_replays_exactly_the_missed_events() {
+    for set in backend_sets() {
+        let app = spawn_app_with(set, |s| s.limits.enabled = false).await;
+        let (anchor, _) = app.new_user().await;
+        let room = app.open_room(&anchor, "normal").await;
+        let (viewer, _) = app.new_user().await;
+        let (mut a, _) = app.join(room, &anchor).await;
+        let (mut v, _) = app.join(room, &viewer).await;
+        for i in 1..=3 {
+            a.chat(&format!("m{i}")).await;
+            assert_eq!(v.expect("chat").await["seq"], i);
+        }
+        v.close().await;
+        for i in 4..=6 {
+            a.chat(&format!("m{i}")).await;
+            a.expect("chat").await;
+        }
+        let (mut v, w) = app.join(room, &viewer).await;
+        assert_eq!(w["data"]["last_seq"], 6);
+        v.send(json!({"type": "resume", "data": {"last_seq": 3}}))
+            .await;
+        for i in 4..=6 {
+            let c = v.expect("chat").await;
+            assert_eq!(
+                (c["seq"].as_i64(), c["data"]["text"].as_str()),
+                (Some(i), Some(format!("m{i}").as_str()))
+            );
+        }
+        assert!(
+            v.quiet_of("chat", Duration::from_millis(300)).await,
+            "nothing more"
+        );
+        // Asking for events the room never had: resync.
+        v.send(json!({"type": "resume", "data": {"last_seq": 99}}))
+            .await;
+        v.expect("resync").await;
+    }
+}
+
+#[actix_web::test]
+async fn resume_past_the_history_gets_resync() {
+    let app = spawn_app_with(BackendSet::Embedded, |s| s.limits.enabled = false).await;
+    let (anchor, _) = app.new_user().await;
+    let room = app.open_room(&anchor, "normal").await;
+    let (mut a, _) = app.join(room, &anchor).await;
+    for i in 0..300 {
+        a.chat(&format!("m{i}")).await;
+    }
+    for _ in 0..300 {
+        a.expect("chat").await;
+    }
+    a.send(json!({"type": "resume", "data": {"last_seq": 10}}))
+        .await;
+    a.expect("resync").await;
+    a.send(json!({"type": "resume", "data": {"last_seq": 100}}))
+        .await;
+    assert_eq!(a.expect("chat").await["seq"], 101, "the last 200 are kept");
+}
+
+#[actix_web::test]
+async fn notices_are_resent_once_without_an_ack_and_replayed_on_welcome() {
+    for set in backend_sets() {
+        let app = spawn_app_with(set, |s| s.notice.retry_after_ms = 300).await;
+        let (anchor, _) = app.new_user().await;
+        let room = app.open_room(&anchor, "normal").await;
+        let (viewer, vid) = app.new_user().await;
+        let (mut v, _) = app.join(room, &viewer).await;
+        let id = app
+            .state
+            .notices
+            .send(vid, "gift_failed", json!({"reason": "test"}))
+            .await
+            .unwrap();
+        let n = v.expect("notice").await;
+        assert_eq!(n["data"]["id"], id.as_str());
+        assert_eq!(n["data"]["kind"], "gift_failed");
+        assert_eq!(n["data"]["reason"], "test");
+        // No ack: sent once more.
+        let again = v.expect("notice").await;
+        assert_eq!(again["data"]["id"], id.as_str());
+        assert!(
+            v.quiet_of("notice", Duration::from_millis(1200)).await,
+            "only once more"
+        );
+        // Acked notices are not resent.
+        let id2 = app
+            .state
+            .notices
+            .send(vid, "order_paid", json!({}))
+            .await
+            .unwrap();
+        let n = v.expect("notice").await;
+        assert_eq!(n["data"]["id"], id2.as_str());
+        v.send(json!({"type": "ack", "data": {"id": id2}})).await;
+        assert!(v.quiet_of("notice", Duration::from_millis(1200)).await);
+        v.close().await;
+        // Offline: the unacked one arrives with the next welcome.
+        let (mut v, _) = app.join(room, &viewer).await;
+        let n = v.expect("notice").await;
+        assert_eq!(n["data"]["id"], id.as_str());
+    }
+}
+
+#[actix_web::test]
+async fn a_failed_room_actor_restarts_and_its_viewers_resync_and_stay() {
+    let app = spawn_app(BackendSet::Embedded).await;
+    let (anchor, _) = app.new_user().await;
+    let room = app.open_room(&anchor, "normal").await;
+    let (anchor2, _) = app.new_user().await;
+    let other = app.open_room(&anchor2, "normal").await;
+    let (mut a, _) = app.join(room, &anchor).await;
+    let (mut o, _) = app.join(other, &anchor2).await;
+    a.chat("before").await;
+    a.expect("chat").await;
+    let addr = app.state.rooms.get(room).unwrap();
+    addr.send(liveroom::actors::room::Crash).await.unwrap();
+    a.expect("resync").await;
+    a.chat("after").await;
+    let c = a.expect("chat").await;
+    assert_eq!(c["data"]["text"], "after");
+    assert_eq!(c["seq"], 2, "seq keeps going");
+    // The other room did not notice.
+    o.chat("unaffected").await;
+    assert_eq!(o.expect("chat").await["data"]["text"], "unaffected");
+    assert!(o.quiet_of("resync", Duration::from_millis(300)).await);
+}
+
+#[actix_web::test]
+async fn a_thousand_viewers_each_get_every_chat_in_order() {
+    let app = spawn_app_with(BackendSet::Embedded, |s| s.limits.enabled = false).await;
+    let (anchor, _) = app.new_user().await;
+    let room = app.open_room(&anchor, "normal").await;
+    let mut tokens = vec![];
+    for _ in 0..100 {
+        tokens.push(app.new_user().await.0);
+    }
+    let mut viewers = vec![];
+    for i in 0..1000 {
+        viewers.push(app.join(room, &tokens[i % 100]).await.0);
+    }
+    let (mut a, _) = app.join(room, &anchor).await;
+    let n = 20u64;
+    for i in 0..n {
+        a.chat(&format!("c{i}")).await;
+    }
+    let results = futures_util::future::join_all(viewers.iter_mut().map(|v| async move {
+        let mut seqs = vec![];
+        while seqs.len() < n as usize {
+            let c = v.expect("chat").await;
+            seqs.push(c["seq"].as_u64().unwrap());
+        }
+        seqs
+    }))
+    .await;
+    let want: Vec<u64> = (1..=n).collect();
+    for (i, s) in results.iter().enumerate() {
+        assert_eq!(s, &want, "viewer {i}");
+    }
+}
