@@ -55,10 +55,22 @@ async fn welcome_then_chat_reaches_everyone_in_seq_order() {
         let (mut v, w) = app.join(room, &viewer).await;
         assert_eq!(w["data"]["online"], 2);
         v.chat("hello anchor").await;
+        // Wait for the first to land so the order of the two senders is known.
+        let first = a.expect("chat").await;
         a.chat("  welcome!  ").await;
-        for ws in [&mut a, &mut v] {
-            let c1 = ws.expect("chat").await;
-            let c2 = ws.expect("chat").await;
+        let second = a.expect("chat").await;
+        for (ws, (c1, c2)) in [
+            (&mut v, (None, None)),
+            (&mut a, (Some(first), Some(second))),
+        ] {
+            let c1 = match c1 {
+                Some(c) => c,
+                None => ws.expect("chat").await,
+            };
+            let c2 = match c2 {
+                Some(c) => c,
+                None => ws.expect("chat").await,
+            };
             assert_eq!((c1["seq"].as_u64(), c2["seq"].as_u64()), (Some(1), Some(2)));
             assert_eq!(
                 c1["data"]["from"],

@@ -1,0 +1,372 @@
+// Browser end-to-end tests of the Liveroom app against the real binary:
+// anchors, viewers and an admin in separate browser contexts.
+// Each flow skips, naming the missing paths, while the server lacks them.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startServer, launchBrowser, person, loginThroughUi, apiAs, shot, missing, visit, DESKTOP, PHONE } from './helpers.mjs';
+
+const server = await startServer();
+if (server.unavailable) console.log(`# e2e: skipping every browser test: ${server.unavailable}`);
+else if (server.mock) console.log('# e2e: LIVEROOM_E2E_MOCK=1: running against the dev mock server, NOT the real binary');
+const browser = server.unavailable ? null : await launchBrowser();
+const people = [];
+const T = { timeout: 120000 };
+
+after(async () => {
+  for (const p of people) {
+    if (p.errors.length) console.log(`# console errors for ${p.phone}:\n#  ${p.errors.join('\n#  ')}`);
+  }
+  if (browser) await browser.close();
+  if (server.stop) await server.stop();
+});
+
+/** A test whose failure leaves a screenshot of every open page under target/e2e/failed-*. */
+function flow(name, opts, fn) {
+  test(name, opts, async (t) => {
+    const before = people.length;
+    try {
+      await fn(t);
+    } catch (err) {
+      for (const [i, p] of people.slice(before).entries()) {
+        await shot(p.page, `failed-${name.slice(0, 24).replace(/\W+/g, '-')}-${i}`).catch(() => {});
+        console.log(`# page ${i} (${p.phone}) at ${p.page.url()}: ${p.errors.join(' | ')}`);
+      }
+      throw err;
+    }
+  });
+}
+
+const AUTH = [['POST', '/api/auth/sms'], ['POST', '/api/auth/login'], ['GET', '/api/me']];
+const ROOMS = [...AUTH, ['POST', '/api/rooms'], ['GET', '/api/rooms'], ['GET', '/api/rooms/{id}'], ['GET', '/api/rooms/{id}/im']];
+const WALLET = [['GET', '/api/wallet'], ['GET', '/api/wallet/products'], ['POST', '/api/wallet/recharges'], ['GET', '/api/wallet/trades']];
+const GIFTS = [...ROOMS, ...WALLET, ['GET', '/api/gifts'], ['POST', '/api/rooms/{id}/gifts']];
+
+async function join(opts) {
+  const p = await person(browser, server.base, opts);
+  people.push(p);
+  return p;
+}
+
+let admin = null;
+/** The admin logs in once: the same phone may ask for a code only once a minute. */
+async function theAdmin() {
+  if (!admin) admin = await join({ phone: '13141150122', viewport: DESKTOP });
+  return admin;
+}
+
+/** The anchor opens a room from the console and lands in it. Returns the room id. */
+async function goLive(anchor, title, kind = 'normal') {
+  const { page } = anchor;
+  await visit(page, '/#/anchor');
+  await page.getByLabel('Room title').fill(title);
+  if (kind === 'pk') await page.getByText('PK battle').click();
+  await page.locator('#open-room').click();
+  await page.waitForURL(/#\/room\/\d+$/);
+  await page.locator('#conn[data-state="online"]').waitFor();
+  return Number(page.url().match(/#\/room\/(\d+)$/)[1]);
+}
+
+async function enterRoom(viewer, roomId) {
+  await visit(viewer.page, `/#/room/${roomId}`);
+  await viewer.page.locator('#conn[data-state="online"]').waitFor();
+}
+
+async function sendChat(page, text) {
+  await page.locator('#chat-input').fill(text);
+  await page.locator('#chat-input').press('Enter');
+}
+
+/** Recharges through the wallet page, picking the offer with the most coins. */
+async function recharge(who) {
+  const { page } = who;
+  await visit(page, '/#/wallet');
+  await page.locator('#recharge').click();
+  const tiles = page.locator('.tile');
+  await tiles.first().waitFor();
+  const coins = await tiles.evaluateAll((ts) => ts.map((t) => Number(t.querySelector('.tile-coins').textContent.replace(/\D/g, ''))));
+  const best = coins.indexOf(Math.max(...coins));
+  await tiles.nth(best).click();
+  await page.locator('dialog').waitFor({ state: 'detached' });
+  await page.locator('.trade[data-kind="recharge"]').first().waitFor();
+  return Math.max(...coins);
+}
+
+flow('a person logs in with the phone code, and a wrong code is refused in words', { ...T, skip: missing(server, ...AUTH) }, async () => {
+  const viewer = await join({ viewport: PHONE, login: false });
+  const { page } = viewer;
+  await visit(page, '/');
+  await page.waitForURL(/#\/login$/);
+  await shot(page, 'login-375');
+  await page.getByLabel('Phone number').fill('12345');
+  await page.getByRole('button', { name: 'Send code' }).click();
+  assert.match(await page.locator('#login-phone-err').textContent(), /11-digit/);
+  await page.getByLabel('Phone number').fill(viewer.phone);
+  await page.getByRole('button', { name: 'Send code' }).click();
+  await page.getByTestId('dev-code').waitFor();
+  assert.equal(await page.getByTestId('dev-code').textContent(), '1000');
+  await page.getByLabel('Verification code').fill('9999');
+  await page.getByRole('button', { name: 'Log in' }).click();
+  const err = page.locator('#login-code-err');
+  await err.filter({ hasText: /\S/ }).waitFor();
+  assert.ok((await err.textContent()).trim().length > 3, 'the refusal is shown in words');
+  await shot(page, 'login-error-375');
+  await page.getByLabel('Verification code').fill('1000');
+  await page.getByRole('button', { name: 'Log in' }).click();
+  await page.waitForURL(/#\/rooms$/);
+  await page.getByRole('heading', { name: 'Live now' }).waitFor();
+  await shot(page, 'rooms-375');
+  assert.deepEqual(viewer.errors, []);
+});
+
+flow('an anchor goes live, a viewer joins from the list, and they chat both ways', { ...T, skip: missing(server, ...ROOMS) }, async () => {
+  const anchor = await join({ viewport: DESKTOP });
+  const viewer = await join({ viewport: PHONE });
+  const roomId = await goLive(anchor, 'Evening songs');
+  await visit(viewer.page, '/#/rooms');
+  const card = viewer.page.locator(`.room-card[data-room-id="${roomId}"]`);
+  await card.waitFor();
+  assert.match(await card.textContent(), /Evening songs/);
+  await shot(viewer.page, 'rooms-with-room-375');
+  await card.locator('a').click();
+  await viewer.page.locator('#conn[data-state="online"]').waitFor();
+  assert.equal(await viewer.page.getByTestId('room-title').textContent(), 'Evening songs');
+  await viewer.page.getByTestId('online').filter({ hasText: '2' }).waitFor();
+
+  await sendChat(viewer.page, 'hello from the viewer');
+  await anchor.page.locator('.chat-line', { hasText: 'hello from the viewer' }).waitFor();
+  await sendChat(anchor.page, 'welcome, dear viewer');
+  await viewer.page.locator('.chat-line', { hasText: 'welcome, dear viewer' }).waitFor();
+  // Your own messages are marked as yours.
+  await viewer.page.locator('.chat-line.mine', { hasText: 'hello from the viewer' }).waitFor();
+  await anchor.page.locator('.chat-line.mine', { hasText: 'welcome, dear viewer' }).waitFor();
+  // A newcomer sees the recent history.
+  await viewer.page.reload();
+  await viewer.page.locator('.chat-line', { hasText: 'hello from the viewer' }).waitFor();
+  await anchor.page.locator('#like-btn').click();
+  await shot(anchor.page, 'room-anchor-desktop');
+  await shot(viewer.page, 'room-viewer-375');
+  assert.deepEqual(anchor.errors, []);
+  assert.deepEqual(viewer.errors, []);
+});
+
+flow('the anchor deletes a message and turns on slow mode', { ...T, skip: missing(server, ...ROOMS, ['DELETE', '/api/rooms/{id}/messages/{seq}'], ['PUT', '/api/rooms/{id}/slow-mode']) }, async () => {
+  const anchor = await join({ viewport: DESKTOP });
+  const viewer = await join({ viewport: DESKTOP });
+  const roomId = await goLive(anchor, 'House rules');
+  await enterRoom(viewer, roomId);
+  await sendChat(viewer.page, 'rude words here');
+  const line = anchor.page.locator('.chat-line', { hasText: 'rude words here' });
+  await line.locator('button.chat-name').click();
+  await anchor.page.getByRole('menuitem', { name: 'Delete message' }).click();
+  await viewer.page.locator('.chat-line.deleted').waitFor();
+  await anchor.page.locator('#slow-mode').selectOption('10');
+  await viewer.page.locator('.chat-line.system', { hasText: 'Slow mode is on' }).waitFor();
+  // However the server counts the message before, two in a row break a 10 s slow mode.
+  await sendChat(viewer.page, 'first');
+  await sendChat(viewer.page, 'second too soon');
+  await viewer.page.locator('.chat-note', { hasText: /\S/ }).waitFor();
+  await shot(viewer.page, 'room-slow-mode-desktop');
+  assert.deepEqual(viewer.errors, []);
+});
+
+flow('the room reconnects with resume after a network drop', { ...T, skip: missing(server, ...ROOMS) }, async () => {
+  const anchor = await join({ viewport: DESKTOP });
+  const viewer = await join({ viewport: PHONE });
+  const roomId = await goLive(anchor, 'Stormy network');
+  await enterRoom(viewer, roomId);
+  await viewer.context.setOffline(true);
+  await viewer.page.evaluate(() => window.liveroomSocket.drop());
+  await viewer.page.locator('#conn[data-state="offline"], #conn[data-state="reconnecting"]').waitFor();
+  await sendChat(anchor.page, 'said while you were away');
+  await anchor.page.locator('.chat-line', { hasText: 'said while you were away' }).waitFor();
+  await shot(viewer.page, 'room-offline-375');
+  await viewer.context.setOffline(false);
+  await viewer.page.locator('#conn[data-state="online"]').waitFor({ timeout: 30000 });
+  await viewer.page.locator('.chat-line', { hasText: 'said while you were away' }).waitFor();
+  assert.equal(await viewer.page.locator('.chat-line', { hasText: 'said while you were away' }).count(), 1);
+  assert.deepEqual(viewer.errors, []);
+});
+
+flow('a gift sent by a viewer plays its animation for the anchor, and the ranking shows it', { ...T, skip: missing(server, ...GIFTS, ['GET', '/api/rooms/{id}/ranking']) }, async () => {
+  const anchor = await join({ viewport: DESKTOP });
+  const viewer = await join({ viewport: PHONE });
+  const roomId = await goLive(anchor, 'Gift party');
+  const coins = await recharge(viewer);
+  assert.ok(coins > 0);
+  await shot(viewer.page, 'wallet-375');
+  await enterRoom(viewer, roomId);
+  await viewer.page.locator('#gift-btn').click();
+  const first = viewer.page.locator('.gift-item').first();
+  await first.click();
+  const giftName = await first.locator('.gift-item-name').textContent();
+  await shot(viewer.page, 'gift-sheet-375');
+  await viewer.page.locator('#gift-send').click();
+  const anim = anchor.page.getByTestId('gift-anim').filter({ hasText: giftName });
+  await anim.waitFor();
+  await shot(anchor.page, 'gift-animation-desktop');
+  await viewer.page.getByTestId('gift-anim').filter({ hasText: giftName }).waitFor();
+  assert.equal(await viewer.page.getByTestId('gift-error').textContent(), '');
+  await anchor.page.locator('#tab-rank').click();
+  await anchor.page.locator('.rank-row').first().waitFor();
+  await shot(anchor.page, 'ranking-desktop');
+  assert.deepEqual(anchor.errors, []);
+  assert.deepEqual(viewer.errors, []);
+});
+
+flow('a PK bar moves live as gifts arrive and the winner is announced', { ...T, skip: missing(server, ...GIFTS, ['POST', '/api/rooms/{id}/pk/join']) }, async () => {
+  const host = await join({ viewport: DESKTOP });
+  const challenger = await join({ viewport: DESKTOP });
+  const viewer = await join({ viewport: PHONE });
+  const roomId = await goLive(host, 'PK night', 'pk');
+  await host.page.getByTestId('pk').waitFor();
+  await goLive(challenger, 'The challenger');
+  await recharge(viewer);
+  await enterRoom(viewer, roomId);
+  assert.equal(await viewer.page.getByTestId('pk').getAttribute('data-status'), 'waiting');
+  await visit(challenger.page, '/#/anchor');
+  await challenger.page.getByRole('button', { name: /Challenge/ }).first().click();
+  await challenger.page.waitForURL(new RegExp(`#/room/${roomId}$`));
+  await viewer.page.locator('[data-testid="pk"][data-status="running"]').waitFor();
+  await viewer.page.locator('#gift-btn').click();
+  await viewer.page.locator('.gift-item').first().click();
+  await viewer.page.locator('#gift-count').selectOption('99');
+  await viewer.page.locator('#gift-send').click();
+  // The host's share grows past 50 on every screen.
+  await host.page.waitForFunction(() => Number(document.querySelector('[data-testid="pk"]').dataset.score) > 50);
+  await challenger.page.waitForFunction(() => Number(document.querySelector('[data-testid="pk"]').dataset.score) > 50);
+  await shot(host.page, 'pk-running-desktop');
+  await viewer.page.locator('#gift-sheet .icon-btn').click();
+  await viewer.page.getByTestId('pk-winner').waitFor({ timeout: 40000 });
+  assert.match(await viewer.page.getByTestId('pk-winner').textContent(), /wins|Draw/);
+  await host.page.getByTestId('pk-winner').waitFor({ timeout: 10000 });
+  await shot(viewer.page, 'pk-winner-375');
+  await shot(host.page, 'pk-winner-desktop');
+  assert.deepEqual(viewer.errors, []);
+  assert.deepEqual(host.errors, []);
+});
+
+flow('an admin approves a rain application; the anchor prepares and starts it; a viewer grabs packets', { ...T, skip: missing(server, ...ROOMS, ...WALLET,
+  ['POST', '/api/red-packet/applications'], ['GET', '/api/admin/red-packet/applications'], ['POST', '/api/admin/red-packet/applications/{id}/approve'],
+  ['POST', '/api/rooms/{id}/rain/prepare'], ['POST', '/api/rooms/{id}/rain/start'], ['POST', '/api/rooms/{id}/rain/grab']) }, async () => {
+  const anchor = await join({ viewport: DESKTOP });
+  const viewer = await join({ viewport: PHONE });
+  const boss = await theAdmin();
+  await recharge(anchor);
+  const roomId = await goLive(anchor, 'Rainy day');
+  await visit(anchor.page, '/#/anchor');
+  await anchor.page.locator('#rain-total').fill('50');
+  await anchor.page.locator('#rain-packets').fill('10');
+  await anchor.page.locator('#rain-apply').click();
+  await anchor.page.locator('.app-row', { hasText: 'pending' }).waitFor();
+  await shot(anchor.page, 'anchor-console-desktop');
+
+  await visit(boss.page, '/#/admin');
+  const row = boss.page.getByTestId('admin-rain').locator('.admin-row', { hasText: '50 coins in 10 packets' });
+  await row.waitFor();
+  await shot(boss.page, 'admin-desktop');
+  await row.getByRole('button', { name: /Approve/ }).click();
+  await row.locator('.status-pill[data-status="approved"]').waitFor();
+
+  await enterRoom(anchor, roomId);
+  await enterRoom(viewer, roomId);
+  await anchor.page.locator('#rain-prepare').click();
+  await anchor.page.locator('#rain-start:not([hidden])').click();
+  const overlay = viewer.page.getByTestId('rain');
+  await overlay.waitFor();
+  await viewer.page.getByTestId('packet').first().waitFor();
+  await shot(viewer.page, 'rain-375');
+  // Packets fall all the time, so grab them the keyboard way: focus one and press Enter.
+  for (let i = 0; i < 6; i += 1) {
+    const packet = viewer.page.getByTestId('packet').last();
+    if (await packet.evaluate((p) => { p.focus(); return document.activeElement === p; }).catch(() => false)) {
+      await viewer.page.keyboard.press('Enter');
+    }
+    await viewer.page.waitForTimeout(200);
+  }
+  await viewer.page.waitForFunction(() => !/^0 coins/.test(document.querySelector('[data-testid="rain-tally"]').textContent));
+  await viewer.page.locator('[data-testid="rain-result"]').waitFor({ timeout: 30000 });
+  assert.match(await viewer.page.locator('[data-testid="rain-result"]').textContent(), /You grabbed \d+ coins/);
+  await shot(viewer.page, 'rain-result-375');
+  assert.deepEqual(viewer.errors, []);
+});
+
+flow('an admin approves a product; a viewer puts it in the cart, orders and pays before the countdown ends', { ...T, skip: missing(server, ...ROOMS, ...WALLET,
+  ['POST', '/api/products'], ['GET', '/api/admin/products'], ['POST', '/api/admin/products/{id}/approve'], ['GET', '/api/rooms/{id}/products'],
+  ['GET', '/api/rooms/{id}/cart'], ['POST', '/api/rooms/{id}/cart/items'], ['POST', '/api/rooms/{id}/orders'], ['POST', '/api/orders/{id}/pay']) }, async () => {
+  const anchor = await join({ viewport: DESKTOP });
+  const viewer = await join({ viewport: PHONE });
+  const boss = await theAdmin();
+  await goLive(anchor, 'Flash sale');
+  const roomId = Number(anchor.page.url().match(/#\/room\/(\d+)$/)[1]);
+  await visit(anchor.page, '/#/anchor');
+  await anchor.page.locator('#product-name').fill('Glow stick');
+  await anchor.page.locator('#product-price').fill('5');
+  await anchor.page.locator('#product-stock').fill('3');
+  await anchor.page.locator('#product-apply').click();
+  await anchor.page.locator('.app-row', { hasText: 'Glow stick' }).waitFor();
+
+  await visit(boss.page, '/#/admin');
+  const row = boss.page.getByTestId('admin-products').locator('.admin-row', { hasText: 'Glow stick' });
+  await row.getByRole('button', { name: /Approve/ }).click();
+  await row.locator('.status-pill[data-status="approved"]').waitFor();
+
+  await recharge(viewer);
+  await enterRoom(viewer, roomId);
+  await viewer.page.locator('#shop-btn').click();
+  const product = viewer.page.locator('.product', { hasText: 'Glow stick' });
+  await product.waitFor();
+  assert.match(await product.getByTestId('stock').textContent(), /3 left/);
+  await product.locator('.qty').selectOption('2');
+  await product.getByRole('button', { name: /Add Glow stick/ }).click();
+  await viewer.page.getByTestId('cart-total').filter({ hasText: '10' }).waitFor();
+  await viewer.page.locator('#place-order').click();
+  await viewer.page.locator('[data-testid="order"][data-status="pending"]').waitFor();
+  assert.match(await viewer.page.getByTestId('order-countdown').textContent(), /\d\d:\d\d/);
+  await product.getByTestId('stock').filter({ hasText: '1 left' }).waitFor();
+  await shot(viewer.page, 'shop-order-375');
+  await viewer.page.locator('#pay-order').click();
+  await viewer.page.locator('[data-testid="order"][data-status="paid"]').waitFor();
+  await shot(viewer.page, 'shop-paid-375');
+  const wallet = await apiAs(viewer.page, 'GET', '/api/wallet/trades?page=1&page_size=5');
+  assert.ok(wallet.body.items.some((t) => t.kind === 'order' && t.amount === -10), 'the payment is in the trade history');
+  assert.deepEqual(viewer.errors, []);
+});
+
+flow('every page renders at 375 px and on a desktop without console errors', { ...T, skip: missing(server, ...ROOMS, ...WALLET) }, async () => {
+  const boss = await theAdmin();
+  for (const [label, viewport] of [['375', PHONE], ['desktop', DESKTOP]]) {
+    const who = await join({ viewport, login: false });
+    await visit(who.page, '/');
+    await who.page.getByLabel('Phone number').waitFor();
+    await shot(who.page, `page-login-${label}`);
+    await loginThroughUi(who.page, who.phone);
+    await who.page.locator('.room-card, .empty').first().waitFor();
+    await shot(who.page, `page-rooms-${label}`);
+    await visit(who.page, '/#/wallet');
+    await who.page.locator('.trades li, .empty').first().waitFor();
+    await who.page.locator('.list-status .loading').waitFor({ state: 'detached' });
+    await shot(who.page, `page-wallet-${label}`);
+    await who.page.locator('#recharge').click();
+    await who.page.locator('.tile').first().waitFor();
+    await shot(who.page, `page-recharge-${label}`);
+    await who.page.keyboard.press('Escape');
+    await visit(who.page, '/#/anchor');
+    await who.page.locator('#room-title, #enter-room').first().waitFor();
+    await shot(who.page, `page-anchor-${label}`);
+    const roomId = await goLive(who, `Screens at ${label}`);
+    await who.page.locator(`.room-page[data-room-id="${roomId}"]`).waitFor();
+    await sendChat(who.page, 'Testing the screens');
+    await who.page.locator('.chat-line', { hasText: 'Testing the screens' }).waitFor();
+    await shot(who.page, `page-room-${label}`);
+    await who.page.locator('#end-live').click();
+    await who.page.getByRole('button', { name: 'End live' }).last().click();
+    await who.page.waitForURL(/#\/anchor$/);
+    assert.deepEqual(who.errors, [], `console errors at ${label}`);
+  }
+  await boss.page.setViewportSize(PHONE);
+  await visit(boss.page, '/#/admin');
+  await boss.page.getByRole('heading', { name: 'Admin review' }).waitFor();
+  await shot(boss.page, 'page-admin-375');
+  await boss.page.setViewportSize(DESKTOP);
+  assert.deepEqual(boss.errors, []);
+});
