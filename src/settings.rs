@@ -108,6 +108,15 @@ pub struct WalletSettings {
 #[derive(Debug, Clone, Deserialize)]
 pub struct PaymentSettings {
     pub notify_secret: String,
+    /// `dev`: recharges are paid at once; `external`: they stay pending until the provider's
+    /// signed notify arrives.
+    pub provider: String,
+}
+
+impl PaymentSettings {
+    pub fn settles_at_once(&self) -> bool {
+        self.provider == "dev"
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -126,10 +135,8 @@ impl Settings {
     /// binary also starts outside the source tree.
     pub fn load_from(dir: &Path) -> Result<Self, SettingsError> {
         let env = std::env::var("LIVEROOM_ENV").unwrap_or_else(|_| "dev".into());
-        let mut builder = config::Config::builder().add_source(config::File::from_str(
-            DEFAULT_TOML,
-            config::FileFormat::Toml,
-        ));
+        let mut builder =
+            config::Config::builder().add_source(config::File::from_str(DEFAULT_TOML, config::FileFormat::Toml));
         builder = builder
             .add_source(config::File::from(dir.join("default.toml")).required(false))
             .add_source(config::File::from(dir.join(format!("{env}.toml"))).required(false))
@@ -144,9 +151,7 @@ impl Settings {
                     .try_parsing(true),
             );
         let cfg = builder.build().map_err(|e| SettingsError(e.to_string()))?;
-        let settings: Settings = cfg
-            .try_deserialize()
-            .map_err(|e| SettingsError(e.to_string()))?;
+        let settings: Settings = cfg.try_deserialize().map_err(|e| SettingsError(e.to_string()))?;
         settings.validate()?;
         Ok(settings)
     }
@@ -164,10 +169,7 @@ impl Settings {
         }
         let db = &self.database.url;
         if !(db.starts_with("sqlite:") || db.starts_with("postgres") || db.starts_with("mysql:")) {
-            return bad(
-                "database.url",
-                "must start with sqlite:, postgres:// or mysql://",
-            );
+            return bad("database.url", "must start with sqlite:, postgres:// or mysql://");
         }
         if !self.redis.url.is_empty() && !self.redis.url.starts_with("redis") {
             return bad("redis.url", "must be empty or a redis:// URL");
@@ -176,10 +178,10 @@ impl Settings {
             return bad("amqp.url", "must be empty or an amqp:// URL");
         }
         if self.payments.notify_secret.is_empty() {
-            return bad(
-                "payments.notify_secret",
-                "must be set (no default outside dev)",
-            );
+            return bad("payments.notify_secret", "must be set (no default outside dev)");
+        }
+        if !matches!(self.payments.provider.as_str(), "dev" | "external") {
+            return bad("payments.provider", "must be dev or external");
         }
         if self.room.queue_size == 0 {
             return bad("room.queue_size", "must be at least 1");
@@ -195,10 +197,7 @@ impl Settings {
         }
         for p in &self.auth.admin_phones {
             if crate::domain::user::Phone::parse(p).is_err() {
-                return bad(
-                    "auth.admin_phones",
-                    "holds a value that is not a phone number",
-                );
+                return bad("auth.admin_phones", "holds a value that is not a phone number");
             }
         }
         Ok(())

@@ -50,10 +50,7 @@ impl Application {
             backends.queue.clone(),
             Duration::from_millis(settings.notice.retry_after_ms),
         );
-        router.register(
-            notices::RETRY_JOB,
-            Arc::new(notices::RetryHandler(notices.clone())),
-        );
+        router.register(notices::RETRY_JOB, Arc::new(notices::RetryHandler(notices.clone())));
         let state = AppState {
             settings: settings.clone(),
             b: backends.clone(),
@@ -63,15 +60,16 @@ impl Application {
             room_list: Arc::new(RoomList::default()),
             notices,
             hooks: RoomHooks,
+            pk: crate::actors::pk::PkService::default(),
         };
-        let listener = TcpListener::bind((settings.server.host.as_str(), settings.server.port))
-            .map_err(|e| {
-                anyhow::anyhow!(
-                    "server.host/server.port: cannot listen on {}:{}: {e}",
-                    settings.server.host,
-                    settings.server.port
-                )
-            })?;
+        router.register(crate::actors::pk::END_JOB, Arc::new(http::pk::EndJob(state.clone())));
+        let listener = TcpListener::bind((settings.server.host.as_str(), settings.server.port)).map_err(|e| {
+            anyhow::anyhow!(
+                "server.host/server.port: cannot listen on {}:{}: {e}",
+                settings.server.host,
+                settings.server.port
+            )
+        })?;
         let port = listener.local_addr()?.port();
         let static_dir = settings.server.static_dir.clone();
         let cors_origins = settings.server.cors_origins.clone();
@@ -102,13 +100,10 @@ impl Application {
         }
         let server = server.run();
         backends.queue.start(router).await?;
+        // Whatever came due while the server was down finishes now.
+        http::pk::sweep(&state).await?;
         tracing::info!("listening on http://{}:{}", settings.server.host, port);
-        Ok(Self {
-            port,
-            host: settings.server.host.clone(),
-            server,
-            state,
-        })
+        Ok(Self { port, host: settings.server.host.clone(), server, state })
     }
 
     pub fn port(&self) -> u16 {

@@ -42,22 +42,12 @@ impl MigrationTrait for Migration {
             Table::create()
                 .table(Rooms::Table)
                 .if_not_exists()
-                .col(
-                    ColumnDef::new(Rooms::Id)
-                        .big_integer()
-                        .not_null()
-                        .primary_key(),
-                )
+                .col(ColumnDef::new(Rooms::Id).big_integer().not_null().primary_key())
                 .col(ColumnDef::new(Rooms::AnchorId).big_integer().not_null())
                 .col(ColumnDef::new(Rooms::Title).string_len(240).not_null())
                 .col(ColumnDef::new(Rooms::Kind).string_len(10).not_null())
                 .col(ColumnDef::new(Rooms::Status).string_len(10).not_null())
-                .col(
-                    ColumnDef::new(Rooms::SlowModeS)
-                        .integer()
-                        .not_null()
-                        .default(0),
-                )
+                .col(ColumnDef::new(Rooms::SlowModeS).integer().not_null().default(0))
                 .col(ColumnDef::new(Rooms::StartedAt).big_integer().not_null())
                 .col(ColumnDef::new(Rooms::ClosedAt).big_integer().null())
                 .to_owned(),
@@ -96,12 +86,7 @@ impl MigrationTrait for Migration {
             Table::create()
                 .table(LiveAnchors::Table)
                 .if_not_exists()
-                .col(
-                    ColumnDef::new(LiveAnchors::AnchorId)
-                        .big_integer()
-                        .not_null()
-                        .primary_key(),
-                )
+                .col(ColumnDef::new(LiveAnchors::AnchorId).big_integer().not_null().primary_key())
                 .col(ColumnDef::new(LiveAnchors::RoomId).big_integer().not_null())
                 .to_owned(),
         )
@@ -109,16 +94,8 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        m.drop_table(
-            Table::drop()
-                .table(LiveAnchors::Table)
-                .if_exists()
-                .to_owned(),
-        )
-        .await?;
-        m.drop_table(Table::drop().table(RoomBans::Table).if_exists().to_owned())
-            .await?;
-        m.drop_table(Table::drop().table(Rooms::Table).if_exists().to_owned())
-            .await
+        m.drop_table(Table::drop().table(LiveAnchors::Table).if_exists().to_owned()).await?;
+        m.drop_table(Table::drop().table(RoomBans::Table).if_exists().to_owned()).await?;
+        m.drop_table(Table::drop().table(Rooms::Table).if_exists().to_owned()).await
     }
 }

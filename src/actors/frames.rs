@@ -15,8 +15,7 @@ struct Frame<'a, T: Serialize> {
 
 /// Encodes a frame once; cloning the result shares the bytes.
 pub fn encode<T: Serialize>(kind: &str, seq: Option<u64>, data: Option<&T>) -> ByteString {
-    let s = serde_json::to_string(&Frame { kind, seq, data })
-        .unwrap_or_else(|_| format!(r#"{{"type":"{kind}"}}"#));
+    let s = serde_json::to_string(&Frame { kind, seq, data }).unwrap_or_else(|_| format!(r#"{{"type":"{kind}"}}"#));
     ByteString::from(s)
 }
 
@@ -25,9 +24,5 @@ pub fn bare(kind: &str) -> ByteString {
 }
 
 pub fn error(code: &str, message: &str) -> ByteString {
-    encode(
-        "error",
-        None,
-        Some(&serde_json::json!({"code": code, "message": message})),
-    )
+    encode("error", None, Some(&serde_json::json!({"code": code, "message": message})))
 }

@@ -27,11 +27,7 @@ pub struct Kill {
 
 impl Kill {
     pub fn fire(&self, code: u16) {
-        if self
-            .code
-            .compare_exchange(0, code, Ordering::AcqRel, Ordering::Acquire)
-            .is_ok()
-        {
+        if self.code.compare_exchange(0, code, Ordering::AcqRel, Ordering::Acquire).is_ok() {
             // notify_one keeps a permit, so a task that is not waiting yet still sees it.
             self.notify.notify_one();
         }
@@ -66,15 +62,7 @@ impl SocketHandle {
     pub fn new(user_id: i64, queue: usize) -> (Self, mpsc::Receiver<ByteString>) {
         let (tx, rx) = mpsc::channel(queue.max(1));
         let id = NEXT_SOCKET.fetch_add(1, Ordering::Relaxed);
-        (
-            Self {
-                id,
-                user_id,
-                tx,
-                kill: Arc::new(Kill::default()),
-            },
-            rx,
-        )
+        (Self { id, user_id, tx, kill: Arc::new(Kill::default()) }, rx)
     }
 
     /// Queues a frame without waiting. A full queue marks the viewer as too slow: the socket is
@@ -112,11 +100,7 @@ pub struct UserHub {
 
 impl UserHub {
     pub fn add(&self, h: &SocketHandle) {
-        self.map
-            .write()
-            .entry(h.user_id)
-            .or_default()
-            .push(h.clone());
+        self.map.write().entry(h.user_id).or_default().push(h.clone());
     }
 
     pub fn remove(&self, h: &SocketHandle) {
@@ -132,9 +116,7 @@ impl UserHub {
     /// Pushes a frame to each of the user's sockets; how many took it.
     pub fn deliver(&self, user_id: i64, frame: &ByteString) -> usize {
         let m = self.map.read();
-        m.get(&user_id)
-            .map(|v| v.iter().filter(|h| h.push(frame)).count())
-            .unwrap_or(0)
+        m.get(&user_id).map(|v| v.iter().filter(|h| h.push(frame)).count()).unwrap_or(0)
     }
 
     pub fn sockets(&self) -> usize {

@@ -4,5 +4,6 @@
 pub mod frames;
 pub mod hub;
 pub mod notices;
+pub mod pk;
 pub mod registry;
 pub mod room;

@@ -29,18 +29,8 @@ fn key(user_id: i64) -> String {
 }
 
 impl Notices {
-    pub fn new(
-        hub: UserHub,
-        kv: Arc<dyn Kv>,
-        queue: Arc<dyn DelayQueue>,
-        retry_after: Duration,
-    ) -> Self {
-        Self {
-            hub,
-            kv,
-            queue,
-            retry_after,
-        }
+    pub fn new(hub: UserHub, kv: Arc<dyn Kv>, queue: Arc<dyn DelayQueue>, retry_after: Duration) -> Self {
+        Self { hub, kv, queue, retry_after }
     }
 
     /// Sends a notice of `kind` with `fields` (merged beside `id` and `kind`); returns its id.
@@ -52,17 +42,9 @@ impl Notices {
         }
         let frame = frames::encode("notice", None, Some(&data));
         let stored = json!({"at": now_ms(), "frame": frame.to_string()}).to_string();
-        self.kv
-            .hset(&key(user_id), &id, &stored, Some(KEEP))
-            .await?;
+        self.kv.hset(&key(user_id), &id, &stored, Some(KEEP)).await?;
         self.hub.deliver(user_id, &frame);
-        self.queue
-            .schedule(
-                RETRY_JOB,
-                json!({"user_id": user_id, "id": id}),
-                self.retry_after,
-            )
-            .await?;
+        self.queue.schedule(RETRY_JOB, json!({"user_id": user_id, "id": id}), self.retry_after).await?;
         Ok(id)
     }
 
@@ -95,15 +77,12 @@ pub struct RetryHandler(pub Notices);
 #[async_trait::async_trait]
 impl JobHandler for RetryHandler {
     async fn handle(&self, job: &Job) -> anyhow::Result<()> {
-        let (Some(user_id), Some(id)) =
-            (job.payload["user_id"].as_i64(), job.payload["id"].as_str())
-        else {
+        let (Some(user_id), Some(id)) = (job.payload["user_id"].as_i64(), job.payload["id"].as_str()) else {
             return Ok(()); // malformed: nothing to do
         };
         if let Some(stored) = self.0.kv.hget(&key(user_id), id).await? {
-            if let Some(frame) = serde_json::from_str::<Value>(&stored)
-                .ok()
-                .and_then(|v| v["frame"].as_str().map(str::to_owned))
+            if let Some(frame) =
+                serde_json::from_str::<Value>(&stored).ok().and_then(|v| v["frame"].as_str().map(str::to_owned))
             {
                 self.0.hub.deliver(user_id, &ByteString::from(frame));
             }

@@ -27,38 +27,19 @@ pub struct RoomRegistry {
 impl RoomRegistry {
     /// Starts `arbiters` arbiter threads (0: one per core). Needs a running actix System.
     pub fn new(deps: RoomDeps, arbiters: usize) -> Self {
-        let n = if arbiters == 0 {
-            std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(2)
-        } else {
-            arbiters
-        };
+        let n =
+            if arbiters == 0 { std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2) } else { arbiters };
         let arbiters = (0..n).map(|_| Arbiter::new().handle()).collect();
-        Self {
-            inner: Arc::new(Inner {
-                rooms: Mutex::new(HashMap::new()),
-                arbiters,
-                deps,
-            }),
-        }
+        Self { inner: Arc::new(Inner { rooms: Mutex::new(HashMap::new()), arbiters, deps }) }
     }
 
     /// The running actor of a room, if any.
     pub fn get(&self, room_id: i64) -> Option<Addr<Room>> {
-        self.inner
-            .rooms
-            .lock()
-            .get(&room_id)
-            .map(|e| e.addr.clone())
+        self.inner.rooms.lock().get(&room_id).map(|e| e.addr.clone())
     }
 
     /// The room's actor, started from `room` (a live row) when not running.
-    pub fn get_or_start(
-        &self,
-        room: &crate::storage::entities::rooms::Model,
-        anchor: AnchorRef,
-    ) -> Addr<Room> {
+    pub fn get_or_start(&self, room: &crate::storage::entities::rooms::Model, anchor: AnchorRef) -> Addr<Room> {
         let mut map = self.inner.rooms.lock();
         if let Some(e) = map.get(&room.id) {
             if e.addr.connected() {
@@ -76,16 +57,9 @@ impl RoomRegistry {
         let gauges = Arc::new(RoomGauges::default());
         let deps = self.inner.deps.clone();
         let g = gauges.clone();
-        let arbiter =
-            &self.inner.arbiters[(room.id.unsigned_abs() as usize) % self.inner.arbiters.len()];
+        let arbiter = &self.inner.arbiters[(room.id.unsigned_abs() as usize) % self.inner.arbiters.len()];
         let addr = Supervisor::start_in_arbiter(arbiter, move |_| Room::new(info, deps, g));
-        map.insert(
-            room.id,
-            Entry {
-                addr: addr.clone(),
-                gauges,
-            },
-        );
+        map.insert(room.id, Entry { addr: addr.clone(), gauges });
         addr
     }
 
@@ -96,12 +70,7 @@ impl RoomRegistry {
 
     /// Distinct users online in a room on this node (0 when not running).
     pub fn online(&self, room_id: i64) -> i64 {
-        self.inner
-            .rooms
-            .lock()
-            .get(&room_id)
-            .map(|e| e.gauges.online.load(Ordering::Relaxed))
-            .unwrap_or(0)
+        self.inner.rooms.lock().get(&room_id).map(|e| e.gauges.online.load(Ordering::Relaxed)).unwrap_or(0)
     }
 
     pub fn running(&self) -> usize {

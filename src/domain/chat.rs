@@ -12,10 +12,7 @@ impl ChatText {
         let t = s.trim();
         let n = t.chars().count();
         if n == 0 || n > MAX_CHAT_CHARS {
-            return Err(DomainError::field(
-                "text",
-                "chat text must be 1 to 200 characters",
-            ));
+            return Err(DomainError::field("text", "chat text must be 1 to 200 characters"));
         }
         Ok(Self(t.to_owned()))
     }
@@ -51,17 +48,11 @@ impl WordFilter {
         }
         let chars: Vec<char> = text.chars().collect();
         // Lower-case char by char so indices stay aligned with the original.
-        let lower: Vec<char> = chars
-            .iter()
-            .map(|c| c.to_lowercase().next().unwrap_or(*c))
-            .collect();
+        let lower: Vec<char> = chars.iter().map(|c| c.to_lowercase().next().unwrap_or(*c)).collect();
         let mut out = String::with_capacity(text.len());
         let mut i = 0;
         while i < chars.len() {
-            let hit = self
-                .words
-                .iter()
-                .find(|w| lower.len() - i >= w.len() && lower[i..i + w.len()] == w[..]);
+            let hit = self.words.iter().find(|w| lower.len() - i >= w.len() && lower[i..i + w.len()] == w[..]);
             match hit {
                 Some(w) => {
                     out.extend(std::iter::repeat_n('*', w.len()));

@@ -11,9 +11,6 @@ pub struct DomainError {
 
 impl DomainError {
     pub fn field(field: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            field: Some(field),
-            message: message.into(),
-        }
+        Self { field: Some(field), message: message.into() }
     }
 }

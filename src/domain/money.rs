@@ -42,10 +42,7 @@ pub fn count_in(field: &'static str, v: i64, max: i64) -> Result<i64, DomainErro
     if (1..=max).contains(&v) {
         Ok(v)
     } else {
-        Err(DomainError::field(
-            field,
-            format!("{field} must be 1 to {max}"),
-        ))
+        Err(DomainError::field(field, format!("{field} must be 1 to {max}")))
     }
 }
 

@@ -16,15 +16,9 @@ impl Page {
             return Err(DomainError::field("page", "page must be at least 1"));
         }
         if !(1..=100).contains(&page_size) {
-            return Err(DomainError::field(
-                "page_size",
-                "page_size must be 1 to 100",
-            ));
+            return Err(DomainError::field("page_size", "page_size must be 1 to 100"));
         }
-        Ok(Self {
-            page: page as u64,
-            page_size: page_size as u64,
-        })
+        Ok(Self { page: page as u64, page_size: page_size as u64 })
     }
     pub fn offset(&self) -> u64 {
         (self.page - 1) * self.page_size
@@ -36,13 +30,7 @@ mod tests {
     use super::*;
     #[test]
     fn defaults_and_bounds() {
-        assert_eq!(
-            Page::parse(None, None).unwrap(),
-            Page {
-                page: 1,
-                page_size: 20
-            }
-        );
+        assert_eq!(Page::parse(None, None).unwrap(), Page { page: 1, page_size: 20 });
         assert!(Page::parse(Some(0), None).is_err());
         assert!(Page::parse(None, Some(101)).is_err());
         assert!(Page::parse(None, Some(0)).is_err());

@@ -11,16 +11,10 @@ pub struct Limit {
 
 impl Limit {
     pub const fn per_second(max: u64) -> Self {
-        Self {
-            max,
-            window: Duration::from_secs(1),
-        }
+        Self { max, window: Duration::from_secs(1) }
     }
     pub const fn new(max: u64, window_s: u64) -> Self {
-        Self {
-            max,
-            window: Duration::from_secs(window_s),
-        }
+        Self { max, window: Duration::from_secs(window_s) }
     }
     /// `count` is the number of actions in the window including this one.
     pub fn allows(&self, count: u64) -> bool {

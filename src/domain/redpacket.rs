@@ -5,10 +5,7 @@ use rand::Rng;
 /// Splits `total` coins into `packets` amounts: each ≥ 1, summing to `total` exactly, each at
 /// most twice the mean of what is left when it is drawn. Requires `total >= packets >= 1`.
 pub fn split<R: Rng + ?Sized>(total: i64, packets: i64, rng: &mut R) -> Vec<i64> {
-    assert!(
-        packets >= 1 && total >= packets,
-        "split needs total >= packets >= 1"
-    );
+    assert!(packets >= 1 && total >= packets, "split needs total >= packets >= 1");
     let mut out = Vec::with_capacity(packets as usize);
     let mut left = total;
     for remaining in (1..=packets).rev() {

@@ -32,10 +32,7 @@ pub fn parse_title(s: &str) -> Result<String, DomainError> {
     let t = s.trim();
     let n = t.chars().count();
     if n == 0 || n > 60 || t.chars().any(char::is_control) {
-        return Err(DomainError::field(
-            "title",
-            "title must be 1 to 60 characters",
-        ));
+        return Err(DomainError::field("title", "title must be 1 to 60 characters"));
     }
     Ok(t.to_owned())
 }

@@ -12,10 +12,7 @@ impl Phone {
         if ok {
             Ok(Self(s.to_owned()))
         } else {
-            Err(DomainError::field(
-                "phone",
-                "phone must be 11 digits starting with 1",
-            ))
+            Err(DomainError::field("phone", "phone must be 11 digits starting with 1"))
         }
     }
     pub fn as_str(&self) -> &str {
@@ -61,16 +58,10 @@ impl Nickname {
         let t = s.trim();
         let n = t.chars().count();
         if n == 0 || n > 20 {
-            return Err(DomainError::field(
-                "nickname",
-                "nickname must be 1 to 20 characters",
-            ));
+            return Err(DomainError::field("nickname", "nickname must be 1 to 20 characters"));
         }
         if t.chars().any(char::is_control) {
-            return Err(DomainError::field(
-                "nickname",
-                "nickname must not contain control characters",
-            ));
+            return Err(DomainError::field("nickname", "nickname must not contain control characters"));
         }
         Ok(Self(t.to_owned()))
     }
@@ -88,16 +79,11 @@ impl AvatarUrl {
         let ok = s.len() <= 300
             && s.starts_with("https://")
             && s.len() > "https://".len()
-            && !s
-                .chars()
-                .any(|c| c.is_whitespace() || c.is_control() || c == '"' || c == '<' || c == '>');
+            && !s.chars().any(|c| c.is_whitespace() || c.is_control() || c == '"' || c == '<' || c == '>');
         if ok {
             Ok(Self(s.to_owned()))
         } else {
-            Err(DomainError::field(
-                "avatar",
-                "avatar must be an https URL of at most 300 characters",
-            ))
+            Err(DomainError::field("avatar", "avatar must be an https URL of at most 300 characters"))
         }
     }
     pub fn into_inner(self) -> String {
@@ -117,14 +103,7 @@ mod tests {
     #[test]
     fn phones_are_eleven_digits_starting_with_one() {
         assert!(Phone::parse("13800000000").is_ok());
-        for bad in [
-            "",
-            "1380000000",
-            "138000000000",
-            "23800000000",
-            "1380000000a",
-            "１3800000000",
-        ] {
+        for bad in ["", "1380000000", "138000000000", "23800000000", "1380000000a", "１3800000000"] {
             assert!(Phone::parse(bad).is_err(), "{bad}");
         }
         assert_eq!(Phone::parse("13812345678").unwrap().masked(), "138****5678");

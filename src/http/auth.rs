@@ -40,45 +40,24 @@ fn code_key(p: &Phone) -> String {
 /// Sends a login code; 429 when asked again for the same phone within 60 s.
 #[utoipa::path(post, path = "/api/auth/sms", tag = "auth", request_body = SmsRequest,
     responses((status = 200, body = SmsResponse), (status = 400, body = super::openapi::ErrorBody), (status = 429, body = super::openapi::ErrorBody)))]
-pub async fn send_sms(
-    state: web::Data<AppState>,
-    body: Json<SmsRequest>,
-) -> AppResult<HttpResponse> {
+pub async fn send_sms(state: web::Data<AppState>, body: Json<SmsRequest>) -> AppResult<HttpResponse> {
     let phone = Phone::parse(&body.0.phone)?;
     let a = &state.settings.auth;
     let lock = format!("sms:lock:{}", phone.as_str());
-    if !state
-        .b
-        .kv
-        .set_nx(&lock, "1", Duration::from_secs(a.resend_after_s))
-        .await?
-    {
+    if !state.b.kv.set_nx(&lock, "1", Duration::from_secs(a.resend_after_s)).await? {
         return Err(AppError::RateLimited {
             retry_after_s: a.resend_after_s,
-            message: format!(
-                "a code was sent to this phone less than {} s ago",
-                a.resend_after_s
-            ),
+            message: format!("a code was sent to this phone less than {} s ago", a.resend_after_s),
         });
     }
     let code = match state.sms.send_code(&phone).await {
         Ok(c) => c,
         Err(e) => {
             let _ = state.b.kv.del(&lock).await;
-            return Err(AppError::Unavailable(format!(
-                "could not send the code: {e}"
-            )));
+            return Err(AppError::Unavailable(format!("could not send the code: {e}")));
         }
     };
-    state
-        .b
-        .kv
-        .set(
-            &code_key(&phone),
-            &code,
-            Some(Duration::from_secs(a.code_ttl_s)),
-        )
-        .await?;
+    state.b.kv.set(&code_key(&phone), &code, Some(Duration::from_secs(a.code_ttl_s))).await?;
     Ok(HttpResponse::Ok().json(SmsResponse {
         sent: true,
         expires_in: a.code_ttl_s,
@@ -102,11 +81,7 @@ pub struct LoginResponse {
 #[utoipa::path(post, path = "/api/auth/login", tag = "auth", request_body = LoginRequest,
     responses((status = 200, body = LoginResponse), (status = 400, body = super::openapi::ErrorBody),
         (status = 401, body = super::openapi::ErrorBody, description = "invalid_code"), (status = 429, body = super::openapi::ErrorBody)))]
-pub async fn login(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    body: Json<LoginRequest>,
-) -> AppResult<HttpResponse> {
+pub async fn login(state: web::Data<AppState>, req: HttpRequest, body: Json<LoginRequest>) -> AppResult<HttpResponse> {
     let phone = Phone::parse(&body.0.phone)?;
     let code = LoginCode::parse(&body.0.code)?;
     let a = &state.settings.auth;
@@ -118,12 +93,7 @@ pub async fn login(
             message: "too many wrong codes for this phone; try again later".into(),
         });
     }
-    let invalid = || {
-        AppError::Unauthorized(
-            "invalid_code",
-            "the code is wrong, expired or already used".into(),
-        )
-    };
+    let invalid = || AppError::Unauthorized("invalid_code", "the code is wrong, expired or already used".into());
     let stored = state.b.kv.get(&code_key(&phone)).await?;
     if stored.as_deref() != Some(code.as_str()) {
         state.b.kv.incr_window(&fails_key, window).await?;
@@ -151,13 +121,9 @@ pub async fn login(
         .http_only(true)
         .same_site(actix_web::cookie::SameSite::Lax)
         .secure(secure)
-        .max_age(actix_web::cookie::time::Duration::seconds(
-            a.token_ttl_s as i64,
-        ))
+        .max_age(actix_web::cookie::time::Duration::seconds(a.token_ttl_s as i64))
         .finish();
-    Ok(HttpResponse::Ok()
-        .cookie(cookie)
-        .json(LoginResponse { token, user: view }))
+    Ok(HttpResponse::Ok().cookie(cookie).json(LoginResponse { token, user: view }))
 }
 
 /// Ends this session at once.
@@ -172,9 +138,7 @@ pub async fn logout(state: web::Data<AppState>, user: AuthUser) -> AppResult<Htt
 /// The caller.
 #[utoipa::path(get, path = "/api/me", tag = "auth", responses((status = 200, body = UserView), (status = 401, body = super::openapi::ErrorBody)))]
 pub async fn me(state: web::Data<AppState>, user: AuthUser) -> AppResult<web::Json<UserView>> {
-    let u = users::find(&state.b.db, user.id)
-        .await?
-        .ok_or_else(AppError::unauthorized)?;
+    let u = users::find(&state.b.db, user.id).await?.ok_or_else(AppError::unauthorized)?;
     Ok(web::Json(user_view(&state, &u).await?))
 }
 
@@ -192,22 +156,8 @@ pub async fn patch_me(
     user: AuthUser,
     body: Json<PatchMe>,
 ) -> AppResult<web::Json<UserView>> {
-    let nickname = body
-        .0
-        .nickname
-        .as_deref()
-        .map(Nickname::parse)
-        .transpose()?
-        .map(Nickname::into_inner);
-    let avatar = body
-        .0
-        .avatar
-        .as_deref()
-        .map(AvatarUrl::parse)
-        .transpose()?
-        .map(AvatarUrl::into_inner);
-    let u = users::update_profile(&state.b.db, user.id, nickname, avatar)
-        .await?
-        .ok_or_else(AppError::unauthorized)?;
+    let nickname = body.0.nickname.as_deref().map(Nickname::parse).transpose()?.map(Nickname::into_inner);
+    let avatar = body.0.avatar.as_deref().map(AvatarUrl::parse).transpose()?.map(AvatarUrl::into_inner);
+    let u = users::update_profile(&state.b.db, user.id, nickname, avatar).await?.ok_or_else(AppError::unauthorized)?;
     Ok(web::Json(user_view(&state, &u).await?))
 }

@@ -8,10 +8,7 @@ use serde::Serialize;
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
     #[error("{message}")]
-    InvalidInput {
-        message: String,
-        field: Option<String>,
-    },
+    InvalidInput { message: String, field: Option<String> },
     /// 401 with a code: `unauthorized` or `invalid_code`.
     #[error("{1}")]
     Unauthorized(&'static str, String),
@@ -41,16 +38,10 @@ pub type AppResult<T> = Result<T, AppError>;
 
 impl AppError {
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self::InvalidInput {
-            message: message.into(),
-            field: Some(field.into()),
-        }
+        Self::InvalidInput { message: message.into(), field: Some(field.into()) }
     }
     pub fn bad(message: impl Into<String>) -> Self {
-        Self::InvalidInput {
-            message: message.into(),
-            field: None,
-        }
+        Self::InvalidInput { message: message.into(), field: None }
     }
     pub fn unauthorized() -> Self {
         Self::Unauthorized("unauthorized", "log in first".into())
@@ -62,10 +53,7 @@ impl AppError {
         Self::Conflict(code, message.into())
     }
     pub fn rate_limited(retry_after_s: u64) -> Self {
-        Self::RateLimited {
-            retry_after_s: retry_after_s.max(1),
-            message: "too many requests; slow down".into(),
-        }
+        Self::RateLimited { retry_after_s: retry_after_s.max(1), message: "too many requests; slow down".into() }
     }
     pub fn internal(e: impl Into<anyhow::Error>) -> Self {
         Self::Internal(e.into())
@@ -132,22 +120,13 @@ impl ResponseError for AppError {
         if let Self::RateLimited { retry_after_s, .. } = self {
             b.insert_header(("Retry-After", retry_after_s.to_string()));
         }
-        b.json(Body {
-            error: Inner {
-                code: self.code(),
-                message,
-                field,
-            },
-        })
+        b.json(Body { error: Inner { code: self.code(), message, field } })
     }
 }
 
 impl From<DomainError> for AppError {
     fn from(e: DomainError) -> Self {
-        Self::InvalidInput {
-            message: e.message,
-            field: e.field.map(str::to_owned),
-        }
+        Self::InvalidInput { message: e.message, field: e.field.map(str::to_owned) }
     }
 }
 

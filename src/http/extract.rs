@@ -21,11 +21,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let mut payload = payload.take();
-        let ct_ok = match req
-            .headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-        {
+        let ct_ok = match req.headers().get("content-type").and_then(|v| v.to_str().ok()) {
             None => true,
             Some(ct) => ct.to_ascii_lowercase().starts_with("application/json"),
         };
@@ -41,7 +37,10 @@ impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
 
 /// Reads the whole body; past the limit, keeps reading and discarding (up to a cap) and then
 /// answers 413, so the client is not reset mid-upload.
-pub async fn read_limited(payload: &mut Payload) -> Result<web::BytesMut, AppError> {
+pub async fn read_limited<S>(payload: &mut S) -> Result<web::BytesMut, AppError>
+where
+    S: futures_util::Stream<Item = Result<web::Bytes, actix_web::error::PayloadError>> + Unpin,
+{
     let mut body = web::BytesMut::new();
     let mut seen = 0usize;
     let mut too_large = false;
@@ -74,24 +73,13 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, AppError> {
         let path = e.path().to_string();
         let inner = e.into_inner();
         let msg = inner.to_string();
-        let syntax = matches!(
-            inner.classify(),
-            serde_json::error::Category::Syntax | serde_json::error::Category::Eof
-        );
+        let syntax = matches!(inner.classify(), serde_json::error::Category::Syntax | serde_json::error::Category::Eof);
         let field = if syntax {
             None
         } else {
-            missing_field(&msg).or(if path == "." || path == "?" || path.is_empty() {
-                None
-            } else {
-                Some(path)
-            })
+            missing_field(&msg).or(if path == "." || path == "?" || path.is_empty() { None } else { Some(path) })
         };
-        let message = if syntax {
-            format!("malformed JSON: {msg}")
-        } else {
-            strip_position(&msg)
-        };
+        let message = if syntax { format!("malformed JSON: {msg}") } else { strip_position(&msg) };
         AppError::InvalidInput { message, field }
     })
 }
@@ -109,24 +97,15 @@ fn strip_position(msg: &str) -> String {
 }
 
 pub fn path_config() -> web::PathConfig {
-    web::PathConfig::default().error_handler(|err, _req| {
-        AppError::invalid("path", format!("bad path parameter: {err}")).into()
-    })
+    web::PathConfig::default()
+        .error_handler(|err, _req| AppError::invalid("path", format!("bad path parameter: {err}")).into())
 }
 
 pub fn query_config() -> web::QueryConfig {
     web::QueryConfig::default().error_handler(|err, _req| {
         let msg = err.to_string();
-        let field = msg
-            .split('`')
-            .nth(1)
-            .map(str::to_owned)
-            .unwrap_or_else(|| "query".to_owned());
-        AppError::InvalidInput {
-            message: format!("bad query parameter: {msg}"),
-            field: Some(field),
-        }
-        .into()
+        let field = msg.split('`').nth(1).map(str::to_owned).unwrap_or_else(|| "query".to_owned());
+        AppError::InvalidInput { message: format!("bad query parameter: {msg}"), field: Some(field) }.into()
     })
 }
 
@@ -153,9 +132,7 @@ mod tests {
         assert!(matches!(e, AppError::InvalidInput { field: Some(ref f), .. } if f == "phone"));
         let e = parse_json::<P>(br#"{"phone": 1}"#).err().unwrap();
         assert!(matches!(e, AppError::InvalidInput { field: Some(ref f), .. } if f == "phone"));
-        let e = parse_json::<P>(br#"{"phone": "x", "n": "y"}"#)
-            .err()
-            .unwrap();
+        let e = parse_json::<P>(br#"{"phone": "x", "n": "y"}"#).err().unwrap();
         assert!(matches!(e, AppError::InvalidInput { field: Some(ref f), .. } if f == "n"));
         let e = parse_json::<P>(b"{").err().unwrap();
         assert!(matches!(e, AppError::InvalidInput { field: None, .. }));

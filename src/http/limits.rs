@@ -10,11 +10,7 @@ pub async fn check(state: &AppState, key: &str, limit: Limit) -> AppResult<()> {
     if !state.settings.limits.enabled {
         return Ok(());
     }
-    let (n, left) = state
-        .b
-        .kv
-        .incr_window(&format!("rl:{key}"), limit.window)
-        .await?;
+    let (n, left) = state.b.kv.incr_window(&format!("rl:{key}"), limit.window).await?;
     if limit.allows(n) {
         Ok(())
     } else {

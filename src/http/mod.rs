@@ -3,11 +3,13 @@
 pub mod auth;
 pub mod error;
 pub mod extract;
+pub mod gifts;
 pub mod limits;
 pub mod middleware;
 pub mod moderation;
 pub mod openapi;
 pub mod ops;
+pub mod pk;
 pub mod room_hooks;
 pub mod room_list;
 pub mod rooms;
@@ -15,6 +17,7 @@ pub mod session;
 pub mod sms;
 pub mod state;
 pub mod views;
+pub mod wallet;
 pub mod ws;
 
 use actix_web::web;
@@ -29,9 +32,10 @@ pub fn api(cfg: &mut web::ServiceConfig) {
             .configure(ops::routes)
             .configure(rooms::routes)
             .configure(moderation::routes)
-            .default_service(web::to(|| async {
-                Err::<actix_web::HttpResponse, _>(AppError::NotFound("path"))
-            })),
+            .configure(wallet::routes)
+            .configure(gifts::routes)
+            .configure(pk::routes)
+            .default_service(web::to(|| async { Err::<actix_web::HttpResponse, _>(AppError::NotFound("path")) })),
     )
     .route("/metrics", web::get().to(ops::metrics))
     .configure(ws::routes);

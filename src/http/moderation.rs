@@ -20,10 +20,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/rooms/{id}/kicks", web::post().to(kick))
         .route("/rooms/{id}/bans/{user_id}", web::delete().to(unban))
         .route("/rooms/{id}/slow-mode", web::put().to(slow_mode))
-        .route(
-            "/rooms/{id}/messages/{seq}",
-            web::delete().to(delete_message),
-        );
+        .route("/rooms/{id}/messages/{seq}", web::delete().to(delete_message));
 }
 
 fn mailbox(e: actix::MailboxError) -> AppError {
@@ -51,10 +48,7 @@ pub async fn mute(
     let until = now_ms() + seconds * 1000;
     room_actor(&state, &r)
         .await?
-        .send(room::Mute {
-            user_id: body.0.user_id,
-            until_ms: until,
-        })
+        .send(room::Mute { user_id: body.0.user_id, until_ms: until })
         .await
         .map_err(mailbox)?;
     Ok(HttpResponse::Ok().json(json!({"user_id": body.0.user_id, "until": rfc3339(until)})))
@@ -71,11 +65,7 @@ pub async fn unmute(
     let (id, user_id) = path.into_inner();
     let r = live_room(&state, id).await?;
     require_moderator(&user, &r)?;
-    room_actor(&state, &r)
-        .await?
-        .send(room::Unmute { user_id })
-        .await
-        .map_err(mailbox)?;
+    room_actor(&state, &r).await?.send(room::Unmute { user_id }).await.map_err(mailbox)?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -97,37 +87,22 @@ pub async fn kick(
     let r = live_room(&state, *id).await?;
     require_moderator(&user, &r)?;
     if body.0.user_id == r.anchor_id {
-        return Err(AppError::invalid(
-            "user_id",
-            "the anchor cannot be kicked from their own room",
-        ));
+        return Err(AppError::invalid("user_id", "the anchor cannot be kicked from their own room"));
     }
     let ban = body.0.ban.unwrap_or(false);
     if ban {
         rooms::ban(&state.b.db, r.id, body.0.user_id).await?;
     }
-    room_actor(&state, &r)
-        .await?
-        .send(room::Kick {
-            user_id: body.0.user_id,
-        })
-        .await
-        .map_err(mailbox)?;
+    room_actor(&state, &r).await?.send(room::Kick { user_id: body.0.user_id }).await.map_err(mailbox)?;
     Ok(HttpResponse::Ok().json(json!({"user_id": body.0.user_id, "banned": ban})))
 }
 
 /// Lifts a ban.
 #[utoipa::path(delete, path = "/api/rooms/{id}/bans/{user_id}", tag = "moderation", params(("id" = i64, Path), ("user_id" = i64, Path)),
     responses((status = 204), (status = 403, body = super::openapi::ErrorBody), (status = 404, body = super::openapi::ErrorBody)))]
-pub async fn unban(
-    state: web::Data<AppState>,
-    user: AuthUser,
-    path: web::Path<(i64, i64)>,
-) -> AppResult<HttpResponse> {
+pub async fn unban(state: web::Data<AppState>, user: AuthUser, path: web::Path<(i64, i64)>) -> AppResult<HttpResponse> {
     let (id, user_id) = path.into_inner();
-    let r = rooms::find(&state.b.db, id)
-        .await?
-        .ok_or(AppError::NotFound("room"))?;
+    let r = rooms::find(&state.b.db, id).await?.ok_or(AppError::NotFound("room"))?;
     require_moderator(&user, &r)?;
     rooms::unban(&state.b.db, id, user_id).await?;
     Ok(HttpResponse::NoContent().finish())
@@ -151,11 +126,7 @@ pub async fn slow_mode(
     let r = live_room(&state, *id).await?;
     require_moderator(&user, &r)?;
     rooms::set_slow_mode(&state.b.db, r.id, seconds).await?;
-    room_actor(&state, &r)
-        .await?
-        .send(room::SlowMode { seconds })
-        .await
-        .map_err(mailbox)?;
+    room_actor(&state, &r).await?.send(room::SlowMode { seconds }).await.map_err(mailbox)?;
     Ok(HttpResponse::Ok().json(json!({"seconds": seconds})))
 }
 
@@ -170,11 +141,7 @@ pub async fn delete_message(
     let (id, seq) = path.into_inner();
     let r = live_room(&state, id).await?;
     require_moderator(&user, &r)?;
-    let found = room_actor(&state, &r)
-        .await?
-        .send(room::DeleteMessage { seq })
-        .await
-        .map_err(mailbox)?;
+    let found = room_actor(&state, &r).await?.send(room::DeleteMessage { seq }).await.map_err(mailbox)?;
     if found {
         Ok(HttpResponse::NoContent().finish())
     } else {

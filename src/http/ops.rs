@@ -8,8 +8,7 @@ use std::time::Duration;
 use utoipa::{OpenApi, ToSchema};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/health", web::get().to(health))
-        .route("/openapi.json", web::get().to(openapi));
+    cfg.route("/health", web::get().to(health)).route("/openapi.json", web::get().to(openapi));
 }
 
 #[derive(Serialize, ToSchema)]
@@ -32,32 +31,16 @@ where
     E: std::fmt::Display,
 {
     match tokio::time::timeout(Duration::from_secs(2), f).await {
-        Ok(Ok(())) => BackendHealth {
-            kind: kind.into(),
-            ok: true,
-            error: None,
-        },
-        Ok(Err(e)) => BackendHealth {
-            kind: kind.into(),
-            ok: false,
-            error: Some(e.to_string()),
-        },
-        Err(_) => BackendHealth {
-            kind: kind.into(),
-            ok: false,
-            error: Some("timed out".into()),
-        },
+        Ok(Ok(())) => BackendHealth { kind: kind.into(), ok: true, error: None },
+        Ok(Err(e)) => BackendHealth { kind: kind.into(), ok: false, error: Some(e.to_string()) },
+        Err(_) => BackendHealth { kind: kind.into(), ok: false, error: Some("timed out".into()) },
     }
 }
 
 /// 200 when every configured backend answers, 503 naming the one that does not.
 #[utoipa::path(get, path = "/api/health", tag = "ops", responses((status = 200, body = Health), (status = 503, body = Health)))]
 pub async fn health(state: web::Data<AppState>) -> HttpResponse {
-    let db_kind = format!(
-        "{:?}",
-        sea_orm::ConnectionTrait::get_database_backend(&state.b.db)
-    )
-    .to_lowercase();
+    let db_kind = format!("{:?}", sea_orm::ConnectionTrait::get_database_backend(&state.b.db)).to_lowercase();
     let (db, kv, q) = tokio::join!(
         probe(&db_kind, state.b.db.ping()),
         probe(state.b.kv.backend(), state.b.kv.ping()),
@@ -68,10 +51,7 @@ pub async fn health(state: web::Data<AppState>) -> HttpResponse {
     backends.insert("database", db);
     backends.insert("kv", kv);
     backends.insert("queue", q);
-    let body = Health {
-        status: if all_ok { "ok" } else { "unavailable" },
-        backends,
-    };
+    let body = Health { status: if all_ok { "ok" } else { "unavailable" }, backends };
     if all_ok {
         HttpResponse::Ok().json(body)
     } else {
@@ -80,9 +60,7 @@ pub async fn health(state: web::Data<AppState>) -> HttpResponse {
 }
 
 pub async fn metrics() -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("text/plain; version=0.0.4")
-        .body(crate::metrics::render())
+    HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(crate::metrics::render())
 }
 
 /// The OpenAPI 3 description, generated from the handlers' annotations.

@@ -11,32 +11,27 @@ pub struct RoomHooks;
 
 impl RoomHooks {
     /// A room just went live.
-    pub async fn room_opened(&self, _state: &AppState, _room: &rooms::Model) -> AppResult<()> {
-        Ok(())
+    pub async fn room_opened(&self, state: &AppState, room: &rooms::Model) -> AppResult<()> {
+        super::pk::on_room_opened(state, room).await
     }
 
     /// A room is closing: whatever runs in it ends.
-    pub async fn room_closing(&self, _state: &AppState, _room: &rooms::Model) -> AppResult<()> {
-        Ok(())
+    pub async fn room_closing(&self, state: &AppState, room: &rooms::Model) -> AppResult<()> {
+        super::pk::on_room_closing(state, room).await
     }
 
     /// `GET /api/rooms/{id}`: the room's PK, rain and products where they apply.
-    pub async fn decorate(
-        &self,
-        _state: &AppState,
-        _room: &rooms::Model,
-        _view: &mut RoomView,
-    ) -> AppResult<()> {
-        Ok(())
+    pub async fn decorate(&self, state: &AppState, room: &rooms::Model, view: &mut RoomView) -> AppResult<()> {
+        self.decorate_listed(state, room, view).await
     }
 
     /// The room list: PK rooms show their PK.
-    pub async fn decorate_listed(
-        &self,
-        _state: &AppState,
-        _room: &rooms::Model,
-        _view: &mut RoomView,
-    ) -> AppResult<()> {
+    pub async fn decorate_listed(&self, state: &AppState, room: &rooms::Model, view: &mut RoomView) -> AppResult<()> {
+        if room.kind == crate::domain::room::RoomKind::Pk.as_str() {
+            if let Some(p) = crate::storage::pks::latest(&state.b.db, room.id).await? {
+                view.pk = Some(super::pk::view(state, &p).await?);
+            }
+        }
         Ok(())
     }
 }

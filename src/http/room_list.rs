@@ -26,11 +26,7 @@ impl RoomList {
     }
 
     fn fresh(&self) -> Option<Arc<Vec<RoomView>>> {
-        self.snap
-            .read()
-            .as_ref()
-            .filter(|(at, _)| at.elapsed() < MAX_AGE)
-            .map(|(_, v)| v.clone())
+        self.snap.read().as_ref().filter(|(at, _)| at.elapsed() < MAX_AGE).map(|(_, v)| v.clone())
     }
 
     pub async fn get(&self, state: &AppState) -> AppResult<Arc<Vec<RoomView>>> {
@@ -46,16 +42,7 @@ impl RoomList {
         let anchors: HashMap<i64, AnchorRef> = users::find_many(&state.b.db, &ids)
             .await?
             .into_iter()
-            .map(|u| {
-                (
-                    u.id,
-                    AnchorRef {
-                        id: u.id,
-                        nickname: u.nickname,
-                        avatar: u.avatar,
-                    },
-                )
-            })
+            .map(|u| (u.id, AnchorRef { id: u.id, nickname: u.nickname, avatar: u.avatar }))
             .collect();
         let mut views = Vec::with_capacity(live.len());
         for r in &live {

@@ -55,11 +55,7 @@ pub fn room_view(state: &AppState, r: &room_rows::Model, anchor: AnchorRef) -> R
         kind: r.kind.clone(),
         status: r.status.clone(),
         anchor,
-        online: if r.status == LIVE {
-            state.rooms.online(r.id)
-        } else {
-            0
-        },
+        online: if r.status == LIVE { state.rooms.online(r.id) } else { 0 },
         started_at: rfc3339(r.started_at),
         pk: None,
         rain: None,
@@ -70,24 +66,14 @@ pub fn room_view(state: &AppState, r: &room_rows::Model, anchor: AnchorRef) -> R
 pub async fn anchor_of(state: &AppState, anchor_id: i64) -> AppResult<AnchorRef> {
     let u = users::find(&state.b.db, anchor_id).await?;
     Ok(match u {
-        Some(u) => AnchorRef {
-            id: u.id,
-            nickname: u.nickname,
-            avatar: u.avatar,
-        },
-        None => AnchorRef {
-            id: anchor_id,
-            nickname: String::new(),
-            avatar: String::new(),
-        },
+        Some(u) => AnchorRef { id: u.id, nickname: u.nickname, avatar: u.avatar },
+        None => AnchorRef { id: anchor_id, nickname: String::new(), avatar: String::new() },
     })
 }
 
 /// A live room's row, 404 when unknown, 409 `room_closed` when closed.
 pub async fn live_room(state: &AppState, id: i64) -> AppResult<room_rows::Model> {
-    let r = rooms::find(&state.b.db, id)
-        .await?
-        .ok_or(AppError::NotFound("room"))?;
+    let r = rooms::find(&state.b.db, id).await?.ok_or(AppError::NotFound("room"))?;
     if r.status != LIVE {
         return Err(AppError::conflict("room_closed", "the room is closed"));
     }
@@ -108,9 +94,7 @@ pub fn require_moderator(user: &AuthUser, r: &room_rows::Model) -> AppResult<()>
     if user.id == r.anchor_id || user.is_admin {
         Ok(())
     } else {
-        Err(AppError::forbidden(
-            "only the room's anchor or an admin may do this",
-        ))
+        Err(AppError::forbidden("only the room's anchor or an admin may do this"))
     }
 }
 
@@ -123,27 +107,17 @@ pub struct CreateRoom {
 /// Goes live: the caller is the new room's anchor.
 #[utoipa::path(post, path = "/api/rooms", tag = "rooms", request_body = CreateRoom,
     responses((status = 201, body = RoomView), (status = 400, body = super::openapi::ErrorBody), (status = 409, body = super::openapi::ErrorBody, description = "already_live")))]
-pub async fn create(
-    state: web::Data<AppState>,
-    user: AuthUser,
-    body: Json<CreateRoom>,
-) -> AppResult<HttpResponse> {
+pub async fn create(state: web::Data<AppState>, user: AuthUser, body: Json<CreateRoom>) -> AppResult<HttpResponse> {
     let title = parse_title(&body.0.title)?;
     let kind = RoomKind::parse(&body.0.kind)?;
     if rooms::live_room_of(&state.b.db, user.id).await?.is_some() {
-        return Err(AppError::conflict(
-            "already_live",
-            "you already have a live room",
-        ));
+        return Err(AppError::conflict("already_live", "you already have a live room"));
     }
     let id = state.b.ids.next("room").await?;
     let r = match rooms::open(&state.b.db, id, user.id, title, kind).await {
         Ok(r) => r,
         Err(rooms::OpenError::AlreadyLive) => {
-            return Err(AppError::conflict(
-                "already_live",
-                "you already have a live room",
-            ))
+            return Err(AppError::conflict("already_live", "you already have a live room"))
         }
         Err(rooms::OpenError::Db(e)) => return Err(e.into()),
     };
@@ -174,10 +148,7 @@ pub async fn list(
     let page = Page::parse(q.page, q.page_size)?;
     let kind = q.kind.as_deref().map(RoomKind::parse).transpose()?;
     let snap = state.room_list.get(&state).await?;
-    let all: Vec<&RoomView> = snap
-        .iter()
-        .filter(|r| kind.is_none_or(|k| r.kind == k.as_str()))
-        .collect();
+    let all: Vec<&RoomView> = snap.iter().filter(|r| kind.is_none_or(|k| r.kind == k.as_str())).collect();
     let items = all
         .iter()
         .skip(page.offset() as usize)
@@ -188,25 +159,14 @@ pub async fn list(
             r
         })
         .collect();
-    Ok(web::Json(PageOf {
-        items,
-        page: page.page,
-        page_size: page.page_size,
-        total: all.len() as u64,
-    }))
+    Ok(web::Json(PageOf { items, page: page.page, page_size: page.page_size, total: all.len() as u64 }))
 }
 
 /// One room, live or closed, with its PK, rain and products where they apply.
 #[utoipa::path(get, path = "/api/rooms/{id}", tag = "rooms", params(("id" = i64, Path)),
     responses((status = 200, body = RoomView), (status = 404, body = super::openapi::ErrorBody)))]
-pub async fn get(
-    state: web::Data<AppState>,
-    _user: AuthUser,
-    id: web::Path<i64>,
-) -> AppResult<web::Json<RoomView>> {
-    let r = rooms::find(&state.b.db, *id)
-        .await?
-        .ok_or(AppError::NotFound("room"))?;
+pub async fn get(state: web::Data<AppState>, _user: AuthUser, id: web::Path<i64>) -> AppResult<web::Json<RoomView>> {
+    let r = rooms::find(&state.b.db, *id).await?.ok_or(AppError::NotFound("room"))?;
     let anchor = anchor_of(&state, r.anchor_id).await?;
     let mut view = room_view(&state, &r, anchor);
     state.hooks.decorate(&state, &r, &mut view).await?;
@@ -216,14 +176,8 @@ pub async fn get(
 /// Closes the room (anchor only): viewers get `room_closed`; a PK or rain in it ends.
 #[utoipa::path(delete, path = "/api/rooms/{id}", tag = "rooms", params(("id" = i64, Path)),
     responses((status = 204), (status = 403, body = super::openapi::ErrorBody), (status = 404, body = super::openapi::ErrorBody)))]
-pub async fn close(
-    state: web::Data<AppState>,
-    user: AuthUser,
-    id: web::Path<i64>,
-) -> AppResult<HttpResponse> {
-    let r = rooms::find(&state.b.db, *id)
-        .await?
-        .ok_or(AppError::NotFound("room"))?;
+pub async fn close(state: web::Data<AppState>, user: AuthUser, id: web::Path<i64>) -> AppResult<HttpResponse> {
+    let r = rooms::find(&state.b.db, *id).await?.ok_or(AppError::NotFound("room"))?;
     if r.anchor_id != user.id {
         return Err(AppError::forbidden("only the room's anchor may close it"));
     }
@@ -259,22 +213,11 @@ pub async fn im(
 ) -> AppResult<web::Json<ImTicket>> {
     let r = live_room(&state, *id).await?;
     if rooms::is_banned(&state.b.db, r.id, user.id).await? {
-        return Err(AppError::Forbidden(
-            "banned",
-            "you are banned from this room".into(),
-        ));
+        return Err(AppError::Forbidden("banned", "you are banned from this room".into()));
     }
     let ticket = super::session::new_token();
     let ttl = state.settings.room.ticket_ttl_s;
-    state
-        .b
-        .kv
-        .set(
-            &ticket_key(&ticket),
-            &format!("{}:{}", user.id, r.id),
-            Some(Duration::from_secs(ttl)),
-        )
-        .await?;
+    state.b.kv.set(&ticket_key(&ticket), &format!("{}:{}", user.id, r.id), Some(Duration::from_secs(ttl))).await?;
     let base = if state.settings.server.public_url.is_empty() {
         let ci = req.connection_info();
         let scheme = if ci.scheme() == "https" { "wss" } else { "ws" };
@@ -282,9 +225,5 @@ pub async fn im(
     } else {
         state.settings.server.public_url.replacen("http", "ws", 1)
     };
-    Ok(web::Json(ImTicket {
-        url: format!("{base}/ws?ticket={ticket}"),
-        ticket,
-        expires_in: ttl,
-    }))
+    Ok(web::Json(ImTicket { url: format!("{base}/ws?ticket={ticket}"), ticket, expires_in: ttl }))
 }

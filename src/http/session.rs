@@ -36,21 +36,13 @@ pub fn session_key(hash: &str) -> String {
 
 fn bearer(req: &HttpRequest) -> Option<String> {
     let h = req.headers().get("authorization")?.to_str().ok()?;
-    let t = h
-        .strip_prefix("Bearer ")
-        .or_else(|| h.strip_prefix("bearer "))?
-        .trim();
+    let t = h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer "))?.trim();
     (!t.is_empty()).then(|| t.to_owned())
 }
 
 /// Same-origin check for cookie-authenticated writes.
 fn same_origin(req: &HttpRequest) -> bool {
-    if req
-        .headers()
-        .get("sec-fetch-site")
-        .and_then(|v| v.to_str().ok())
-        == Some("same-origin")
-    {
+    if req.headers().get("sec-fetch-site").and_then(|v| v.to_str().ok()) == Some("same-origin") {
         return true;
     }
     let Some(origin) = req.headers().get("origin").and_then(|v| v.to_str().ok()) else {
@@ -75,33 +67,17 @@ impl FromRequest for AuthUser {
         let unsafe_method = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
         let csrf_ok = !via_cookie || !unsafe_method || same_origin(req);
         Box::pin(async move {
-            let state =
-                state.ok_or_else(|| AppError::internal(anyhow::anyhow!("app state missing")))?;
-            let token = token
-                .filter(|t| !t.is_empty() && t.len() <= 200)
-                .ok_or_else(AppError::unauthorized)?;
+            let state = state.ok_or_else(|| AppError::internal(anyhow::anyhow!("app state missing")))?;
+            let token = token.filter(|t| !t.is_empty() && t.len() <= 200).ok_or_else(AppError::unauthorized)?;
             let hash = token_hash(&token);
-            let value = state
-                .b
-                .kv
-                .get(&session_key(&hash))
-                .await?
-                .ok_or_else(AppError::unauthorized)?;
+            let value = state.b.kv.get(&session_key(&hash)).await?.ok_or_else(AppError::unauthorized)?;
             if !csrf_ok {
-                return Err(AppError::Forbidden(
-                    "csrf",
-                    "cross-site request refused".into(),
-                ));
+                return Err(AppError::Forbidden("csrf", "cross-site request refused".into()));
             }
             let (id, phone) = value.split_once(':').ok_or_else(AppError::unauthorized)?;
             let id: i64 = id.parse().map_err(|_| AppError::unauthorized())?;
             let is_admin = state.is_admin_phone(phone);
-            Ok(AuthUser {
-                id,
-                phone: phone.to_owned(),
-                is_admin,
-                token_hash: hash,
-            })
+            Ok(AuthUser { id, phone: phone.to_owned(), is_admin, token_hash: hash })
         })
     }
 }

@@ -21,6 +21,7 @@ pub struct AppState {
     pub room_list: Arc<RoomList>,
     pub notices: Notices,
     pub hooks: RoomHooks,
+    pub pk: crate::actors::pk::PkService,
 }
 
 impl AppState {

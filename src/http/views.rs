@@ -55,9 +55,6 @@ pub async fn user_view(state: &AppState, u: &users::Model) -> AppResult<UserView
         phone: mask_phone(&u.phone),
         roles,
         balance,
-        privileges: Privileges {
-            red_packet,
-            commerce,
-        },
+        privileges: Privileges { red_packet, commerce },
     })
 }

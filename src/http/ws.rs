@@ -37,57 +37,28 @@ pub async fn upgrade(
     body: web::Payload,
     q: web::Query<TicketQuery>,
 ) -> AppResult<HttpResponse> {
-    let bad = || {
-        AppError::Unauthorized(
-            "unauthorized",
-            "the ticket is invalid, used or expired".into(),
-        )
-    };
-    let ticket = q
-        .ticket
-        .clone()
-        .filter(|t| !t.is_empty() && t.len() <= 128)
-        .ok_or_else(bad)?;
-    let value = state
-        .b
-        .kv
-        .take(&ticket_key(&ticket))
-        .await?
-        .ok_or_else(bad)?;
+    let bad = || AppError::Unauthorized("unauthorized", "the ticket is invalid, used or expired".into());
+    let ticket = q.ticket.clone().filter(|t| !t.is_empty() && t.len() <= 128).ok_or_else(bad)?;
+    let value = state.b.kv.take(&ticket_key(&ticket)).await?.ok_or_else(bad)?;
     let (user_id, room_id) = value
         .split_once(':')
         .and_then(|(u, r)| Some((u.parse::<i64>().ok()?, r.parse::<i64>().ok()?)))
         .ok_or_else(bad)?;
-    let r = rooms::find(&state.b.db, room_id)
-        .await?
-        .ok_or(AppError::NotFound("room"))?;
+    let r = rooms::find(&state.b.db, room_id).await?.ok_or(AppError::NotFound("room"))?;
     if r.status != LIVE {
         return Err(AppError::conflict("room_closed", "the room is closed"));
     }
     if rooms::is_banned(&state.b.db, room_id, user_id).await? {
-        return Err(AppError::Forbidden(
-            "banned",
-            "you are banned from this room".into(),
-        ));
+        return Err(AppError::Forbidden("banned", "you are banned from this room".into()));
     }
     let u = users::find(&state.b.db, user_id).await?.ok_or_else(bad)?;
     let you = serde_json::to_value(user_view(&state, &u).await?).map_err(AppError::internal)?;
     let addr = room_actor(&state, &r).await?;
-    let (res, session, stream) = actix_ws::handle(&req, body)
-        .map_err(|e| AppError::bad(format!("not a WebSocket handshake: {e}")))?;
+    let (res, session, stream) =
+        actix_ws::handle(&req, body).map_err(|e| AppError::bad(format!("not a WebSocket handshake: {e}")))?;
     let stream = stream.max_frame_size(MAX_CLIENT_FRAME);
-    let user = UserRef {
-        id: u.id,
-        nickname: u.nickname.clone(),
-    };
-    actix_web::rt::spawn(run(
-        state.get_ref().clone(),
-        addr,
-        user,
-        you,
-        session,
-        stream,
-    ));
+    let user = UserRef { id: u.id, nickname: u.nickname.clone() };
+    actix_web::rt::spawn(run(state.get_ref().clone(), addr, user, you, session, stream));
     Ok(res)
 }
 
@@ -100,12 +71,7 @@ struct ClientFrame {
 }
 
 async fn close_with(session: Session, code: u16, why: &str) {
-    let _ = session
-        .close(Some(CloseReason {
-            code: CloseCode::Other(code),
-            description: Some(why.to_owned()),
-        }))
-        .await;
+    let _ = session.close(Some(CloseReason { code: CloseCode::Other(code), description: Some(why.to_owned()) })).await;
 }
 
 async fn run(
@@ -119,13 +85,7 @@ async fn run(
     crate::metrics::WS_CONNECTIONS.inc();
     let (handle, mut rx) = SocketHandle::new(user.id, state.settings.room.queue_size);
     state.notices.hub.add(&handle);
-    let joined = addr
-        .send(room::Join {
-            user: user.clone(),
-            you,
-            handle: handle.clone(),
-        })
-        .await;
+    let joined = addr.send(room::Join { user: user.clone(), you, handle: handle.clone() }).await;
     let welcome = match joined {
         Ok(Ok(w)) => w,
         Ok(Err(_)) | Err(_) => {
@@ -206,9 +166,7 @@ async fn run(
             }
         }
     }
-    addr.do_send(room::Leave {
-        socket_id: handle.id,
-    });
+    addr.do_send(room::Leave { socket_id: handle.id });
     state.notices.hub.remove(&handle);
     crate::metrics::WS_CONNECTIONS.dec();
     if let Some((code, why)) = close {
@@ -227,10 +185,7 @@ async fn on_text(
     text: &str,
 ) -> Option<ByteString> {
     let Ok(f) = serde_json::from_str::<ClientFrame>(text) else {
-        return Some(frames::error(
-            "invalid_frame",
-            "a frame is JSON: {\"type\", \"data\"?}",
-        ));
+        return Some(frames::error("invalid_frame", "a frame is JSON: {\"type\", \"data\"?}"));
     };
     match f.kind.as_str() {
         "ping" => Some(frames::bare("pong")),
@@ -238,13 +193,7 @@ async fn on_text(
             let Some(text) = f.data.get("text").and_then(Value::as_str) else {
                 return Some(frames::error("invalid_frame", "chat needs data.text"));
             };
-            match addr
-                .send(room::Chat {
-                    socket_id: handle.id,
-                    text: text.to_owned(),
-                })
-                .await
-            {
+            match addr.send(room::Chat { socket_id: handle.id, text: text.to_owned() }).await {
                 Ok(Ok(())) => None,
                 Ok(Err(r)) => {
                     let mut data = serde_json::json!({"code": r.code, "message": r.message});
@@ -253,19 +202,13 @@ async fn on_text(
                     }
                     Some(frames::encode("error", None, Some(&data)))
                 }
-                Err(_) => Some(frames::error(
-                    "unavailable",
-                    "the room is not answering; try again",
-                )),
+                Err(_) => Some(frames::error("unavailable", "the room is not answering; try again")),
             }
         }
         "like" => {
             let count = match f.data.get("count") {
                 None | Some(Value::Null) => Ok(1),
-                Some(v) => v
-                    .as_i64()
-                    .ok_or(())
-                    .and_then(|c| parse_like_count(Some(c)).map_err(|_| ())),
+                Some(v) => v.as_i64().ok_or(()).and_then(|c| parse_like_count(Some(c)).map_err(|_| ())),
             };
             match count {
                 Ok(c) => {
@@ -286,10 +229,7 @@ async fn on_text(
         },
         "resume" => match f.data.get("last_seq").and_then(Value::as_u64) {
             Some(last_seq) => {
-                addr.do_send(room::Resume {
-                    socket_id: handle.id,
-                    last_seq,
-                });
+                addr.do_send(room::Resume { socket_id: handle.id, last_seq });
                 None
             }
             None => Some(frames::error("invalid_frame", "resume needs data.last_seq")),

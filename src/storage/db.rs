@@ -11,15 +11,11 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnecti
         ensure_sqlite_dir(url);
     }
     let mut opts = ConnectOptions::new(url.to_owned());
-    opts.max_connections(if is_sqlite {
-        max_connections.min(8)
-    } else {
-        max_connections
-    })
-    .min_connections(1)
-    .connect_timeout(Duration::from_secs(5))
-    .acquire_timeout(Duration::from_secs(10))
-    .sqlx_logging(false);
+    opts.max_connections(if is_sqlite { max_connections.min(8) } else { max_connections })
+        .min_connections(1)
+        .connect_timeout(Duration::from_secs(5))
+        .acquire_timeout(Duration::from_secs(10))
+        .sqlx_logging(false);
     if is_sqlite {
         opts.map_sqlx_sqlite_opts(|o| {
             o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
@@ -30,10 +26,7 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnecti
     }
     let db = Database::connect(opts).await?;
     if db.get_database_backend() == DbBackend::MySql {
-        db.execute_unprepared(
-            "SET SESSION sql_mode = 'STRICT_TRANS_TABLES,NO_ENGINE_SUBSTITUTION'",
-        )
-        .await?;
+        db.execute_unprepared("SET SESSION sql_mode = 'STRICT_TRANS_TABLES,NO_ENGINE_SUBSTITUTION'").await?;
     }
     migration::Migrator::up(&db, None).await?;
     Ok(db)
@@ -41,9 +34,7 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnecti
 
 /// `sqlite://data/liveroom.db?mode=rwc` needs `data/` to exist.
 fn ensure_sqlite_dir(url: &str) {
-    let path = url
-        .trim_start_matches("sqlite://")
-        .trim_start_matches("sqlite:");
+    let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
     let path = path.split('?').next().unwrap_or("");
     if path.is_empty() || path == ":memory:" {
         return;

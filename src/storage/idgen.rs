@@ -4,10 +4,7 @@
 
 use crate::storage::entities::id_segments as seg;
 use parking_lot::Mutex;
-use sea_orm::{
-    sea_query::Expr, ActiveValue::Set, ColumnTrait, DatabaseConnection, DbErr, EntityTrait,
-    QueryFilter,
-};
+use sea_orm::{sea_query::Expr, ActiveValue::Set, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter};
 use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::sync::Notify;
@@ -53,12 +50,7 @@ impl IdGen {
     /// `step` is how many ids one database round trip buys.
     pub fn new(db: DatabaseConnection, step: i64) -> Self {
         Self {
-            inner: Arc::new(Inner {
-                db,
-                step: step.max(1),
-                series: Mutex::new(HashMap::new()),
-                landed: Notify::new(),
-            }),
+            inner: Arc::new(Inner { db, step: step.max(1), series: Mutex::new(HashMap::new()), landed: Notify::new() }),
         }
     }
 
@@ -161,11 +153,7 @@ async fn take_segment(db: &DatabaseConnection, biz: &str, step: i64) -> Result<R
             .exec(db)
             .await?;
         if res.rows_affected == 1 {
-            return Ok(Range {
-                next: row.max_id + 1,
-                end: row.max_id + step + 1,
-                len: step,
-            });
+            return Ok(Range { next: row.max_id + 1, end: row.max_id + step + 1, len: step });
         }
         // Lost the race: back off a little, more each time.
         tokio::time::sleep(std::time::Duration::from_micros(200 * (attempt + 1))).await;

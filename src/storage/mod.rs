@@ -3,12 +3,15 @@
 
 pub mod db;
 pub mod entities;
+pub mod gifts;
 pub mod idgen;
 pub mod kv;
+pub mod pks;
 pub mod privileges;
 pub mod queue;
 pub mod rooms;
 pub mod users;
+pub mod wallets;
 
 use crate::settings::Settings;
 use sea_orm::DatabaseConnection;
@@ -21,6 +24,7 @@ pub struct Backends {
     pub kv: Arc<dyn kv::Kv>,
     pub queue: Arc<dyn queue::DelayQueue>,
     pub ids: idgen::IdGen,
+    pub wallets: wallets::Wallets,
 }
 
 impl Backends {
@@ -47,6 +51,12 @@ impl Backends {
             )
         };
         let ids = idgen::IdGen::new(db.clone(), 1000);
-        Ok(Self { db, kv, queue, ids })
+        let wallets = wallets::Wallets::start(
+            db.clone(),
+            ids.clone(),
+            s.wallet.batch_max,
+            std::time::Duration::from_micros(s.wallet.batch_wait_us),
+        );
+        Ok(Self { db, kv, queue, ids, wallets })
     }
 }

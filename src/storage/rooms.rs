@@ -4,8 +4,8 @@ use super::entities::{live_anchors, room_bans, rooms};
 use crate::clock::now_ms;
 use crate::domain::room::{RoomKind, CLOSED, LIVE};
 use sea_orm::{
-    sea_query::Expr, ActiveValue::Set, ColumnTrait, DatabaseConnection, DbErr, EntityTrait,
-    QueryFilter, QueryOrder, TransactionTrait,
+    sea_query::Expr, ActiveValue::Set, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    TransactionTrait,
 };
 
 /// Why a room could not be opened.
@@ -67,8 +67,7 @@ pub async fn open(
                 Err(OpenError::AlreadyLive)
             } else {
                 Err(OpenError::Db(match e {
-                    sea_orm::TransactionError::Connection(e)
-                    | sea_orm::TransactionError::Transaction(e) => e,
+                    sea_orm::TransactionError::Connection(e) | sea_orm::TransactionError::Transaction(e) => e,
                 }))
             }
         }
@@ -81,10 +80,7 @@ pub async fn find(db: &DatabaseConnection, id: i64) -> Result<Option<rooms::Mode
 
 /// The anchor's live room, if any.
 pub async fn live_room_of(db: &DatabaseConnection, anchor_id: i64) -> Result<Option<i64>, DbErr> {
-    Ok(live_anchors::Entity::find_by_id(anchor_id)
-        .one(db)
-        .await?
-        .map(|r| r.room_id))
+    Ok(live_anchors::Entity::find_by_id(anchor_id).one(db).await?.map(|r| r.room_id))
 }
 
 /// Marks the room closed; true when this call closed it (it was live).
@@ -152,15 +148,9 @@ pub async fn ban(db: &DatabaseConnection, room_id: i64, user_id: i64) -> Result<
 }
 
 pub async fn unban(db: &DatabaseConnection, room_id: i64, user_id: i64) -> Result<(), DbErr> {
-    room_bans::Entity::delete_by_id((room_id, user_id))
-        .exec(db)
-        .await
-        .map(|_| ())
+    room_bans::Entity::delete_by_id((room_id, user_id)).exec(db).await.map(|_| ())
 }
 
 pub async fn is_banned(db: &DatabaseConnection, room_id: i64, user_id: i64) -> Result<bool, DbErr> {
-    Ok(room_bans::Entity::find_by_id((room_id, user_id))
-        .one(db)
-        .await?
-        .is_some())
+    Ok(room_bans::Entity::find_by_id((room_id, user_id)).one(db).await?.is_some())
 }

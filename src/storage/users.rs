@@ -5,8 +5,8 @@ use super::idgen::IdGen;
 use crate::clock::now_ms;
 use crate::domain::user::{default_nickname, Phone};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, DbErr, EntityTrait,
-    QueryFilter, TransactionTrait,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter,
+    TransactionTrait,
 };
 
 pub async fn find(db: &DatabaseConnection, id: i64) -> Result<Option<users::Model>, DbErr> {
@@ -14,23 +14,12 @@ pub async fn find(db: &DatabaseConnection, id: i64) -> Result<Option<users::Mode
 }
 
 pub async fn find_many(db: &DatabaseConnection, ids: &[i64]) -> Result<Vec<users::Model>, DbErr> {
-    users::Entity::find()
-        .filter(users::Column::Id.is_in(ids.iter().copied()))
-        .all(db)
-        .await
+    users::Entity::find().filter(users::Column::Id.is_in(ids.iter().copied())).all(db).await
 }
 
 /// The user with `phone`, created with an empty wallet on first login.
-pub async fn find_or_create(
-    db: &DatabaseConnection,
-    ids: &IdGen,
-    phone: &Phone,
-) -> anyhow::Result<users::Model> {
-    if let Some(u) = users::Entity::find()
-        .filter(users::Column::Phone.eq(phone.as_str()))
-        .one(db)
-        .await?
-    {
+pub async fn find_or_create(db: &DatabaseConnection, ids: &IdGen, phone: &Phone) -> anyhow::Result<users::Model> {
+    if let Some(u) = users::Entity::find().filter(users::Column::Phone.eq(phone.as_str())).one(db).await? {
         return Ok(u);
     }
     let id = ids.next("user").await?;
@@ -70,11 +59,7 @@ pub async fn find_or_create(
         Ok(()) => Ok(model),
         Err(e) => {
             // Two first logins raced on the unique phone: the other one won; use its row.
-            if let Some(u) = users::Entity::find()
-                .filter(users::Column::Phone.eq(phone.as_str()))
-                .one(db)
-                .await?
-            {
+            if let Some(u) = users::Entity::find().filter(users::Column::Phone.eq(phone.as_str())).one(db).await? {
                 Ok(u)
             } else {
                 Err(anyhow::anyhow!("create user: {e}"))
@@ -106,9 +91,5 @@ pub async fn update_profile(
 }
 
 pub async fn balance(db: &DatabaseConnection, user_id: i64) -> Result<i64, DbErr> {
-    Ok(wallets::Entity::find_by_id(user_id)
-        .one(db)
-        .await?
-        .map(|w| w.balance)
-        .unwrap_or(0))
+    Ok(wallets::Entity::find_by_id(user_id).one(db).await?.map(|w| w.balance).unwrap_or(0))
 }

@@ -8,36 +8,18 @@ use serde_json::json;
 async fn a_new_phone_logs_in_with_the_dev_code_and_gets_an_empty_wallet() {
     for set in backend_sets() {
         let app = spawn_app_with(set, |s| s.auth.resend_after_s = 0).await;
-        let (s, b) = app
-            .call(
-                Method::POST,
-                "/api/auth/sms",
-                None,
-                Some(json!({"phone": "13800000001"})),
-            )
-            .await;
+        let (s, b) = app.call(Method::POST, "/api/auth/sms", None, Some(json!({"phone": "13800000001"}))).await;
         assert_eq!(s, 200, "{b}");
-        assert_eq!(
-            b,
-            json!({"sent": true, "expires_in": 300, "dev_code": "1000"})
-        );
+        assert_eq!(b, json!({"sent": true, "expires_in": 300, "dev_code": "1000"}));
         let (s, b) = app
-            .call(
-                Method::POST,
-                "/api/auth/login",
-                None,
-                Some(json!({"phone": "13800000001", "code": "1000"})),
-            )
+            .call(Method::POST, "/api/auth/login", None, Some(json!({"phone": "13800000001", "code": "1000"})))
             .await;
         assert_eq!(s, 200, "{b}");
         let u = &b["user"];
         assert_eq!(u["phone"], "138****0001");
         assert_eq!(u["balance"], 0);
         assert_eq!(u["roles"], json!(["user"]));
-        assert_eq!(
-            u["privileges"],
-            json!({"red_packet": false, "commerce": false})
-        );
+        assert_eq!(u["privileges"], json!({"red_packet": false, "commerce": false}));
         let token = b["token"].as_str().unwrap();
         let (s, me) = app.get("/api/me", token).await;
         assert_eq!(s, 200);
@@ -52,14 +34,7 @@ async fn a_new_phone_logs_in_with_the_dev_code_and_gets_an_empty_wallet() {
 async fn a_second_code_request_within_a_minute_is_refused() {
     for set in backend_sets() {
         let app = spawn_app(set).await;
-        let (s, _) = app
-            .call(
-                Method::POST,
-                "/api/auth/sms",
-                None,
-                Some(json!({"phone": "13800000002"})),
-            )
-            .await;
+        let (s, _) = app.call(Method::POST, "/api/auth/sms", None, Some(json!({"phone": "13800000002"}))).await;
         assert_eq!(s, 200);
         let res = app
             .http
@@ -82,42 +57,21 @@ async fn a_code_works_once_and_wrong_codes_lock_the_phone() {
         app.login("13800000003").await;
         // The code was used.
         let (s, b) = app
-            .call(
-                Method::POST,
-                "/api/auth/login",
-                None,
-                Some(json!({"phone": "13800000003", "code": "1000"})),
-            )
+            .call(Method::POST, "/api/auth/login", None, Some(json!({"phone": "13800000003", "code": "1000"})))
             .await;
         assert_eq!((s.as_u16(), code(&b)), (401, "invalid_code"));
 
-        app.call(
-            Method::POST,
-            "/api/auth/sms",
-            None,
-            Some(json!({"phone": "13800000004"})),
-        )
-        .await;
+        app.call(Method::POST, "/api/auth/sms", None, Some(json!({"phone": "13800000004"}))).await;
         // The fifth wrong answer above is the fourth here (the phone is fresh): four wrong...
         for _ in 0..5 {
             let (s, b) = app
-                .call(
-                    Method::POST,
-                    "/api/auth/login",
-                    None,
-                    Some(json!({"phone": "13800000004", "code": "9999"})),
-                )
+                .call(Method::POST, "/api/auth/login", None, Some(json!({"phone": "13800000004", "code": "9999"})))
                 .await;
             assert_eq!((s.as_u16(), code(&b)), (401, "invalid_code"));
         }
         // ...then even the right code gets 429.
         let (s, b) = app
-            .call(
-                Method::POST,
-                "/api/auth/login",
-                None,
-                Some(json!({"phone": "13800000004", "code": "1000"})),
-            )
+            .call(Method::POST, "/api/auth/login", None, Some(json!({"phone": "13800000004", "code": "1000"})))
             .await;
         assert_eq!((s.as_u16(), code(&b)), (429, "rate_limited"));
     }
@@ -128,9 +82,7 @@ async fn logout_ends_the_token_at_once() {
     for set in backend_sets() {
         let app = spawn_app(set).await;
         let (t, _) = app.login("13800000005").await;
-        let (s, _) = app
-            .call(Method::POST, "/api/auth/logout", Some(&t), None)
-            .await;
+        let (s, _) = app.call(Method::POST, "/api/auth/logout", Some(&t), None).await;
         assert_eq!(s, 204);
         let (s, b) = app.get("/api/me", &t).await;
         assert_eq!((s.as_u16(), code(&b)), (401, "unauthorized"));
@@ -157,15 +109,10 @@ async fn profile_changes_are_validated() {
             (json!({"nickname": ""}), "nickname"),
             (json!({"nickname": "x".repeat(21)}), "nickname"),
             (json!({"avatar": "http://x.test/a.png"}), "avatar"),
-            (
-                json!({"avatar": format!("https://{}", "a".repeat(300))}),
-                "avatar",
-            ),
+            (json!({"avatar": format!("https://{}", "a".repeat(300))}), "avatar"),
             (json!({"nickname": 5}), "nickname"),
         ] {
-            let (s, b) = app
-                .call(Method::PATCH, "/api/me", Some(&t), Some(body.clone()))
-                .await;
+            let (s, b) = app.call(Method::PATCH, "/api/me", Some(&t), Some(body.clone())).await;
             assert_eq!(s, 400, "{body} -> {b}");
             assert_eq!(code(&b), "invalid_input");
             assert_eq!(b["error"]["field"], field, "{body}");
@@ -191,48 +138,19 @@ async fn bad_input_gets_400_with_the_field_never_500() {
             ("/api/auth/sms", b"[]".to_vec(), None),
             ("/api/auth/sms", b"".to_vec(), None),
             ("/api/auth/sms", br#"{}"#.to_vec(), Some("phone")),
-            (
-                "/api/auth/sms",
-                br#"{"phone": 13800000000}"#.to_vec(),
-                Some("phone"),
-            ),
-            (
-                "/api/auth/sms",
-                br#"{"phone": "2380000000"}"#.to_vec(),
-                Some("phone"),
-            ),
-            (
-                "/api/auth/sms",
-                format!(r#"{{"phone": "{}"}}"#, "1".repeat(5000)).into_bytes(),
-                Some("phone"),
-            ),
-            (
-                "/api/auth/login",
-                br#"{"phone": "13800000000"}"#.to_vec(),
-                Some("code"),
-            ),
-            (
-                "/api/auth/login",
-                br#"{"phone": "13800000000", "code": "abc"}"#.to_vec(),
-                Some("code"),
-            ),
-            (
-                "/api/auth/login",
-                br#"{"phone": null, "code": "1000"}"#.to_vec(),
-                Some("phone"),
-            ),
+            ("/api/auth/sms", br#"{"phone": 13800000000}"#.to_vec(), Some("phone")),
+            ("/api/auth/sms", br#"{"phone": "2380000000"}"#.to_vec(), Some("phone")),
+            ("/api/auth/sms", format!(r#"{{"phone": "{}"}}"#, "1".repeat(5000)).into_bytes(), Some("phone")),
+            ("/api/auth/login", br#"{"phone": "13800000000"}"#.to_vec(), Some("code")),
+            ("/api/auth/login", br#"{"phone": "13800000000", "code": "abc"}"#.to_vec(), Some("code")),
+            ("/api/auth/login", br#"{"phone": null, "code": "1000"}"#.to_vec(), Some("phone")),
         ];
         for (path, body, field) in cases {
-            let shown = String::from_utf8_lossy(&body)
-                .chars()
-                .take(60)
-                .collect::<String>();
+            let shown = String::from_utf8_lossy(&body).chars().take(60).collect::<String>();
             let (s, b) = app.post_raw(path, None, body).await;
             assert_eq!(s, 400, "{path} {shown} -> {b}");
             assert_eq!(code(&b), "invalid_input", "{path} {shown}");
-            assert!(b["error"]["message"]
-                .as_str()
-                .is_some_and(|m| !m.is_empty()));
+            assert!(b["error"]["message"].as_str().is_some_and(|m| !m.is_empty()));
             if let Some(f) = field {
                 assert_eq!(b["error"]["field"], f, "{path} {shown} -> {b}");
             }
@@ -279,33 +197,17 @@ async fn cookie_writes_need_the_same_origin() {
     assert_eq!(code(&b), "csrf");
     assert_eq!(patch(None, Some("cross-site")).await.unwrap().status(), 403);
     assert_eq!(patch(None, None).await.unwrap().status(), 403);
-    assert_eq!(
-        patch(Some(app.addr.clone()), None).await.unwrap().status(),
-        200
-    );
-    assert_eq!(
-        patch(None, Some("same-origin")).await.unwrap().status(),
-        200
-    );
+    assert_eq!(patch(Some(app.addr.clone()), None).await.unwrap().status(), 200);
+    assert_eq!(patch(None, Some("same-origin")).await.unwrap().status(), 200);
     // Reads with the cookie need no origin.
-    let res = app
-        .http
-        .get(format!("{}/api/me", app.addr))
-        .header("cookie", cookie.clone())
-        .send()
-        .await
-        .unwrap();
+    let res = app.http.get(format!("{}/api/me", app.addr)).header("cookie", cookie.clone()).send().await.unwrap();
     assert_eq!(res.status(), 200);
 }
 
 #[actix_web::test]
 async fn api_paths_need_auth() {
     let app = spawn_app(BackendSet::Embedded).await;
-    for (m, p) in [
-        (Method::GET, "/api/me"),
-        (Method::PATCH, "/api/me"),
-        (Method::POST, "/api/auth/logout"),
-    ] {
+    for (m, p) in [(Method::GET, "/api/me"), (Method::PATCH, "/api/me"), (Method::POST, "/api/auth/logout")] {
         let (s, b) = app.call(m.clone(), p, None, None).await;
         assert_eq!((s.as_u16(), code(&b)), (401, "unauthorized"), "{p}");
         let (s, _) = app.call(m, p, Some("not-a-token"), None).await;

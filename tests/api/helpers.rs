@@ -86,10 +86,7 @@ impl Storage {
             BackendSet::Postgres | BackendSet::MySql => {
                 let name = format!("lrt_{id}");
                 let (admin, url) = if set == BackendSet::Postgres {
-                    (
-                        PG_ADMIN,
-                        format!("postgres://postgres@127.0.0.1:5432/{name}"),
-                    )
+                    (PG_ADMIN, format!("postgres://postgres@127.0.0.1:5432/{name}"))
                 } else {
                     (MYSQL_ADMIN, format!("mysql://root@127.0.0.1:3306/{name}"))
                 };
@@ -109,12 +106,8 @@ impl Storage {
     }
 
     pub fn settings(&self) -> Settings {
-        let mut s = Settings::load_from(
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("config")
-                .as_path(),
-        )
-        .expect("default settings load");
+        let mut s = Settings::load_from(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config").as_path())
+            .expect("default settings load");
         s.server.port = 0;
         s.server.workers = 2;
         s.server.shutdown_timeout_s = 1;
@@ -132,11 +125,7 @@ impl Storage {
     async fn cleanup(&self) {
         if let Some(name) = &self.db_name {
             if self.set == BackendSet::Postgres {
-                admin_exec(
-                    PG_ADMIN,
-                    &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
-                )
-                .await;
+                admin_exec(PG_ADMIN, &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
             } else {
                 admin_exec(MYSQL_ADMIN, &format!("DROP DATABASE IF EXISTS {name}")).await;
             }
@@ -166,12 +155,8 @@ pub static QUEUE_DELAYS_USED: std::sync::LazyLock<Vec<Duration>> = std::sync::La
 
 async fn admin_exec(url: &str, sql: &str) {
     use sea_orm::{ConnectionTrait, Database};
-    let db = Database::connect(url)
-        .await
-        .unwrap_or_else(|e| panic!("connect {url}: {e}"));
-    db.execute_unprepared(sql)
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    let db = Database::connect(url).await.unwrap_or_else(|e| panic!("connect {url}: {e}"));
+    db.execute_unprepared(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
     let _ = db.close().await;
 }
 
@@ -201,12 +186,13 @@ pub async fn spawn_on(storage: &Storage, tweak: impl FnOnce(&mut Settings)) -> T
 }
 
 async fn start_on(storage: Storage, owns: bool, tweak: impl FnOnce(&mut Settings)) -> TestApp {
+    if std::env::var("LIVEROOM_TEST_LOG").is_ok() {
+        liveroom::telemetry::init();
+    }
     let mut s = storage.settings();
     tweak(&mut s);
     let backends = Backends::connect(&s).await.expect("backends connect");
-    let app = Application::build_with(s, backends)
-        .await
-        .expect("app builds");
+    let app = Application::build_with(s, backends).await.expect("app builds");
     let port = app.port();
     let state = app.state();
     let handle = app.handle();
@@ -214,10 +200,7 @@ async fn start_on(storage: Storage, owns: bool, tweak: impl FnOnce(&mut Settings
     TestApp {
         addr: format!("http://127.0.0.1:{port}"),
         port,
-        http: reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .build()
-            .unwrap(),
+        http: reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap(),
         state,
         storage,
         handle,
@@ -263,48 +246,24 @@ impl TestApp {
         self.call(Method::DELETE, path, Some(token), None).await
     }
     /// POST with a raw body and content type.
-    pub async fn post_raw(
-        &self,
-        path: &str,
-        token: Option<&str>,
-        body: Vec<u8>,
-    ) -> (StatusCode, Value) {
-        let mut r = self
-            .http
-            .post(format!("{}{}", self.addr, path))
-            .header("content-type", "application/json")
-            .body(body);
+    pub async fn post_raw(&self, path: &str, token: Option<&str>, body: Vec<u8>) -> (StatusCode, Value) {
+        let mut r =
+            self.http.post(format!("{}{}", self.addr, path)).header("content-type", "application/json").body(body);
         if let Some(t) = token {
             r = r.bearer_auth(t);
         }
         let res = r.send().await.expect("request sent");
         let status = res.status();
         let text = res.text().await.unwrap_or_default();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
     }
 
     /// Logs `phone` in with the dev code; returns the token and the `user`.
     pub async fn login(&self, phone: &str) -> (String, Value) {
-        let (s, b) = self
-            .call(
-                Method::POST,
-                "/api/auth/sms",
-                None,
-                Some(json!({"phone": phone})),
-            )
-            .await;
+        let (s, b) = self.call(Method::POST, "/api/auth/sms", None, Some(json!({"phone": phone}))).await;
         assert!(s == 200 || s == 429, "sms: {s} {b}");
-        let (s, b) = self
-            .call(
-                Method::POST,
-                "/api/auth/login",
-                None,
-                Some(json!({"phone": phone, "code": "1000"})),
-            )
-            .await;
+        let (s, b) =
+            self.call(Method::POST, "/api/auth/login", None, Some(json!({"phone": phone, "code": "1000"}))).await;
         assert_eq!(s, 200, "login: {b}");
         (b["token"].as_str().unwrap().to_owned(), b["user"].clone())
     }
@@ -312,10 +271,7 @@ impl TestApp {
     /// A new user with a unique phone.
     pub async fn new_user(&self) -> (String, i64) {
         let n = COUNTER.fetch_add(1, Ordering::Relaxed) % 100_000_000;
-        let phone = format!(
-            "139{:08}",
-            (n * 7919 + std::process::id() as u64) % 100_000_000
-        );
+        let phone = format!("139{:08}", (n * 7919 + std::process::id() as u64) % 100_000_000);
         let (t, u) = self.login(&phone).await;
         (t, u["id"].as_i64().unwrap())
     }
@@ -331,10 +287,7 @@ impl Drop for TestApp {
         let handle = self.handle.clone();
         // Drop cannot await: clean up on a thread with its own runtime, and wait for it.
         let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
             rt.block_on(async move {
                 let _ = tokio::time::timeout(Duration::from_secs(3), handle.stop(false)).await;
                 storage.cleanup().await;

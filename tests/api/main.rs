@@ -4,6 +4,8 @@ mod helpers;
 mod ws_client;
 
 mod auth;
+mod money;
 mod ops;
+mod pk;
 mod realtime;
 mod rooms;

@@ -10,10 +10,8 @@ async fn health_names_every_backend() {
         let (s, b) = app.call(Method::GET, "/api/health", None, None).await;
         assert_eq!(s, 200, "{b}");
         assert_eq!(b["status"], "ok");
-        let kinds: Vec<&str> = ["database", "kv", "queue"]
-            .iter()
-            .map(|k| b["backends"][k]["kind"].as_str().unwrap())
-            .collect();
+        let kinds: Vec<&str> =
+            ["database", "kv", "queue"].iter().map(|k| b["backends"][k]["kind"].as_str().unwrap()).collect();
         match set {
             BackendSet::Embedded => assert_eq!(kinds, ["sqlite", "memory", "local"]),
             BackendSet::Postgres => assert_eq!(kinds, ["postgres", "redis", "rabbitmq"]),
@@ -36,12 +34,7 @@ async fn health_is_503_when_a_backend_is_down() {
 async fn metrics_are_prometheus_text() {
     let app = spawn_app(BackendSet::Embedded).await;
     app.call(Method::GET, "/api/health", None, None).await;
-    let res = app
-        .http
-        .get(format!("{}/metrics", app.addr))
-        .send()
-        .await
-        .unwrap();
+    let res = app.http.get(format!("{}/metrics", app.addr)).send().await.unwrap();
     assert_eq!(res.status(), 200);
     let text = res.text().await.unwrap();
     for m in [
@@ -60,13 +53,7 @@ async fn openapi_describes_the_paths_without_auth() {
     let (s, b) = app.call(Method::GET, "/api/openapi.json", None, None).await;
     assert_eq!(s, 200);
     assert!(b["openapi"].as_str().unwrap().starts_with("3."));
-    for p in [
-        "/api/auth/sms",
-        "/api/auth/login",
-        "/api/auth/logout",
-        "/api/me",
-        "/api/health",
-    ] {
+    for p in ["/api/auth/sms", "/api/auth/login", "/api/auth/logout", "/api/me", "/api/health"] {
         assert!(b["paths"].get(p).is_some(), "{p} missing");
     }
 }
@@ -81,12 +68,7 @@ async fn unknown_api_paths_are_json_404() {
 #[actix_web::test]
 async fn responses_carry_a_request_id_and_security_headers() {
     let app = spawn_app(BackendSet::Embedded).await;
-    let res = app
-        .http
-        .get(format!("{}/api/health", app.addr))
-        .send()
-        .await
-        .unwrap();
+    let res = app.http.get(format!("{}/api/health", app.addr)).send().await.unwrap();
     let h = res.headers();
     assert!(h.get("x-request-id").is_some());
     assert_eq!(h["x-content-type-options"], "nosniff");

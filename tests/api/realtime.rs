@@ -17,13 +17,8 @@ async fn a_ticket_is_one_use_and_bound_to_its_room() {
         assert_eq!(s, 200);
         assert_eq!(b["expires_in"], 30);
         let url = b["url"].as_str().unwrap().to_owned();
-        assert!(
-            url.starts_with("ws://127.0.0.1:") && url.contains("/ws?ticket="),
-            "{url}"
-        );
-        let (ws, _) = tokio_tungstenite::connect_async(&url)
-            .await
-            .expect("first use works");
+        assert!(url.starts_with("ws://127.0.0.1:") && url.contains("/ws?ticket="), "{url}");
+        let (ws, _) = tokio_tungstenite::connect_async(&url).await.expect("first use works");
         drop(ws);
         match tokio_tungstenite::connect_async(&url).await {
             Err(tokio_tungstenite::tungstenite::Error::Http(r)) => assert_eq!(r.status(), 401),
@@ -59,10 +54,7 @@ async fn welcome_then_chat_reaches_everyone_in_seq_order() {
         let first = a.expect("chat").await;
         a.chat("  welcome!  ").await;
         let second = a.expect("chat").await;
-        for (ws, (c1, c2)) in [
-            (&mut v, (None, None)),
-            (&mut a, (Some(first), Some(second))),
-        ] {
+        for (ws, (c1, c2)) in [(&mut v, (None, None)), (&mut a, (Some(first), Some(second)))] {
             let c1 = match c1 {
                 Some(c) => c,
                 None => ws.expect("chat").await,
@@ -72,10 +64,7 @@ async fn welcome_then_chat_reaches_everyone_in_seq_order() {
                 None => ws.expect("chat").await,
             };
             assert_eq!((c1["seq"].as_u64(), c2["seq"].as_u64()), (Some(1), Some(2)));
-            assert_eq!(
-                c1["data"]["from"],
-                json!({"id": vid, "nickname": c1["data"]["from"]["nickname"]})
-            );
+            assert_eq!(c1["data"]["from"], json!({"id": vid, "nickname": c1["data"]["from"]["nickname"]}));
             assert_eq!(c1["data"]["text"], "hello anchor");
             assert_eq!(c2["data"]["text"], "welcome!");
             assert!(c1["data"]["at"].as_str().unwrap().ends_with('Z'));
@@ -98,10 +87,7 @@ async fn online_counts_distinct_users_and_is_coalesced() {
     let (viewer, _) = app.new_user().await;
     let (_v1, _) = app.join(room, &viewer).await;
     let (_v2, w) = app.join(room, &viewer).await;
-    assert_eq!(
-        w["data"]["online"], 2,
-        "one user with two sockets counts once"
-    );
+    assert_eq!(w["data"]["online"], 2, "one user with two sockets counts once");
     let o = a.expect("online").await;
     assert_eq!(o["data"]["count"], 2);
     assert!(o.get("seq").is_none());
@@ -140,21 +126,12 @@ async fn bad_frames_get_errors_and_the_socket_stays_open() {
     let (mut a, _) = app.join(room, &anchor).await;
     use futures_util::SinkExt;
     use tokio_tungstenite::tungstenite::Message;
-    for bad in [
-        "not json",
-        "{}",
-        r#"{"type": "dance"}"#,
-        r#"{"type": 5}"#,
-        r#"[1,2]"#,
-    ] {
+    for bad in ["not json", "{}", r#"{"type": "dance"}"#, r#"{"type": 5}"#, r#"[1,2]"#] {
         a.inner.send(Message::Text(bad.into())).await.unwrap();
         let e = a.expect("error").await;
         assert_eq!(e["data"]["code"], "invalid_frame", "{bad}");
     }
-    a.inner
-        .send(Message::Binary(vec![1, 2, 3].into()))
-        .await
-        .unwrap();
+    a.inner.send(Message::Binary(vec![1, 2, 3].into())).await.unwrap();
     assert_eq!(a.expect("error").await["data"]["code"], "invalid_frame");
     for text in ["", "   ", &"x".repeat(201)] {
         a.chat(text).await;
@@ -239,46 +216,27 @@ async fn mute_kick_and_delete_work_in_the_room() {
 
         v.chat("rude words").await;
         let seq = a.expect("chat").await["seq"].as_u64().unwrap();
-        let (s, _) = app
-            .delete(&format!("/api/rooms/{room}/messages/{seq}"), &anchor)
-            .await;
+        let (s, _) = app.delete(&format!("/api/rooms/{room}/messages/{seq}"), &anchor).await;
         assert_eq!(s, 204);
         assert_eq!(v.expect("chat_deleted").await["data"]["seq"], seq);
         let (late, _) = app.new_user().await;
         let (_l, w) = app.join(room, &late).await;
-        assert_eq!(
-            w["data"]["recent"],
-            json!([]),
-            "the message left the history"
-        );
+        assert_eq!(w["data"]["recent"], json!([]), "the message left the history");
 
-        let (s, _) = app
-            .post(
-                &format!("/api/rooms/{room}/mutes"),
-                &anchor,
-                json!({"user_id": vid, "seconds": 60}),
-            )
-            .await;
+        let (s, _) =
+            app.post(&format!("/api/rooms/{room}/mutes"), &anchor, json!({"user_id": vid, "seconds": 60})).await;
         assert_eq!(s, 200);
         let m = a.expect("muted").await;
         assert_eq!(m["data"]["user_id"], vid);
         assert!(m["seq"].as_u64().is_some());
         v.chat("hello?").await;
         assert_eq!(v.expect("error").await["data"]["code"], "muted");
-        let (s, _) = app
-            .delete(&format!("/api/rooms/{room}/mutes/{vid}"), &anchor)
-            .await;
+        let (s, _) = app.delete(&format!("/api/rooms/{room}/mutes/{vid}"), &anchor).await;
         assert_eq!(s, 204);
         v.chat("back").await;
         assert_eq!(v.expect("chat").await["data"]["text"], "back");
 
-        let (s, _) = app
-            .post(
-                &format!("/api/rooms/{room}/kicks"),
-                &anchor,
-                json!({"user_id": vid}),
-            )
-            .await;
+        let (s, _) = app.post(&format!("/api/rooms/{room}/kicks"), &anchor, json!({"user_id": vid})).await;
         assert_eq!(s, 200);
         assert_eq!(v.expect_close().await, 4003);
         // Kicked, not banned: may come back.
@@ -345,9 +303,7 @@ async fn a_viewer_that_never_reads_is_closed_with_4001_and_the_room_goes_on() {
     sock.connect(&addr.into()).unwrap();
     sock.set_nonblocking(true).unwrap();
     let tcp = tokio::net::TcpStream::from_std(std::net::TcpStream::from(sock)).unwrap();
-    let (mut slow, _) = tokio_tungstenite::client_async(b["url"].as_str().unwrap(), tcp)
-        .await
-        .unwrap();
+    let (mut slow, _) = tokio_tungstenite::client_async(b["url"].as_str().unwrap(), tcp).await.unwrap();
     let (mut a, _) = app.join(room, &anchor).await;
     // ~700-byte frames, ~4 MiB in all: more than any socket buffer on the way can hold.
     let text = "好".repeat(190);
@@ -362,10 +318,7 @@ async fn a_viewer_that_never_reads_is_closed_with_4001_and_the_room_goes_on() {
     }
     // The slow viewer was dropped with 4001 (after whatever its buffers held).
     let code = loop {
-        match tokio::time::timeout(Duration::from_secs(10), slow.next())
-            .await
-            .expect("slow socket closes")
-        {
+        match tokio::time::timeout(Duration::from_secs(10), slow.next()).await.expect("slow socket closes") {
             Some(Ok(tokio_tungstenite::tungstenite::Message::Close(c))) => {
                 break c.map(|c| u16::from(c.code)).unwrap_or(0)
             }
@@ -374,18 +327,8 @@ async fn a_viewer_that_never_reads_is_closed_with_4001_and_the_room_goes_on() {
         }
     };
     assert_eq!(code, 4001);
-    let body = app
-        .http
-        .get(format!("{}/metrics", app.addr))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(body
-        .lines()
-        .any(|l| l.starts_with("liveroom_ws_slow_closes_total") && !l.ends_with(" 0")));
+    let body = app.http.get(format!("{}/metrics", app.addr)).send().await.unwrap().text().await.unwrap();
+    assert!(body.lines().any(|l| l.starts_with("liveroom_ws_slow_closes_total") && !l.ends_with(" 0")));
 }
 
 #[actix_web::test]
@@ -408,22 +351,14 @@ async fn resume_replays_exactly_the_missed_events() {
         }
         let (mut v, w) = app.join(room, &viewer).await;
         assert_eq!(w["data"]["last_seq"], 6);
-        v.send(json!({"type": "resume", "data": {"last_seq": 3}}))
-            .await;
+        v.send(json!({"type": "resume", "data": {"last_seq": 3}})).await;
         for i in 4..=6 {
             let c = v.expect("chat").await;
-            assert_eq!(
-                (c["seq"].as_i64(), c["data"]["text"].as_str()),
-                (Some(i), Some(format!("m{i}").as_str()))
-            );
+            assert_eq!((c["seq"].as_i64(), c["data"]["text"].as_str()), (Some(i), Some(format!("m{i}").as_str())));
         }
-        assert!(
-            v.quiet_of("chat", Duration::from_millis(300)).await,
-            "nothing more"
-        );
+        assert!(v.quiet_of("chat", Duration::from_millis(300)).await, "nothing more");
         // Asking for events the room never had: resync.
-        v.send(json!({"type": "resume", "data": {"last_seq": 99}}))
-            .await;
+        v.send(json!({"type": "resume", "data": {"last_seq": 99}})).await;
         v.expect("resync").await;
     }
 }
@@ -440,11 +375,9 @@ async fn resume_past_the_history_gets_resync() {
     for _ in 0..300 {
         a.expect("chat").await;
     }
-    a.send(json!({"type": "resume", "data": {"last_seq": 10}}))
-        .await;
+    a.send(json!({"type": "resume", "data": {"last_seq": 10}})).await;
     a.expect("resync").await;
-    a.send(json!({"type": "resume", "data": {"last_seq": 100}}))
-        .await;
+    a.send(json!({"type": "resume", "data": {"last_seq": 100}})).await;
     assert_eq!(a.expect("chat").await["seq"], 101, "the last 200 are kept");
 }
 
@@ -456,12 +389,7 @@ async fn notices_are_resent_once_without_an_ack_and_replayed_on_welcome() {
         let room = app.open_room(&anchor, "normal").await;
         let (viewer, vid) = app.new_user().await;
         let (mut v, _) = app.join(room, &viewer).await;
-        let id = app
-            .state
-            .notices
-            .send(vid, "gift_failed", json!({"reason": "test"}))
-            .await
-            .unwrap();
+        let id = app.state.notices.send(vid, "gift_failed", json!({"reason": "test"})).await.unwrap();
         let n = v.expect("notice").await;
         assert_eq!(n["data"]["id"], id.as_str());
         assert_eq!(n["data"]["kind"], "gift_failed");
@@ -469,17 +397,9 @@ async fn notices_are_resent_once_without_an_ack_and_replayed_on_welcome() {
         // No ack: sent once more.
         let again = v.expect("notice").await;
         assert_eq!(again["data"]["id"], id.as_str());
-        assert!(
-            v.quiet_of("notice", Duration::from_millis(1200)).await,
-            "only once more"
-        );
+        assert!(v.quiet_of("notice", Duration::from_millis(1200)).await, "only once more");
         // Acked notices are not resent.
-        let id2 = app
-            .state
-            .notices
-            .send(vid, "order_paid", json!({}))
-            .await
-            .unwrap();
+        let id2 = app.state.notices.send(vid, "order_paid", json!({})).await.unwrap();
         let n = v.expect("notice").await;
         assert_eq!(n["data"]["id"], id2.as_str());
         v.send(json!({"type": "ack", "data": {"id": id2}})).await;

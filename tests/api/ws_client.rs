@@ -8,8 +8,7 @@ use serde_json::{json, Value};
 use std::time::Duration;
 use tokio_tungstenite::tungstenite::{protocol::frame::coding::CloseCode, Message};
 
-pub type Stream =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+pub type Stream = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 pub struct Ws {
     pub inner: Stream,
@@ -36,26 +35,15 @@ impl TestApp {
         let (s, b) = self.ticket(room, token).await;
         assert_eq!(s, 200, "im: {b}");
         let url = b["url"].as_str().unwrap();
-        let (inner, _) = tokio_tungstenite::connect_async(url)
-            .await
-            .expect("ws connects");
-        let mut ws = Ws {
-            inner,
-            closed: None,
-        };
+        let (inner, _) = tokio_tungstenite::connect_async(url).await.expect("ws connects");
+        let mut ws = Ws { inner, closed: None };
         let w = ws.expect("welcome").await;
         (ws, w)
     }
 
     /// Opens a room as `token`; returns its id.
     pub async fn open_room(&self, token: &str, kind: &str) -> i64 {
-        let (s, b) = self
-            .post(
-                "/api/rooms",
-                token,
-                json!({"title": "test room", "kind": kind}),
-            )
-            .await;
+        let (s, b) = self.post("/api/rooms", token, json!({"title": "test room", "kind": kind})).await;
         assert_eq!(s, 201, "{b}");
         b["id"].as_i64().unwrap()
     }
@@ -63,15 +51,11 @@ impl TestApp {
 
 impl Ws {
     pub async fn send(&mut self, v: Value) {
-        self.inner
-            .send(Message::Text(v.to_string().into()))
-            .await
-            .expect("ws send");
+        self.inner.send(Message::Text(v.to_string().into())).await.expect("ws send");
     }
 
     pub async fn chat(&mut self, text: &str) {
-        self.send(json!({"type": "chat", "data": {"text": text}}))
-            .await;
+        self.send(json!({"type": "chat", "data": {"text": text}})).await;
     }
 
     /// The next frame, close, or nothing within `t`.
@@ -90,9 +74,7 @@ impl Ws {
                     self.closed = Some(1006);
                     return Got::Closed(1006);
                 }
-                Ok(Some(Ok(Message::Text(t)))) => {
-                    return Got::Frame(serde_json::from_str(&t).expect("frame is JSON"))
-                }
+                Ok(Some(Ok(Message::Text(t)))) => return Got::Frame(serde_json::from_str(&t).expect("frame is JSON")),
                 Ok(Some(Ok(Message::Close(c)))) => {
                     let code = c.map(|c| u16::from(c.code)).unwrap_or(1005);
                     self.closed = Some(code);

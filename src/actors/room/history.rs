@@ -41,11 +41,7 @@ impl History {
         if self.events.len() == self.cap {
             self.events.pop_front();
         }
-        self.events.push_back(Event {
-            seq,
-            frame,
-            is_chat: chat.is_some(),
-        });
+        self.events.push_back(Event { seq, frame, is_chat: chat.is_some() });
         if let Some(c) = chat {
             if self.chats.len() == self.chat_cap {
                 self.chats.pop_front();
@@ -76,13 +72,7 @@ impl History {
         if last_seq + 1 < oldest_kept {
             return Replay::Resync;
         }
-        Replay::Frames(
-            self.events
-                .iter()
-                .filter(|e| e.seq > last_seq)
-                .map(|e| &e.frame)
-                .collect(),
-        )
+        Replay::Frames(self.events.iter().filter(|e| e.seq > last_seq).map(|e| &e.frame).collect())
     }
 
     /// How many seqs back the history reaches, counting deleted chats inside it.
@@ -114,11 +104,7 @@ mod tests {
     fn h(n: u64, cap: usize) -> History {
         let mut h = History::new(cap, 50);
         for s in 1..=n {
-            h.push(
-                s,
-                ByteString::from(s.to_string()),
-                (s % 2 == 0).then(|| Value::from(s)),
-            );
+            h.push(s, ByteString::from(s.to_string()), (s % 2 == 0).then(|| Value::from(s)));
         }
         h
     }
@@ -127,10 +113,7 @@ mod tests {
     fn replays_exactly_what_was_missed() {
         let h = h(10, 200);
         match h.since(7) {
-            Replay::Frames(f) => assert_eq!(
-                f.iter().map(|b| b.to_string()).collect::<Vec<_>>(),
-                ["8", "9", "10"]
-            ),
+            Replay::Frames(f) => assert_eq!(f.iter().map(|b| b.to_string()).collect::<Vec<_>>(), ["8", "9", "10"]),
             Replay::Resync => panic!(),
         }
         assert!(matches!(h.since(10), Replay::Frames(ref f) if f.is_empty()));

@@ -20,11 +20,7 @@ pub struct Refusal {
 
 impl Refusal {
     fn new(code: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            code,
-            message: message.into(),
-            retry_after: None,
-        }
+        Self { code, message: message.into(), retry_after: None }
     }
 }
 
@@ -138,6 +134,21 @@ pub struct RoomSnapshot {
     pub sockets: usize,
 }
 
+/// A gift was paid for: the room sees it and the ranking counts it.
+#[derive(Message)]
+#[rtype(result = "u64")]
+pub struct GiftEffect {
+    pub from: UserRef,
+    pub coins: i64,
+    /// The `gift` event's data.
+    pub data: Value,
+}
+
+/// The top 20 gifters of this live session: `(user, coins)`.
+#[derive(Message)]
+#[rtype(result = "Vec<(UserRef, i64)>")]
+pub struct Ranking;
+
 /// Test-only fault: the actor fails, as a bug would, and its supervisor restarts it.
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -192,8 +203,7 @@ impl Handler<Chat> for Room {
                 return Err(Refusal::new("not_joined", "this socket is not in the room"));
             };
             let user = s.user.clone();
-            let text =
-                ChatText::parse(&msg.text).map_err(|e| Refusal::new("invalid_input", e.message))?;
+            let text = ChatText::parse(&msg.text).map_err(|e| Refusal::new("invalid_input", e.message))?;
             let now = now_ms();
             if let Some(until) = self.mutes.get(&user.id) {
                 if *until > now {
@@ -205,13 +215,7 @@ impl Handler<Chat> for Room {
                 }
             }
             let per_sec = Limit::per_second(self.deps.settings.chat_per_second as u64);
-            if self.deps.limits
-                && !self
-                    .chat_windows
-                    .entry(user.id)
-                    .or_default()
-                    .hit(now as u64, per_sec)
-            {
+            if self.deps.limits && !self.chat_windows.entry(user.id).or_default().hit(now as u64, per_sec) {
                 return Err(Refusal {
                     code: "rate_limited",
                     message: "at most 5 chats a second".into(),
@@ -226,10 +230,7 @@ impl Handler<Chat> for Room {
                         let retry = ((slow_ms - (now - last)) as u64).div_ceil(1000);
                         return Err(Refusal {
                             code: "slow_mode",
-                            message: format!(
-                                "slow mode: one message every {} s",
-                                self.info.slow_mode_s
-                            ),
+                            message: format!("slow mode: one message every {} s", self.info.slow_mode_s),
                             retry_after: Some(retry),
                         });
                     }
@@ -237,11 +238,7 @@ impl Handler<Chat> for Room {
             }
             self.last_chat_ms.insert(user.id, now);
             let clean = self.deps.filter.apply(text.as_str());
-            self.publish(
-                "chat",
-                json!({"from": user, "text": clean, "at": rfc3339(now)}),
-                true,
-            );
+            self.publish("chat", json!({"from": user, "text": clean, "at": rfc3339(now)}), true);
             Ok(())
         })
     }
@@ -277,11 +274,7 @@ impl Handler<Mute> for Room {
     type Result = ();
     fn handle(&mut self, msg: Mute, _: &mut Context<Self>) {
         self.mutes.insert(msg.user_id, msg.until_ms);
-        self.publish(
-            "muted",
-            json!({"user_id": msg.user_id, "until": rfc3339(msg.until_ms)}),
-            false,
-        );
+        self.publish("muted", json!({"user_id": msg.user_id, "until": rfc3339(msg.until_ms)}), false);
     }
 }
 
@@ -332,9 +325,7 @@ impl Handler<Close> for Room {
         }
         self.sessions.clear();
         self.users.clear();
-        self.gauges
-            .online
-            .store(0, std::sync::atomic::Ordering::Relaxed);
+        self.gauges.online.store(0, std::sync::atomic::Ordering::Relaxed);
         // Without the timer the actor stops once the last address is dropped.
         if let Some(h) = self.tick.take() {
             ctx.cancel_future(h);
@@ -376,5 +367,31 @@ impl Handler<Crash> for Room {
     fn handle(&mut self, _: Crash, ctx: &mut Context<Self>) {
         tracing::warn!(room = self.info.id, "injected fault: room actor fails");
         ctx.stop();
+    }
+}
+
+impl Handler<GiftEffect> for Room {
+    type Result = u64;
+    fn handle(&mut self, msg: GiftEffect, _: &mut Context<Self>) -> u64 {
+        timed("gift", || {
+            let e = self.ranking.entry(msg.from.id).or_insert_with(|| (msg.from.nickname.clone(), 0));
+            e.0 = msg.from.nickname;
+            e.1 += msg.coins;
+            self.publish("gift", msg.data, false)
+        })
+    }
+}
+
+impl Handler<Ranking> for Room {
+    type Result = MessageResult<Ranking>;
+    fn handle(&mut self, _: Ranking, _: &mut Context<Self>) -> Self::Result {
+        let mut v: Vec<(UserRef, i64)> = self
+            .ranking
+            .iter()
+            .map(|(id, (name, coins))| (UserRef { id: *id, nickname: name.clone() }, *coins))
+            .collect();
+        v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.id.cmp(&b.0.id)));
+        v.truncate(20);
+        MessageResult(v)
     }
 }

@@ -82,6 +82,8 @@ pub struct Room {
     mutes: HashMap<i64, i64>,
     /// State of the PK and rain beside the room, shown in `welcome`.
     extras: HashMap<&'static str, Value>,
+    /// Coins each gifter gave in this live session: `(nickname, coins)` by user id.
+    ranking: HashMap<i64, (String, i64)>,
     tick: Option<SpawnHandle>,
 }
 
@@ -103,6 +105,7 @@ impl Room {
             last_chat_ms: HashMap::new(),
             mutes: HashMap::new(),
             extras: HashMap::new(),
+            ranking: HashMap::new(),
             tick: None,
         }
     }
@@ -128,11 +131,7 @@ impl Room {
     fn publish(&mut self, kind: &str, data: Value, chat: bool) -> u64 {
         let seq = self.history.last_seq() + 1;
         let frame = frames::encode(kind, Some(seq), Some(&data));
-        self.history.push(
-            seq,
-            frame.clone(),
-            chat.then_some(json!({"seq": seq, "type": kind, "data": data})),
-        );
+        self.history.push(seq, frame.clone(), chat.then_some(json!({"seq": seq, "type": kind, "data": data})));
         self.fan_out(&frame);
         seq
     }
@@ -170,18 +169,11 @@ impl Room {
 
     fn online_changed(&mut self) {
         self.online_dirty = true;
-        self.gauges
-            .online
-            .store(self.online() as i64, Ordering::Relaxed);
+        self.gauges.online.store(self.online() as i64, Ordering::Relaxed);
     }
 
     fn close_user(&mut self, user_id: i64, code: u16) {
-        let ids: Vec<u64> = self
-            .sessions
-            .iter()
-            .filter(|(_, s)| s.user.id == user_id)
-            .map(|(id, _)| *id)
-            .collect();
+        let ids: Vec<u64> = self.sessions.iter().filter(|(_, s)| s.user.id == user_id).map(|(id, _)| *id).collect();
         for id in ids {
             if let Some(s) = self.sessions.get(&id) {
                 s.handle.kill.fire(code);
@@ -202,12 +194,7 @@ impl Room {
             let f = frames::encode("likes", None, Some(&json!({"total": self.likes})));
             self.fan_out(&f);
         }
-        let deepest = self
-            .sessions
-            .values()
-            .map(|s| s.handle.depth())
-            .max()
-            .unwrap_or(0) as i64;
+        let deepest = self.sessions.values().map(|s| s.handle.depth()).max().unwrap_or(0) as i64;
         if deepest > crate::metrics::QUEUE_DEPTH.get() {
             crate::metrics::QUEUE_DEPTH.set(deepest);
         }
@@ -217,8 +204,21 @@ impl Room {
         let users = &self.users;
         self.chat_windows.retain(|u, _| users.contains_key(u));
         let slow_ms = self.info.slow_mode_s * 1000;
-        self.last_chat_ms
-            .retain(|u, at| users.contains_key(u) || now - *at < slow_ms);
+        self.last_chat_ms.retain(|u, at| users.contains_key(u) || now - *at < slow_ms);
+    }
+
+    /// Rebuilds the gift ranking from storage; commands wait until it is loaded.
+    fn load_ranking(&mut self, ctx: &mut Context<Self>) {
+        let db = self.deps.db.clone();
+        let id = self.info.id;
+        ctx.wait(async move { crate::storage::gifts::ranking(&db, id).await }.into_actor(self).map(|res, act, _| {
+            match res {
+                Ok(rows) => {
+                    act.ranking = rows.into_iter().map(|(id, name, coins)| (id, (name, coins))).collect();
+                }
+                Err(e) => tracing::error!(room = act.info.id, error = %e, "loading the gift ranking failed"),
+            }
+        }));
     }
 
     fn start_tick(&mut self, ctx: &mut Context<Self>) {
@@ -238,6 +238,7 @@ impl Actor for Room {
         if !self.closed {
             crate::metrics::ROOMS.inc();
             self.start_tick(ctx);
+            self.load_ranking(ctx);
         }
     }
 
@@ -256,22 +257,18 @@ impl actix::Supervised for Room {
         self.history.clear();
         let db = self.deps.db.clone();
         let id = self.info.id;
-        ctx.wait(
-            async move { crate::storage::rooms::find(&db, id).await }
-                .into_actor(self)
-                .map(|res, act, _ctx| {
-                    match res {
-                        Ok(Some(r)) => {
-                            act.info.title = r.title;
-                            act.info.slow_mode_s = r.slow_mode_s as i64;
-                            act.closed = r.status != crate::domain::room::LIVE;
-                        }
-                        Ok(None) => act.closed = true,
-                        Err(e) => tracing::error!(room = act.info.id, error = %e, "room reload failed; keeping last state"),
-                    }
-                    let f = frames::bare("resync");
-                    act.fan_out(&f);
-                }),
-        );
+        ctx.wait(async move { crate::storage::rooms::find(&db, id).await }.into_actor(self).map(|res, act, _ctx| {
+            match res {
+                Ok(Some(r)) => {
+                    act.info.title = r.title;
+                    act.info.slow_mode_s = r.slow_mode_s as i64;
+                    act.closed = r.status != crate::domain::room::LIVE;
+                }
+                Ok(None) => act.closed = true,
+                Err(e) => tracing::error!(room = act.info.id, error = %e, "room reload failed; keeping last state"),
+            }
+            let f = frames::bare("resync");
+            act.fan_out(&f);
+        }));
     }
 }

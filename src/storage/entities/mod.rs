@@ -1,8 +1,13 @@
 //! sea-orm entities, one file per table. Times are milliseconds since the Unix epoch (UTC).
 
 pub mod delayed_jobs;
+pub mod gift_sends;
+pub mod gifts;
 pub mod id_segments;
 pub mod live_anchors;
+pub mod pks;
+pub mod recharge_products;
+pub mod recharges;
 pub mod room_bans;
 pub mod rooms;
 pub mod trades;

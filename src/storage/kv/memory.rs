@@ -38,9 +38,7 @@ impl Default for MemoryKv {
 
 impl MemoryKv {
     pub fn new() -> Self {
-        let kv = Self {
-            shards: Arc::new((0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect()),
-        };
+        let kv = Self { shards: Arc::new((0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect()) };
         kv.spawn_sweeper();
         kv
     }
@@ -82,23 +80,14 @@ impl MemoryKv {
 impl Kv for MemoryKv {
     async fn get(&self, key: &str) -> KvResult<Option<String>> {
         Ok(self.with(key, |m, _| match m.get(key) {
-            Some(Entry {
-                value: Value::Str(s),
-                ..
-            }) => Some(s.clone()),
+            Some(Entry { value: Value::Str(s), .. }) => Some(s.clone()),
             _ => None,
         }))
     }
 
     async fn set(&self, key: &str, value: &str, ttl: Option<Duration>) -> KvResult<()> {
         self.with(key, |m, now| {
-            m.insert(
-                key.to_owned(),
-                Entry {
-                    value: Value::Str(value.to_owned()),
-                    expires: ttl.map(|t| now + t),
-                },
-            );
+            m.insert(key.to_owned(), Entry { value: Value::Str(value.to_owned()), expires: ttl.map(|t| now + t) });
         });
         Ok(())
     }
@@ -108,13 +97,7 @@ impl Kv for MemoryKv {
             if m.contains_key(key) {
                 return false;
             }
-            m.insert(
-                key.to_owned(),
-                Entry {
-                    value: Value::Str(value.to_owned()),
-                    expires: Some(now + ttl),
-                },
-            );
+            m.insert(key.to_owned(), Entry { value: Value::Str(value.to_owned()), expires: Some(now + ttl) });
             true
         }))
     }
@@ -125,10 +108,7 @@ impl Kv for MemoryKv {
 
     async fn take(&self, key: &str) -> KvResult<Option<String>> {
         Ok(self.with(key, |m, _| match m.remove(key) {
-            Some(Entry {
-                value: Value::Str(s),
-                ..
-            }) => Some(s),
+            Some(Entry { value: Value::Str(s), .. }) => Some(s),
             Some(other) => {
                 m.insert(key.to_owned(), other);
                 None
@@ -139,53 +119,34 @@ impl Kv for MemoryKv {
 
     async fn incr_window(&self, key: &str, window: Duration) -> KvResult<(u64, Duration)> {
         Ok(self.with(key, |m, now| {
-            let e = m.entry(key.to_owned()).or_insert_with(|| Entry {
-                value: Value::Str("0".into()),
-                expires: Some(now + window),
-            });
+            let e = m
+                .entry(key.to_owned())
+                .or_insert_with(|| Entry { value: Value::Str("0".into()), expires: Some(now + window) });
             let n = match &e.value {
                 Value::Str(s) => s.parse::<u64>().unwrap_or(0) + 1,
                 Value::Hash(_) => 1,
             };
             e.value = Value::Str(n.to_string());
-            let left = e
-                .expires
-                .map(|x| x.saturating_duration_since(now))
-                .unwrap_or(window);
+            let left = e.expires.map(|x| x.saturating_duration_since(now)).unwrap_or(window);
             (n, left)
         }))
     }
 
     async fn window_count(&self, key: &str) -> KvResult<u64> {
-        Ok(self
-            .get(key)
-            .await?
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0))
+        Ok(self.get(key).await?.and_then(|s| s.parse().ok()).unwrap_or(0))
     }
 
     async fn hget(&self, key: &str, field: &str) -> KvResult<Option<String>> {
         Ok(self.with(key, |m, _| match m.get(key) {
-            Some(Entry {
-                value: Value::Hash(h),
-                ..
-            }) => h.get(field).cloned(),
+            Some(Entry { value: Value::Hash(h), .. }) => h.get(field).cloned(),
             _ => None,
         }))
     }
 
-    async fn hset(
-        &self,
-        key: &str,
-        field: &str,
-        value: &str,
-        ttl: Option<Duration>,
-    ) -> KvResult<()> {
+    async fn hset(&self, key: &str, field: &str, value: &str, ttl: Option<Duration>) -> KvResult<()> {
         self.with(key, |m, now| {
-            let e = m.entry(key.to_owned()).or_insert_with(|| Entry {
-                value: Value::Hash(HashMap::new()),
-                expires: None,
-            });
+            let e =
+                m.entry(key.to_owned()).or_insert_with(|| Entry { value: Value::Hash(HashMap::new()), expires: None });
             if !matches!(e.value, Value::Hash(_)) {
                 e.value = Value::Hash(HashMap::new());
             }
@@ -201,11 +162,7 @@ impl Kv for MemoryKv {
 
     async fn hdel(&self, key: &str, field: &str) -> KvResult<bool> {
         Ok(self.with(key, |m, _| {
-            let Some(Entry {
-                value: Value::Hash(h),
-                ..
-            }) = m.get_mut(key)
-            else {
+            let Some(Entry { value: Value::Hash(h), .. }) = m.get_mut(key) else {
                 return false;
             };
             let had = h.remove(field).is_some();
@@ -218,31 +175,22 @@ impl Kv for MemoryKv {
 
     async fn hgetall(&self, key: &str) -> KvResult<HashMap<String, String>> {
         Ok(self.with(key, |m, _| match m.get(key) {
-            Some(Entry {
-                value: Value::Hash(h),
-                ..
-            }) => h.clone(),
+            Some(Entry { value: Value::Hash(h), .. }) => h.clone(),
             _ => HashMap::new(),
         }))
     }
 
     async fn hincr(&self, key: &str, field: &str, by: i64) -> KvResult<i64> {
         Ok(self.with(key, |m, _| {
-            let e = m.entry(key.to_owned()).or_insert_with(|| Entry {
-                value: Value::Hash(HashMap::new()),
-                expires: None,
-            });
+            let e =
+                m.entry(key.to_owned()).or_insert_with(|| Entry { value: Value::Hash(HashMap::new()), expires: None });
             if !matches!(e.value, Value::Hash(_)) {
                 e.value = Value::Hash(HashMap::new());
             }
             let Value::Hash(h) = &mut e.value else {
                 return 0;
             };
-            let v = h
-                .get(field)
-                .and_then(|s| s.parse::<i64>().ok())
-                .unwrap_or(0)
-                + by;
+            let v = h.get(field).and_then(|s| s.parse::<i64>().ok()).unwrap_or(0) + by;
             h.insert(field.to_owned(), v.to_string());
             v
         }))

@@ -36,13 +36,7 @@ pub trait Kv: Send + Sync + 'static {
     async fn window_count(&self, key: &str) -> KvResult<u64>;
     async fn hget(&self, key: &str, field: &str) -> KvResult<Option<String>>;
     /// Sets one field and (re)sets the hash's TTL.
-    async fn hset(
-        &self,
-        key: &str,
-        field: &str,
-        value: &str,
-        ttl: Option<Duration>,
-    ) -> KvResult<()>;
+    async fn hset(&self, key: &str, field: &str, value: &str, ttl: Option<Duration>) -> KvResult<()>;
     async fn hdel(&self, key: &str, field: &str) -> KvResult<bool>;
     async fn hgetall(&self, key: &str) -> KvResult<HashMap<String, String>>;
     /// Adds `by` to a hash field and returns the new value (presence counts).

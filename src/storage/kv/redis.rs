@@ -39,14 +39,8 @@ impl RedisKv {
             .set_connection_timeout(Some(Duration::from_secs(3)))
             .set_response_timeout(Some(Duration::from_secs(3)))
             .set_number_of_retries(3);
-        let conn = ConnectionManager::new_with_config(client, cfg)
-            .await
-            .map_err(err)?;
-        Ok(Self {
-            conn,
-            prefix: prefix.to_owned(),
-            incr_window: redis::Script::new(INCR_WINDOW),
-        })
+        let conn = ConnectionManager::new_with_config(client, cfg).await.map_err(err)?;
+        Ok(Self { conn, prefix: prefix.to_owned(), incr_window: redis::Script::new(INCR_WINDOW) })
     }
 
     fn k(&self, key: &str) -> String {
@@ -70,11 +64,7 @@ impl RedisKv {
                 .await
                 .map_err(err)?;
             if !keys.is_empty() {
-                let n: u64 = redis::cmd("DEL")
-                    .arg(&keys)
-                    .query_async(&mut conn)
-                    .await
-                    .map_err(err)?;
+                let n: u64 = redis::cmd("DEL").arg(&keys).query_async(&mut conn).await.map_err(err)?;
                 deleted += n;
             }
             if next == 0 {
@@ -88,11 +78,7 @@ impl RedisKv {
 #[async_trait::async_trait]
 impl Kv for RedisKv {
     async fn get(&self, key: &str) -> KvResult<Option<String>> {
-        redis::cmd("GET")
-            .arg(self.k(key))
-            .query_async(&mut self.conn.clone())
-            .await
-            .map_err(err)
+        redis::cmd("GET").arg(self.k(key)).query_async(&mut self.conn.clone()).await.map_err(err)
     }
 
     async fn set(&self, key: &str, value: &str, ttl: Option<Duration>) -> KvResult<()> {
@@ -118,20 +104,12 @@ impl Kv for RedisKv {
     }
 
     async fn del(&self, key: &str) -> KvResult<bool> {
-        let n: u64 = redis::cmd("DEL")
-            .arg(self.k(key))
-            .query_async(&mut self.conn.clone())
-            .await
-            .map_err(err)?;
+        let n: u64 = redis::cmd("DEL").arg(self.k(key)).query_async(&mut self.conn.clone()).await.map_err(err)?;
         Ok(n > 0)
     }
 
     async fn take(&self, key: &str) -> KvResult<Option<String>> {
-        redis::cmd("GETDEL")
-            .arg(self.k(key))
-            .query_async(&mut self.conn.clone())
-            .await
-            .map_err(err)
+        redis::cmd("GETDEL").arg(self.k(key)).query_async(&mut self.conn.clone()).await.map_err(err)
     }
 
     async fn incr_window(&self, key: &str, window: Duration) -> KvResult<(u64, Duration)> {
@@ -146,37 +124,17 @@ impl Kv for RedisKv {
     }
 
     async fn window_count(&self, key: &str) -> KvResult<u64> {
-        Ok(self
-            .get(key)
-            .await?
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0))
+        Ok(self.get(key).await?.and_then(|s| s.parse().ok()).unwrap_or(0))
     }
 
     async fn hget(&self, key: &str, field: &str) -> KvResult<Option<String>> {
-        redis::cmd("HGET")
-            .arg(self.k(key))
-            .arg(field)
-            .query_async(&mut self.conn.clone())
-            .await
-            .map_err(err)
+        redis::cmd("HGET").arg(self.k(key)).arg(field).query_async(&mut self.conn.clone()).await.map_err(err)
     }
 
-    async fn hset(
-        &self,
-        key: &str,
-        field: &str,
-        value: &str,
-        ttl: Option<Duration>,
-    ) -> KvResult<()> {
+    async fn hset(&self, key: &str, field: &str, value: &str, ttl: Option<Duration>) -> KvResult<()> {
         let k = self.k(key);
         let mut p = redis::pipe();
-        p.atomic()
-            .cmd("HSET")
-            .arg(&k)
-            .arg(field)
-            .arg(value)
-            .ignore();
+        p.atomic().cmd("HSET").arg(&k).arg(field).arg(value).ignore();
         if let Some(t) = ttl {
             p.cmd("PEXPIRE").arg(&k).arg(ms(t)).ignore();
         }
@@ -184,38 +142,21 @@ impl Kv for RedisKv {
     }
 
     async fn hdel(&self, key: &str, field: &str) -> KvResult<bool> {
-        let n: u64 = redis::cmd("HDEL")
-            .arg(self.k(key))
-            .arg(field)
-            .query_async(&mut self.conn.clone())
-            .await
-            .map_err(err)?;
+        let n: u64 =
+            redis::cmd("HDEL").arg(self.k(key)).arg(field).query_async(&mut self.conn.clone()).await.map_err(err)?;
         Ok(n > 0)
     }
 
     async fn hgetall(&self, key: &str) -> KvResult<HashMap<String, String>> {
-        redis::cmd("HGETALL")
-            .arg(self.k(key))
-            .query_async(&mut self.conn.clone())
-            .await
-            .map_err(err)
+        redis::cmd("HGETALL").arg(self.k(key)).query_async(&mut self.conn.clone()).await.map_err(err)
     }
 
     async fn hincr(&self, key: &str, field: &str, by: i64) -> KvResult<i64> {
-        redis::cmd("HINCRBY")
-            .arg(self.k(key))
-            .arg(field)
-            .arg(by)
-            .query_async(&mut self.conn.clone())
-            .await
-            .map_err(err)
+        redis::cmd("HINCRBY").arg(self.k(key)).arg(field).arg(by).query_async(&mut self.conn.clone()).await.map_err(err)
     }
 
     async fn ping(&self) -> KvResult<()> {
-        let _: String = redis::cmd("PING")
-            .query_async(&mut self.conn.clone())
-            .await
-            .map_err(err)?;
+        let _: String = redis::cmd("PING").query_async(&mut self.conn.clone()).await.map_err(err)?;
         Ok(())
     }
 

@@ -7,8 +7,8 @@ use super::{backoff, new_job, DelayQueue, Job, JobRouter, QueueError};
 use futures_util::StreamExt;
 use lapin::{
     options::{
-        BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicPublishOptions,
-        BasicQosOptions, ConfirmSelectOptions, QueueDeclareOptions, QueueDeleteOptions,
+        BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicPublishOptions, BasicQosOptions,
+        ConfirmSelectOptions, QueueDeclareOptions, QueueDeleteOptions,
     },
     types::{AMQPValue, FieldTable, LongString},
     BasicProperties, Channel, Connection, ConnectionProperties,
@@ -91,9 +91,7 @@ impl AmqpQueue {
         .map_err(|_| QueueError("connect to RabbitMQ timed out".into()))?
         .map_err(qerr)?;
         let ch = conn.create_channel().await.map_err(qerr)?;
-        ch.confirm_select(ConfirmSelectOptions::default())
-            .await
-            .map_err(qerr)?;
+        ch.confirm_select(ConfirmSelectOptions::default()).await.map_err(qerr)?;
         declare_work_queue(&ch, &self.work_queue()).await?;
         self.declared.lock().clear();
         *guard = Some((conn, ch.clone()));
@@ -131,10 +129,7 @@ impl AmqpQueue {
                 .basic_publish(
                     "".into(),
                     routing.as_str().into(),
-                    BasicPublishOptions {
-                        mandatory: true,
-                        ..Default::default()
-                    },
+                    BasicPublishOptions { mandatory: true, ..Default::default() },
                     &body,
                     BasicProperties::default()
                         .with_delivery_mode(2)
@@ -161,74 +156,34 @@ impl AmqpQueue {
         let mut tiers: Vec<u64> = self.declared.lock().iter().copied().collect();
         tiers.extend(extra_delays.iter().map(|d| tier_ms(*d)));
         for ms in tiers {
-            let _ = ch
-                .queue_delete(
-                    self.wait_queue(ms).as_str().into(),
-                    QueueDeleteOptions::default(),
-                )
-                .await;
+            let _ = ch.queue_delete(self.wait_queue(ms).as_str().into(), QueueDeleteOptions::default()).await;
         }
-        ch.queue_delete(
-            self.work_queue().as_str().into(),
-            QueueDeleteOptions::default(),
-        )
-        .await
-        .map_err(qerr)?;
+        ch.queue_delete(self.work_queue().as_str().into(), QueueDeleteOptions::default()).await.map_err(qerr)?;
         Ok(())
     }
 }
 
 async fn declare_work_queue(ch: &Channel, name: &str) -> Result<(), QueueError> {
-    ch.queue_declare(
-        name.into(),
-        QueueDeclareOptions {
-            durable: true,
-            ..Default::default()
-        },
-        FieldTable::default(),
-    )
-    .await
-    .map_err(qerr)?;
+    ch.queue_declare(name.into(), QueueDeclareOptions { durable: true, ..Default::default() }, FieldTable::default())
+        .await
+        .map_err(qerr)?;
     Ok(())
 }
 
-async fn declare_wait_queue(
-    ch: &Channel,
-    name: &str,
-    ms: u64,
-    work: &str,
-) -> Result<(), QueueError> {
+async fn declare_wait_queue(ch: &Channel, name: &str, ms: u64, work: &str) -> Result<(), QueueError> {
     let mut args = FieldTable::default();
     args.insert("x-message-ttl".into(), AMQPValue::LongLongInt(ms as i64));
-    args.insert(
-        "x-dead-letter-exchange".into(),
-        AMQPValue::LongString(LongString::from("")),
-    );
-    args.insert(
-        "x-dead-letter-routing-key".into(),
-        AMQPValue::LongString(LongString::from(work)),
-    );
-    ch.queue_declare(
-        name.into(),
-        QueueDeclareOptions {
-            durable: true,
-            ..Default::default()
-        },
-        args,
-    )
-    .await
-    .map_err(qerr)?;
+    args.insert("x-dead-letter-exchange".into(), AMQPValue::LongString(LongString::from("")));
+    args.insert("x-dead-letter-routing-key".into(), AMQPValue::LongString(LongString::from(work)));
+    ch.queue_declare(name.into(), QueueDeclareOptions { durable: true, ..Default::default() }, args)
+        .await
+        .map_err(qerr)?;
     Ok(())
 }
 
 #[async_trait::async_trait]
 impl DelayQueue for AmqpQueue {
-    async fn schedule(
-        &self,
-        kind: &str,
-        payload: serde_json::Value,
-        delay: Duration,
-    ) -> Result<String, QueueError> {
+    async fn schedule(&self, kind: &str, payload: serde_json::Value, delay: Duration) -> Result<String, QueueError> {
         let job = new_job(kind, payload, delay);
         let id = job.id.clone();
         self.publish(&Envelope { job, attempts: 0 }, delay).await?;
@@ -278,22 +233,13 @@ async fn consume(
     retry: &Arc<AmqpQueue>,
     stopped: &Arc<AtomicBool>,
 ) -> Result<(), QueueError> {
-    let conn = Connection::connect(url, ConnectionProperties::default())
-        .await
-        .map_err(qerr)?;
+    let conn = Connection::connect(url, ConnectionProperties::default()).await.map_err(qerr)?;
     let ch = conn.create_channel().await.map_err(qerr)?;
     declare_work_queue(&ch, work).await?;
-    ch.basic_qos(64, BasicQosOptions::default())
-        .await
-        .map_err(qerr)?;
+    ch.basic_qos(64, BasicQosOptions::default()).await.map_err(qerr)?;
     let tag = format!("liveroom-{}", uuid::Uuid::new_v4().simple());
     let mut consumer = ch
-        .basic_consume(
-            work.into(),
-            tag.as_str().into(),
-            BasicConsumeOptions::default(),
-            FieldTable::default(),
-        )
+        .basic_consume(work.into(), tag.as_str().into(), BasicConsumeOptions::default(), FieldTable::default())
         .await
         .map_err(qerr)?;
     let mut stop_check = tokio::time::interval(Duration::from_millis(200));
@@ -332,21 +278,13 @@ async fn consume(
                 Err(e) => {
                     let attempts = env.attempts + 1;
                     tracing::warn!(job = %env.job.id, kind = %env.job.kind, attempts, error = %e, "job failed; retrying later");
-                    let again = Envelope {
-                        job: env.job,
-                        attempts,
-                    };
+                    let again = Envelope { job: env.job, attempts };
                     match retry.publish(&again, backoff(attempts)).await {
                         Ok(()) => {
                             let _ = delivery.ack(BasicAckOptions::default()).await;
                         }
                         Err(_) => {
-                            let _ = delivery
-                                .nack(BasicNackOptions {
-                                    requeue: true,
-                                    ..Default::default()
-                                })
-                                .await;
+                            let _ = delivery.nack(BasicNackOptions { requeue: true, ..Default::default() }).await;
                         }
                     }
                 }

@@ -6,8 +6,8 @@ use super::{backoff, new_job, DelayQueue, Job, JobRouter, QueueError};
 use crate::clock::now_ms;
 use crate::storage::entities::delayed_jobs as dj;
 use sea_orm::{
-    sea_query::Expr, ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect,
+    sea_query::Expr, ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect,
 };
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -31,22 +31,13 @@ fn qerr(e: impl std::fmt::Display) -> QueueError {
 
 impl LocalQueue {
     pub fn new(db: DatabaseConnection) -> Self {
-        Self {
-            db,
-            wake: Arc::new(Notify::new()),
-            stopped: Arc::new(AtomicBool::new(false)),
-        }
+        Self { db, wake: Arc::new(Notify::new()), stopped: Arc::new(AtomicBool::new(false)) }
     }
 }
 
 #[async_trait::async_trait]
 impl DelayQueue for LocalQueue {
-    async fn schedule(
-        &self,
-        kind: &str,
-        payload: serde_json::Value,
-        delay: Duration,
-    ) -> Result<String, QueueError> {
+    async fn schedule(&self, kind: &str, payload: serde_json::Value, delay: Duration) -> Result<String, QueueError> {
         let job = new_job(kind, payload, delay);
         dj::Entity::insert(dj::ActiveModel {
             id: Set(job.id.clone()),
@@ -138,10 +129,7 @@ async fn run_due(
             };
             let outcome = router.dispatch(&job).await;
             let res = match outcome {
-                Ok(()) => dj::Entity::delete_by_id(row.id.clone())
-                    .exec(&db)
-                    .await
-                    .map(|_| ()),
+                Ok(()) => dj::Entity::delete_by_id(row.id.clone()).exec(&db).await.map(|_| ()),
                 Err(e) => {
                     let attempts = row.attempts + 1;
                     tracing::warn!(job = %row.id, kind = %row.kind, attempts, error = %e, "job failed; retrying later");
@@ -166,15 +154,10 @@ async fn run_due(
     if full_batch {
         return Ok(Duration::ZERO);
     }
-    let next = dj::Entity::find()
-        .filter(dj::Column::LockedUntil.lt(now))
-        .order_by_asc(dj::Column::DueAt)
-        .one(db)
-        .await?;
+    let next =
+        dj::Entity::find().filter(dj::Column::LockedUntil.lt(now)).order_by_asc(dj::Column::DueAt).one(db).await?;
     Ok(match next {
-        Some(r) => Duration::from_millis(
-            (r.due_at - now_ms()).clamp(1, IDLE_POLL.as_millis() as i64) as u64,
-        ),
+        Some(r) => Duration::from_millis((r.due_at - now_ms()).clamp(1, IDLE_POLL.as_millis() as i64) as u64),
         None => IDLE_POLL,
     })
 }

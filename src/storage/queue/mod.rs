@@ -52,9 +52,7 @@ impl JobRouter {
         let h = self.handlers.read().get(&job.kind).cloned();
         match h {
             Some(h) => {
-                crate::metrics::JOBS_RUN
-                    .with_label_values(&[job.kind.as_str()])
-                    .inc();
+                crate::metrics::JOBS_RUN.with_label_values(&[job.kind.as_str()]).inc();
                 h.handle(job).await
             }
             None => anyhow::bail!("no handler for job kind {}", job.kind),
@@ -66,12 +64,7 @@ impl JobRouter {
 pub trait DelayQueue: Send + Sync + 'static {
     /// Schedules `kind` with `payload` to run after `delay`; answers once the job is durable
     /// (committed row, or publisher-confirmed message).
-    async fn schedule(
-        &self,
-        kind: &str,
-        payload: serde_json::Value,
-        delay: Duration,
-    ) -> Result<String, QueueError>;
+    async fn schedule(&self, kind: &str, payload: serde_json::Value, delay: Duration) -> Result<String, QueueError>;
     /// Starts consuming: due jobs go to `router`. Called once, after every handler is registered.
     async fn start(&self, router: Arc<JobRouter>) -> Result<(), QueueError>;
     async fn ping(&self) -> Result<(), QueueError>;

@@ -1,0 +1,227 @@
+//! Room page: the stage placeholder with the title, anchor and online count,
+//! and every live widget (chat, likes, gifts, ranking, PK, rain, shop) fed
+//! by the room's WebSocket. The anchor also gets the room's tools.
+
+import { get, post, del } from '../api.js';
+import { me, setBalance, refreshBalance } from '../session.js';
+import { el, mount, toast, avatar, fmtCount, busy, confirmDialog, fmtCoins } from '../ui.js';
+import { RoomSocket } from '../ws.js';
+import { setConnection } from '../app.js';
+import { coverStyle } from './rooms.js';
+import { createChat } from '../widgets/chat.js';
+import { createLikes } from '../widgets/likes.js';
+import { createGiftBar, createGiftLayer, giftIcon } from '../widgets/gifts.js';
+import { createRanking } from '../widgets/ranking.js';
+import { createPkBar } from '../widgets/pk.js';
+import { createRain } from '../widgets/rain.js';
+import { createShop } from '../widgets/shop.js';
+
+const CHAT_ERRORS = new Set(['muted', 'slow_mode', 'rate_limited', 'invalid_input']);
+
+export async function render(main, [idText]) {
+  const roomId = Number(idText);
+  const room = await get(`/api/rooms/${roomId}`);
+  const user = me();
+  const isAnchor = user && room.anchor && room.anchor.id === user.id;
+  let socket = null;
+
+  // ---- widgets ----
+  const send = (type, data) => (socket ? socket.send(type, data) : false);
+  const chat = createChat({ roomId, me: user, isAnchor, send });
+  chat.setAnchor(room.anchor.id);
+  const likes = createLikes({ send });
+  const giftLayer = createGiftLayer();
+  const pk = createPkBar();
+  const giftBar = createGiftBar({ roomId, getTargets: () => { const t = pk.targets(); return t.length ? t : [room.anchor]; } });
+  const ranking = createRanking({ roomId, me: user });
+  const rain = createRain({ roomId, onChange: (on) => { if (on) page.dataset.rain = 'on'; else delete page.dataset.rain; } });
+  const shop = createShop({ roomId });
+
+  // ---- stage ----
+  const onlineNode = el('span', { 'data-testid': 'online' }, fmtCount(room.online));
+  const titleNode = el('h1.stage-title', { 'data-testid': 'room-title' }, room.title);
+  const connBanner = el('div.conn-banner', { role: 'status', 'aria-live': 'polite', hidden: true });
+  const ended = el('div.ended-overlay', { hidden: true, role: 'alert', 'data-testid': 'room-ended' });
+  const challengeBtn = el('button.btn.btn-pk.btn-sm', { type: 'button', hidden: true, id: 'pk-join' }, '⚔ Join as challenger');
+  challengeBtn.addEventListener('click', () => busy(challengeBtn, async () => {
+    pk.update(await post(`/api/rooms/${roomId}/pk/join`));
+    toast('You joined the PK. Fight!', 'success');
+  }));
+  const stage = el('div.stage', { style: coverStyle(room.id) },
+    el('div.stage-fx', { 'aria-hidden': 'true' }, el('span.blob.b1'), el('span.blob.b2'), el('span.blob.b3')),
+    el('div.stage-placeholder', { 'aria-hidden': 'true' }, el('span.cam', '🎥'), el('span', 'Live video plays here')),
+    el('header.stage-top',
+      el('div.anchor-chip', avatar(room.anchor, 'md'),
+        el('div.anchor-text', titleNode, el('p.anchor-name', { 'data-testid': 'anchor-name' }, room.anchor.nickname))),
+      el('div.stage-stats',
+        el('span.stat.online', { title: 'Watching now' }, el('span.live-dot', { 'aria-hidden': 'true' }), onlineNode,
+          el('span.sr-only', ' watching')),
+        likes.stat),
+      el('a.icon-btn.leave', { href: '#/rooms', 'aria-label': 'Leave room' }, '✕')),
+    room.kind === 'pk' ? pk.node : null,
+    room.kind === 'pk' ? challengeBtn : null,
+    giftLayer.node, likes.layer, rain.node, connBanner, ended);
+
+  // ---- side panel: chat and ranking ----
+  const tabChat = el('button.tab', { type: 'button', role: 'tab', 'aria-selected': 'true', id: 'tab-chat', 'aria-controls': 'panel-chat' }, 'Chat');
+  const tabRank = el('button.tab', { type: 'button', role: 'tab', 'aria-selected': 'false', id: 'tab-rank', 'aria-controls': 'panel-rank', tabIndex: -1 }, '🏆 Top gifters');
+  const panelChat = el('div.panel', { role: 'tabpanel', id: 'panel-chat', 'aria-labelledby': 'tab-chat' }, chat.node);
+  const panelRank = el('div.panel', { role: 'tabpanel', id: 'panel-rank', 'aria-labelledby': 'tab-rank', hidden: true }, ranking.node);
+  const showTab = (rank) => {
+    tabChat.setAttribute('aria-selected', String(!rank)); tabRank.setAttribute('aria-selected', String(rank));
+    tabChat.tabIndex = rank ? -1 : 0; tabRank.tabIndex = rank ? 0 : -1;
+    panelChat.hidden = rank; panelRank.hidden = !rank;
+    if (rank) ranking.load();
+  };
+  tabChat.addEventListener('click', () => showTab(false));
+  tabRank.addEventListener('click', () => showTab(true));
+  const tabs = el('div.tabs.side-tabs', { role: 'tablist', 'aria-label': 'Room panels' }, tabChat, tabRank);
+  tabs.addEventListener('keydown', (e) => {
+    if (e.key !== 'ArrowLeft' && e.key !== 'ArrowRight') return;
+    const rank = tabChat.getAttribute('aria-selected') === 'true';
+    showTab(rank); (rank ? tabRank : tabChat).focus();
+  });
+
+  const giftBtn = el('button.round-btn.gift-btn', { type: 'button', 'aria-label': 'Gifts', id: 'gift-btn', 'aria-controls': 'gift-sheet',
+    onclick: () => { shop.close(); giftBar.toggle(); } }, el('span', { 'aria-hidden': 'true' }, '🎁'));
+  const shopBtn = el('button.round-btn.shop-btn', { type: 'button', 'aria-label': 'Shop', id: 'shop-btn', 'aria-controls': 'shop-sheet',
+    onclick: () => { giftBar.close(); shop.toggle(); } }, el('span', { 'aria-hidden': 'true' }, '🛍'), shop.badge);
+  const controls = el('div.room-controls', chat.form, el('div.round-btns', shopBtn, giftBtn, likes.button));
+
+  const anchorTools = isAnchor ? anchorBar() : null;
+  const side = el('aside.side', { 'aria-label': 'Room chat' }, tabs, panelChat, panelRank, anchorTools, controls);
+  const page = el('section.room-page', { dataset: { roomId, kind: room.kind }, class: isAnchor ? 'is-anchor' : '' },
+    stage, side, giftBar.node, shop.node);
+  main.append(page);
+
+  function anchorBar() {
+    const rainBtn = el('button.btn.btn-sm.btn-rain', { type: 'button', id: 'rain-prepare' }, '🧧 Prepare rain');
+    const rainStart = el('button.btn.btn-sm.btn-rain', { type: 'button', id: 'rain-start', hidden: true }, 'Start rain');
+    rainBtn.addEventListener('click', () => busy(rainBtn, async () => {
+      const r = await post(`/api/rooms/${roomId}/rain/prepare`);
+      toast(`Rain prepared: ${fmtCoins(r.total_coins)} coins in ${r.packets} packets.`, 'success');
+      rainBtn.hidden = true; rainStart.hidden = false; rainStart.focus();
+      refreshBalance();
+    }));
+    rainStart.addEventListener('click', () => busy(rainStart, async () => {
+      await post(`/api/rooms/${roomId}/rain/start`);
+      rainStart.hidden = true; rainBtn.hidden = false;
+    }));
+    const endBtn = el('button.btn.btn-sm.btn-danger', { type: 'button', id: 'end-live' }, 'End live');
+    endBtn.addEventListener('click', async () => {
+      if (!(await confirmDialog('End this live?', 'Your viewers will be told the room has closed.', 'End live'))) return;
+      await busy(endBtn, async () => { await del(`/api/rooms/${roomId}`); location.hash = '#/anchor'; });
+    });
+    return el('div.anchor-tools', { role: 'toolbar', 'aria-label': 'Anchor tools' }, chat.slowControl, rainBtn, rainStart, endBtn);
+  }
+
+  // ---- socket ----
+  function showEnded(text) {
+    mount(ended, el('div.ended-card', el('h2', text), el('a.btn.btn-primary', { href: '#/rooms' }, 'Find another room')));
+    ended.hidden = false;
+    connBanner.hidden = true;
+    giftBar.close(); shop.close();
+    side.querySelectorAll('.room-controls input, .room-controls button, .anchor-tools button').forEach((x) => { x.disabled = true; });
+  }
+
+  function onFrame({ type, seq, data, resumed }) {
+    switch (type) {
+      case 'welcome':
+        if (data.online !== undefined) onlineNode.textContent = fmtCount(data.online);
+        if (!resumed) chat.setRecent(data.recent);
+        if (data.slow_mode !== undefined) chat.setSlow(data.slow_mode);
+        if (data.room && data.room.title) titleNode.textContent = data.room.title;
+        if (data.you && typeof data.you.balance === 'number') setBalance(data.you.balance);
+        if (data.pk) updatePk(data.pk);
+        if (data.rain && data.rain.status === 'running') rain.start({ rain_id: data.rain.id, ends_at: data.rain.ends_at });
+        if (resumed) chat.system('Reconnected.', 'info');
+        break;
+      case 'resync': chat.system('Catching up with the room…', 'info'); break;
+      case 'chat': chat.addMessage(seq, data); break;
+      case 'online': onlineNode.textContent = fmtCount(data.count); break;
+      case 'likes': likes.setTotal(data.total); break;
+      case 'muted': chat.muted(data); break;
+      case 'chat_deleted': chat.deleted(data.seq); break;
+      case 'slow_mode': chat.slowMode(data.seconds); break;
+      case 'gift':
+        giftLayer.show(data);
+        chat.system(`${giftIcon(data.gift)} ${data.from ? data.from.nickname : 'Someone'} sent ${data.gift.name} ×${data.count || 1}`, 'gift');
+        ranking.bump();
+        break;
+      case 'pk_started': case 'pk_progress': updatePk(data.pk); break;
+      case 'pk_ended': pk.ended(data); challengeBtn.hidden = true; chat.system('The PK is over.', 'info'); break;
+      case 'rain_started': rain.start(data); chat.system('🧧 A red-packet rain has started!', 'gift'); break;
+      case 'rain_ended':
+        rain.end(data);
+        if (data.handed_out !== undefined) chat.system(`🧧 The rain is over: ${data.handed_out} packets, ${fmtCoins(data.coins)} coins handed out.`, 'gift');
+        break;
+      case 'products': shop.setProducts(data.items); break;
+      case 'stock': shop.stock(data); break;
+      case 'room_closed': socket.close(); setConnection('ended'); showEnded('The anchor ended this live.'); break;
+      case 'error':
+        if (CHAT_ERRORS.has(data.code)) chat.error(data);
+        else toast(data.message || 'The room refused that.', 'error');
+        break;
+      case 'notice': onNotice(data); break;
+      default: break;
+    }
+  }
+
+  function updatePk(p) {
+    if (!p) return;
+    pk.update(p);
+    challengeBtn.hidden = !(p.status === 'waiting' && !isAnchor);
+    if (!giftBar.node.hidden) giftBar.renderTargets();
+  }
+
+  function onNotice(data) {
+    if (data.kind === 'gift_failed') toast(data.message || 'Your gift could not be sent. No coins were taken.', 'error', 6000);
+    else if (data.kind === 'rain_credited') toast(`🧧 ${fmtCoins(data.amount)} coins from the rain are in your wallet.`, 'success');
+    else shop.notice(data);
+    if (typeof data.balance === 'number') setBalance(data.balance);
+  }
+
+  socket = new RoomSocket(roomId, {
+    onFrame,
+    onState: (state, detail) => {
+      setConnection(state);
+      page.dataset.conn = state;
+      const words = { connecting: 'Connecting to the room…', reconnecting: 'Reconnecting…', offline: 'You are offline. We will reconnect when the network is back.' };
+      connBanner.hidden = state === 'online' || !words[state] || !ended.hidden;
+      connBanner.textContent = state === 'reconnecting' && detail ? `${detail} Reconnecting…` : (words[state] || '');
+    },
+    onFinal: (reason, message) => {
+      const words = {
+        kicked: 'You were removed from this room by the anchor.',
+        banned: message || 'You are banned from this room.',
+        room_closed: 'This live has ended.',
+        unauthorized: 'Your session has ended. Please log in again.',
+      };
+      showEnded(words[reason] || message || 'You left the room.');
+    },
+  });
+  if (room.status === 'closed') {
+    showEnded('This live has ended.');
+  } else {
+    socket.connect();
+    if (room.pk) updatePk(room.pk);
+    if (room.products) shop.setProducts(room.products.items || room.products);
+    else shop.load();
+  }
+
+  const onKey = (e) => {
+    if (e.key === 'Escape') { giftBar.close(); shop.close(); }
+  };
+  document.addEventListener('keydown', onKey);
+  // Exposed for the reconnect test and for people debugging in the console.
+  window.liveroomSocket = socket;
+
+  return () => {
+    socket.close();
+    window.liveroomSocket = undefined;
+    document.removeEventListener('keydown', onKey);
+    [likes, giftBar, ranking, pk, rain, shop].forEach((w) => w.destroy && w.destroy());
+    setConnection(null);
+  };
+}
+

@@ -1,0 +1,250 @@
+//! `/api/wallet`: balance, recharge products, recharges (idempotent), trades; and the payment
+//! provider's signed callback.
+
+use super::error::{AppError, AppResult};
+use super::extract::{read_limited, Json};
+use super::session::AuthUser;
+use super::state::AppState;
+use super::views::PageOf;
+use crate::clock::{now_ms, rfc3339};
+use crate::domain::money::TradeKind;
+use crate::domain::paging::Page;
+use crate::storage::entities::recharges;
+use crate::storage::gifts as catalog;
+use crate::storage::wallets::{Effect, Outcome, WalletOp};
+use actix_web::{web, HttpRequest, HttpResponse};
+use hmac::{Hmac, Mac};
+use sea_orm::{ActiveValue::Set, EntityTrait};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+use std::time::Duration;
+use utoipa::{IntoParams, ToSchema};
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/wallet", web::get().to(wallet))
+        .route("/wallet/products", web::get().to(products))
+        .route("/wallet/recharges", web::post().to(recharge))
+        .route("/wallet/trades", web::get().to(trades))
+        .route("/payments/notify", web::post().to(notify));
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Balance {
+    pub balance: i64,
+}
+
+/// The caller's balance.
+#[utoipa::path(get, path = "/api/wallet", tag = "wallet", responses((status = 200, body = Balance), (status = 401, body = super::openapi::ErrorBody)))]
+pub async fn wallet(state: web::Data<AppState>, user: AuthUser) -> AppResult<web::Json<Balance>> {
+    Ok(web::Json(Balance { balance: state.b.wallets.balance(user.id).await? }))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RechargeProduct {
+    pub id: i64,
+    pub name: String,
+    pub coins: i64,
+    pub price_cents: i64,
+}
+
+/// What coins can be bought with.
+#[utoipa::path(get, path = "/api/wallet/products", tag = "wallet", responses((status = 200, body = Vec<RechargeProduct>)))]
+pub async fn products(state: web::Data<AppState>, _user: AuthUser) -> AppResult<web::Json<Vec<RechargeProduct>>> {
+    let v = catalog::recharge_products(&state.b.db).await?;
+    Ok(web::Json(
+        v.into_iter()
+            .map(|p| RechargeProduct { id: p.id, name: p.name, coins: p.coins, price_cents: p.price_cents })
+            .collect(),
+    ))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct RechargeBody {
+    pub product_id: i64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RechargeAnswer {
+    pub recharge_id: i64,
+    pub coins: i64,
+    pub balance: i64,
+    pub status: String,
+}
+
+fn recharge_ref(id: i64) -> String {
+    format!("recharge:{id}")
+}
+
+/// Buys coins. The same `Idempotency-Key` again answers the same body and credits nothing.
+#[utoipa::path(post, path = "/api/wallet/recharges", tag = "wallet", request_body = RechargeBody,
+    params(("Idempotency-Key" = Option<String>, Header)),
+    responses((status = 201, body = RechargeAnswer), (status = 400, body = super::openapi::ErrorBody), (status = 404, body = super::openapi::ErrorBody)))]
+pub async fn recharge(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    user: AuthUser,
+    body: Json<RechargeBody>,
+) -> AppResult<HttpResponse> {
+    let key = match req.headers().get("idempotency-key") {
+        None => uuid::Uuid::new_v4().simple().to_string(),
+        Some(v) => {
+            let k = v
+                .to_str()
+                .map_err(|_| AppError::invalid("Idempotency-Key", "Idempotency-Key must be visible ASCII"))?;
+            if k.is_empty() || k.len() > 100 || !k.bytes().all(|b| b.is_ascii_graphic()) {
+                return Err(AppError::invalid(
+                    "Idempotency-Key",
+                    "Idempotency-Key must be 1 to 100 visible characters",
+                ));
+            }
+            format!("k:{k}")
+        }
+    };
+    let product =
+        catalog::recharge_product(&state.b.db, body.0.product_id).await?.ok_or(AppError::NotFound("product"))?;
+    if let Some(r) = catalog::recharge_by_key(&state.b.db, user.id, &key).await? {
+        return answer_existing(&state, r).await;
+    }
+    let id = state.b.ids.next("recharge").await?;
+    let row = recharges::ActiveModel {
+        id: Set(id),
+        user_id: Set(user.id),
+        product_id: Set(product.id),
+        coins: Set(product.coins),
+        price_cents: Set(product.price_cents),
+        idem_key: Set(key.clone()),
+        status: Set("pending".into()),
+        created_at: Set(now_ms()),
+    };
+    if recharges::Entity::insert(row).exec(&state.b.db).await.is_err() {
+        // The same key raced in: answer what the first one does.
+        let r = catalog::recharge_by_key(&state.b.db, user.id, &key)
+            .await?
+            .ok_or_else(|| AppError::internal(anyhow::anyhow!("recharge insert failed")))?;
+        return answer_existing(&state, r).await;
+    }
+    if !state.settings.payments.settles_at_once() {
+        let balance = state.b.wallets.balance(user.id).await?;
+        return Ok(HttpResponse::Created().json(RechargeAnswer {
+            recharge_id: id,
+            coins: product.coins,
+            balance,
+            status: "pending".into(),
+        }));
+    }
+    let outcome = credit_recharge(&state, user.id, id, product.coins).await?;
+    match outcome {
+        Outcome::Done { balance, .. } | Outcome::Duplicate { balance, .. } => Ok(HttpResponse::Created()
+            .json(RechargeAnswer { recharge_id: id, coins: product.coins, balance, status: "paid".into() })),
+        _ => Err(AppError::internal(anyhow::anyhow!("recharge credit refused"))),
+    }
+}
+
+async fn credit_recharge(state: &AppState, user_id: i64, recharge_id: i64, coins: i64) -> AppResult<Outcome> {
+    let op = WalletOp {
+        user_id,
+        delta: coins,
+        kind: TradeKind::Recharge,
+        r#ref: recharge_ref(recharge_id),
+        effect: Effect::MarkRechargePaid { recharge_id },
+    };
+    state.b.wallets.apply(op).await.map_err(AppError::internal)
+}
+
+/// The answer of a recharge made before with the same key: the same status and body.
+async fn answer_existing(state: &AppState, mut r: recharges::Model) -> AppResult<HttpResponse> {
+    // A first request still crediting: wait for it (briefly).
+    for _ in 0..50 {
+        if r.status == "paid" || !state.settings.payments.settles_at_once() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        r = catalog::recharge(&state.b.db, r.id).await?.ok_or(AppError::NotFound("recharge"))?;
+    }
+    let balance = match state.b.wallets.trade_by_ref(TradeKind::Recharge, &recharge_ref(r.id)).await? {
+        Some(t) => t.balance_after,
+        None => state.b.wallets.balance(r.user_id).await?,
+    };
+    Ok(HttpResponse::Created().json(RechargeAnswer { recharge_id: r.id, coins: r.coins, balance, status: r.status }))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TradeView {
+    pub id: i64,
+    pub kind: String,
+    pub amount: i64,
+    pub balance_after: i64,
+    pub at: String,
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct PageQuery {
+    pub page: Option<i64>,
+    pub page_size: Option<i64>,
+}
+
+/// The caller's trades, newest first; `amount` is signed.
+#[utoipa::path(get, path = "/api/wallet/trades", tag = "wallet", params(PageQuery), responses((status = 200, body = PageOf<TradeView>)))]
+pub async fn trades(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    q: web::Query<PageQuery>,
+) -> AppResult<web::Json<PageOf<TradeView>>> {
+    let page = Page::parse(q.page, q.page_size)?;
+    let (rows, total) = state.b.wallets.trades(user.id, page.offset(), page.page_size).await?;
+    let items = rows
+        .into_iter()
+        .map(|t| TradeView {
+            id: t.id,
+            kind: t.kind,
+            amount: t.amount,
+            balance_after: t.balance_after,
+            at: rfc3339(t.created_at),
+        })
+        .collect();
+    Ok(web::Json(PageOf { items, page: page.page, page_size: page.page_size, total }))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct Notify {
+    pub recharge_id: i64,
+    pub status: String,
+}
+
+/// The payment provider's callback, signed with HMAC-SHA256 of the body in `X-Signature`
+/// (hex). A replay credits nothing and answers 200.
+#[utoipa::path(post, path = "/api/payments/notify", tag = "wallet", request_body = Notify,
+    responses((status = 200), (status = 401, body = super::openapi::ErrorBody), (status = 404, body = super::openapi::ErrorBody)))]
+pub async fn notify(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    mut payload: web::Payload,
+) -> AppResult<HttpResponse> {
+    let body = read_limited(&mut payload).await?;
+    let sig = req.headers().get("x-signature").and_then(|v| v.to_str().ok()).and_then(|s| hex::decode(s.trim()).ok());
+    let mut mac =
+        Hmac::<Sha256>::new_from_slice(state.settings.payments.notify_secret.as_bytes()).map_err(AppError::internal)?;
+    mac.update(&body);
+    if sig.is_none_or(|s| mac.verify_slice(&s).is_err()) {
+        return Err(AppError::Unauthorized("unauthorized", "bad signature".into()));
+    }
+    let n: Notify = super::extract::parse_json(&body)?;
+    if n.status != "paid" {
+        return Ok(HttpResponse::Ok().json(serde_json::json!({"credited": false})));
+    }
+    let r = catalog::recharge(&state.b.db, n.recharge_id).await?.ok_or(AppError::NotFound("recharge"))?;
+    let credited = if r.status == "paid" {
+        false
+    } else {
+        matches!(credit_recharge(&state, r.user_id, r.id, r.coins).await?, Outcome::Done { .. })
+    };
+    Ok(HttpResponse::Ok().json(serde_json::json!({"credited": credited})))
+}
+
+/// Signs a notify body as the provider does (tests and tools).
+pub fn sign(secret: &str, body: &[u8]) -> String {
+    let mut mac =
+        Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap_or_else(|_| unreachable!("HMAC takes any key"));
+    mac.update(body);
+    hex::encode(mac.finalize().into_bytes())
+}

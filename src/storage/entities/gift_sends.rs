@@ -1,0 +1,23 @@
+//! `gift_sends`: every gift sent, written with its debit; rankings and PK scores are rebuilt from it.
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "gift_sends")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: i64,
+    pub room_id: i64,
+    pub user_id: i64,
+    pub to_id: i64,
+    pub gift_id: i64,
+    pub count: i64,
+    pub coins: i64,
+    /// The PK the gift counted in, if one was running.
+    pub pk_id: Option<i64>,
+    pub created_at: i64,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,319 @@
+//! Wallet writes with group commit. Every balance change is a conditional update (a debit only
+//! where `balance >= amount`) in the same transaction as its trade row, unique per `(kind, ref)`
+//! so a retried credit applies once. One writer task gathers concurrent writes into one
+//! transaction (bounded size and wait); each caller is answered only after its own write is
+//! committed, and a batch that fails is re-run one write at a time, so one bad write never
+//! fails the others. The writer runs each write's `on_commit` in commit order.
+
+use super::entities::{gift_sends, recharges, trades, wallets};
+use super::idgen::IdGen;
+use crate::clock::now_ms;
+use crate::domain::money::TradeKind;
+use sea_orm::{
+    sea_query::{Expr, Query},
+    ActiveValue::Set,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, EntityTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+};
+use std::collections::HashMap;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+
+/// What must happen in the same transaction as a balance change.
+#[derive(Debug, Clone)]
+pub enum Effect {
+    None,
+    /// Record a gift (rankings and PK scores are rebuilt from these rows).
+    GiftSend {
+        room_id: i64,
+        to_id: i64,
+        gift_id: i64,
+        count: i64,
+        pk_id: Option<i64>,
+    },
+    /// Mark a recharge paid; refused when it is not pending.
+    MarkRechargePaid {
+        recharge_id: i64,
+    },
+    /// Run a guarded statement: the write is refused (and its balance change undone) unless it
+    /// changes exactly one row. Used by orders and red packets.
+    Guard(sea_orm::Statement),
+}
+
+#[derive(Debug, Clone)]
+pub struct WalletOp {
+    pub user_id: i64,
+    /// Positive credits, negative debits.
+    pub delta: i64,
+    pub kind: TradeKind,
+    pub r#ref: String,
+    pub effect: Effect,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Done {
+        trade_id: i64,
+        balance: i64,
+    },
+    Insufficient,
+    /// The `(kind, ref)` was applied before: nothing changed; the earlier trade is named.
+    Duplicate {
+        trade_id: i64,
+        balance: i64,
+    },
+    /// The effect's guard matched no row: nothing changed.
+    Refused,
+}
+
+pub type OnCommit = Box<dyn FnOnce(&Outcome) + Send>;
+
+struct Request {
+    op: WalletOp,
+    reply: oneshot::Sender<Result<Outcome, String>>,
+    on_commit: Option<OnCommit>,
+}
+
+#[derive(Clone)]
+pub struct Wallets {
+    tx: mpsc::Sender<Request>,
+    db: DatabaseConnection,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WalletError {
+    #[error("wallet writer: {0}")]
+    Failed(String),
+}
+
+impl Wallets {
+    /// Starts the writer task. `batch_max` writes or `batch_wait` of gathering make a batch.
+    pub fn start(db: DatabaseConnection, ids: IdGen, batch_max: usize, batch_wait: Duration) -> Self {
+        let (tx, rx) = mpsc::channel(batch_max.max(1) * 16);
+        tokio::spawn(writer(db.clone(), ids, rx, batch_max.max(1), batch_wait));
+        Self { tx, db }
+    }
+
+    /// Applies one write; answers after it is committed.
+    pub async fn apply(&self, op: WalletOp) -> Result<Outcome, WalletError> {
+        self.apply_then(op, None).await
+    }
+
+    /// Applies one write and runs `on_commit` in the writer, in commit order.
+    pub async fn apply_then(&self, op: WalletOp, on_commit: Option<OnCommit>) -> Result<Outcome, WalletError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Request { op, reply, on_commit })
+            .await
+            .map_err(|_| WalletError::Failed("writer stopped".into()))?;
+        rx.await.map_err(|_| WalletError::Failed("writer dropped the write".into()))?.map_err(WalletError::Failed)
+    }
+
+    pub async fn balance(&self, user_id: i64) -> Result<i64, DbErr> {
+        Ok(wallets::Entity::find_by_id(user_id).one(&self.db).await?.map(|w| w.balance).unwrap_or(0))
+    }
+
+    pub async fn trade_by_ref(&self, kind: TradeKind, r#ref: &str) -> Result<Option<trades::Model>, DbErr> {
+        trades::Entity::find()
+            .filter(trades::Column::Kind.eq(kind.as_str()))
+            .filter(trades::Column::Ref.eq(r#ref))
+            .one(&self.db)
+            .await
+    }
+
+    /// A page of the user's trades, newest first, and the total.
+    pub async fn trades(&self, user_id: i64, offset: u64, limit: u64) -> Result<(Vec<trades::Model>, u64), DbErr> {
+        let q = trades::Entity::find().filter(trades::Column::UserId.eq(user_id));
+        let total = q.clone().count(&self.db).await?;
+        let items = q
+            .order_by_desc(trades::Column::CreatedAt)
+            .order_by_desc(trades::Column::Id)
+            .offset(offset)
+            .limit(limit)
+            .all(&self.db)
+            .await?;
+        Ok((items, total))
+    }
+}
+
+async fn writer(db: DatabaseConnection, ids: IdGen, mut rx: mpsc::Receiver<Request>, max: usize, wait: Duration) {
+    while let Some(first) = rx.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < max {
+            match rx.try_recv() {
+                Ok(r) => batch.push(r),
+                Err(_) => break,
+            }
+        }
+        if batch.len() < max && !wait.is_zero() {
+            let deadline = tokio::time::Instant::now() + wait;
+            while batch.len() < max {
+                match tokio::time::timeout_at(deadline, rx.recv()).await {
+                    Ok(Some(r)) => batch.push(r),
+                    _ => break,
+                }
+            }
+        }
+        let ops: Vec<&WalletOp> = batch.iter().map(|r| &r.op).collect();
+        let results: Vec<Result<Outcome, String>> = match run_batch(&db, &ids, &ops).await {
+            Ok(outcomes) => outcomes.into_iter().map(Ok).collect(),
+            Err(e) => {
+                if batch.len() > 1 {
+                    tracing::warn!(error = %e, size = batch.len(), "wallet batch failed; applying its writes one by one");
+                }
+                let mut v = Vec::with_capacity(batch.len());
+                for op in &ops {
+                    v.push(match run_batch(&db, &ids, &[*op]).await {
+                        Ok(mut o) => o.pop().ok_or_else(|| "no outcome".to_owned()),
+                        Err(e) => Err(e.to_string()),
+                    });
+                }
+                v
+            }
+        };
+        for (req, res) in batch.into_iter().zip(results) {
+            if let (Some(cb), Ok(o)) = (req.on_commit, &res) {
+                cb(o);
+            }
+            let _ = req.reply.send(res);
+        }
+    }
+}
+
+/// Adds `delta` to the balance (a debit only where it covers it); the new balance, or None.
+async fn change_balance(
+    tx: &DatabaseTransaction,
+    user_id: i64,
+    delta: i64,
+    conditional: bool,
+) -> Result<Option<i64>, DbErr> {
+    let backend = tx.get_database_backend();
+    let mut q = Query::update();
+    q.table(wallets::Entity)
+        .value(wallets::Column::Balance, Expr::col(wallets::Column::Balance).add(delta))
+        .value(wallets::Column::UpdatedAt, now_ms())
+        .and_where(wallets::Column::UserId.eq(user_id));
+    if conditional && delta < 0 {
+        q.and_where(wallets::Column::Balance.gte(-delta));
+    }
+    if backend == DbBackend::MySql {
+        let r = tx.execute(backend.build(&q)).await?;
+        if r.rows_affected() != 1 {
+            return Ok(None);
+        }
+        Ok(wallets::Entity::find_by_id(user_id).one(tx).await?.map(|w| w.balance))
+    } else {
+        q.returning_col(wallets::Column::Balance);
+        let row = tx.query_one(backend.build(&q)).await?;
+        row.map(|r| r.try_get::<i64>("", "balance")).transpose()
+    }
+}
+
+async fn guard(tx: &DatabaseTransaction, effect: &Effect) -> Result<bool, DbErr> {
+    match effect {
+        Effect::None | Effect::GiftSend { .. } => Ok(true),
+        Effect::MarkRechargePaid { recharge_id } => {
+            let r = recharges::Entity::update_many()
+                .col_expr(recharges::Column::Status, Expr::value("paid"))
+                .filter(recharges::Column::Id.eq(*recharge_id))
+                .filter(recharges::Column::Status.eq("pending"))
+                .exec(tx)
+                .await?;
+            Ok(r.rows_affected == 1)
+        }
+        Effect::Guard(stmt) => Ok(tx.execute(stmt.clone()).await?.rows_affected() == 1),
+    }
+}
+
+/// Applies `ops` in one transaction, in order.
+async fn run_batch(db: &DatabaseConnection, ids: &IdGen, ops: &[&WalletOp]) -> Result<Vec<Outcome>, DbErr> {
+    // Ids first: fetching a new id segment writes through another connection, which must not
+    // wait on this transaction's locks (SQLite has one writer).
+    let mut trade_ids = Vec::with_capacity(ops.len());
+    let mut gift_ids = Vec::new();
+    for op in ops {
+        trade_ids.push(ids.next("trade").await.map_err(|e| DbErr::Custom(e.to_string()))?);
+        if matches!(op.effect, Effect::GiftSend { .. }) {
+            gift_ids.push(ids.next("gift_send").await.map_err(|e| DbErr::Custom(e.to_string()))?);
+        }
+    }
+    let mut trade_ids = trade_ids.into_iter();
+    let mut gift_ids = gift_ids.into_iter();
+    let tx = db.begin().await?;
+    if tx.get_database_backend() == DbBackend::Sqlite {
+        // Take SQLite's write lock before reading: a read snapshot cannot be upgraded once
+        // another connection wrote (SQLITE_BUSY_SNAPSHOT), while the lock itself is waited for.
+        tx.execute_unprepared("UPDATE wallets SET balance = balance WHERE 1 = 0").await?;
+    }
+    // Writes applied before (retries) are answered with their first outcome.
+    let mut cond = Condition::any();
+    for op in ops {
+        cond = cond.add(trades::Column::Kind.eq(op.kind.as_str()).and(trades::Column::Ref.eq(op.r#ref.clone())));
+    }
+    let existing: HashMap<(String, String), trades::Model> = trades::Entity::find()
+        .filter(cond)
+        .all(&tx)
+        .await?
+        .into_iter()
+        .map(|t| ((t.kind.clone(), t.r#ref.clone()), t))
+        .collect();
+    let mut seen: HashMap<(String, String), Outcome> = HashMap::new();
+    let mut out = Vec::with_capacity(ops.len());
+    let mut trade_rows = Vec::new();
+    let mut gift_rows = Vec::new();
+    let now = now_ms();
+    for op in ops {
+        let key = (op.kind.as_str().to_owned(), op.r#ref.clone());
+        if let Some(t) = existing.get(&key) {
+            out.push(Outcome::Duplicate { trade_id: t.id, balance: t.balance_after });
+            continue;
+        }
+        if let Some(Outcome::Done { trade_id, balance }) = seen.get(&key) {
+            out.push(Outcome::Duplicate { trade_id: *trade_id, balance: *balance });
+            continue;
+        }
+        let Some(balance) = change_balance(&tx, op.user_id, op.delta, true).await? else {
+            out.push(Outcome::Insufficient);
+            continue;
+        };
+        if !guard(&tx, &op.effect).await? {
+            change_balance(&tx, op.user_id, -op.delta, false).await?;
+            out.push(Outcome::Refused);
+            continue;
+        }
+        let trade_id = trade_ids.next().ok_or_else(|| DbErr::Custom("trade id missing".into()))?;
+        trade_rows.push(trades::ActiveModel {
+            id: Set(trade_id),
+            user_id: Set(op.user_id),
+            kind: Set(key.0.clone()),
+            r#ref: Set(key.1.clone()),
+            amount: Set(op.delta),
+            balance_after: Set(balance),
+            created_at: Set(now),
+        });
+        if let Effect::GiftSend { room_id, to_id, gift_id, count, pk_id } = &op.effect {
+            gift_rows.push(gift_sends::ActiveModel {
+                id: Set(gift_ids.next().ok_or_else(|| DbErr::Custom("gift id missing".into()))?),
+                room_id: Set(*room_id),
+                user_id: Set(op.user_id),
+                to_id: Set(*to_id),
+                gift_id: Set(*gift_id),
+                count: Set(*count),
+                coins: Set(-op.delta),
+                pk_id: Set(*pk_id),
+                created_at: Set(now),
+            });
+        }
+        let o = Outcome::Done { trade_id, balance };
+        seen.insert(key, o.clone());
+        out.push(o);
+    }
+    for chunk in trade_rows.chunks(500) {
+        trades::Entity::insert_many(chunk.to_vec()).exec(&tx).await?;
+    }
+    for chunk in gift_rows.chunks(500) {
+        gift_sends::Entity::insert_many(chunk.to_vec()).exec(&tx).await?;
+    }
+    tx.commit().await?;
+    Ok(out)
+}

@@ -1,0 +1,218 @@
+//! Wallet, recharges, the payment callback and gifts: money never lost or doubled.
+
+use crate::helpers::*;
+use serde_json::{json, Value};
+
+impl TestApp {
+    /// Recharges product `p` (1: 60 coins, 2: 300 coins) for `token`; returns the balance.
+    pub async fn recharge(&self, token: &str, product: i64) -> i64 {
+        let (s, b) = self.post("/api/wallet/recharges", token, json!({"product_id": product})).await;
+        assert_eq!(s, 201, "{b}");
+        b["balance"].as_i64().unwrap()
+    }
+
+    pub async fn balance(&self, token: &str) -> i64 {
+        self.get("/api/wallet", token).await.1["balance"].as_i64().unwrap()
+    }
+
+    /// Every trade of `token`'s user.
+    pub async fn all_trades(&self, token: &str) -> Vec<Value> {
+        let mut v = vec![];
+        for page in 1.. {
+            let (_, b) = self.get(&format!("/api/wallet/trades?page={page}&page_size=100"), token).await;
+            let items = b["items"].as_array().unwrap().clone();
+            if items.is_empty() {
+                break;
+            }
+            v.extend(items);
+        }
+        v
+    }
+}
+
+#[actix_web::test]
+async fn a_recharge_credits_and_shows_in_trades() {
+    for set in backend_sets() {
+        let app = spawn_app(set).await;
+        let (t, _) = app.new_user().await;
+        let (s, products) = app.get("/api/wallet/products", &t).await;
+        assert_eq!(s, 200);
+        assert!(products.as_array().unwrap().len() >= 3);
+        assert!(products[0]["coins"].as_i64().is_some() && products[0]["price_cents"].as_i64().is_some());
+        assert_eq!(app.balance(&t).await, 0);
+        let (s, b) = app.post("/api/wallet/recharges", &t, json!({"product_id": 2})).await;
+        assert_eq!(s, 201);
+        assert_eq!(
+            (b["coins"].as_i64(), b["balance"].as_i64(), b["status"].as_str()),
+            (Some(300), Some(300), Some("paid"))
+        );
+        assert!(b["recharge_id"].as_i64().is_some());
+        let trades = app.all_trades(&t).await;
+        assert_eq!(trades.len(), 1);
+        assert_eq!(
+            (trades[0]["kind"].as_str(), trades[0]["amount"].as_i64(), trades[0]["balance_after"].as_i64()),
+            (Some("recharge"), Some(300), Some(300))
+        );
+        let (s, b) = app.post("/api/wallet/recharges", &t, json!({"product_id": 999})).await;
+        assert_eq!((s.as_u16(), code(&b)), (404, "not_found"));
+        let (s, b) = app.post("/api/wallet/recharges", &t, json!({"product_id": "x"})).await;
+        assert_eq!((s.as_u16(), b["error"]["field"].as_str()), (400, Some("product_id")));
+    }
+}
+
+#[actix_web::test]
+async fn the_same_idempotency_key_twenty_times_at_once_credits_once() {
+    for set in backend_sets() {
+        let app = spawn_app(set).await;
+        let (t, _) = app.new_user().await;
+        let send = || {
+            app.http
+                .post(format!("{}/api/wallet/recharges", app.addr))
+                .bearer_auth(&t)
+                .header("Idempotency-Key", "buy-once-123")
+                .json(&json!({"product_id": 1}))
+                .send()
+        };
+        let res = futures_util::future::join_all((0..20).map(|_| send())).await;
+        let mut bodies = vec![];
+        for r in res {
+            let r = r.unwrap();
+            assert_eq!(r.status(), 201);
+            bodies.push(r.json::<Value>().await.unwrap());
+        }
+        assert!(bodies.iter().all(|b| b == &bodies[0]), "{bodies:?}");
+        assert_eq!(bodies[0]["balance"], 60);
+        assert_eq!(app.balance(&t).await, 60);
+        assert_eq!(app.all_trades(&t).await.len(), 1);
+    }
+}
+
+#[actix_web::test]
+async fn a_signed_notify_credits_once_and_a_bad_signature_nothing() {
+    for set in backend_sets() {
+        let app = spawn_app_with(set, |s| s.payments.provider = "external".into()).await;
+        let (t, _) = app.new_user().await;
+        let (s, b) = app.post("/api/wallet/recharges", &t, json!({"product_id": 2})).await;
+        assert_eq!((s.as_u16(), b["status"].as_str(), b["balance"].as_i64()), (201, Some("pending"), Some(0)));
+        let rid = b["recharge_id"].as_i64().unwrap();
+        let body = json!({"recharge_id": rid, "status": "paid"}).to_string();
+        let notify = |sig: String, body: String| {
+            app.http
+                .post(format!("{}/api/payments/notify", app.addr))
+                .header("X-Signature", sig)
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+        };
+        let r = notify("00".repeat(32), body.clone()).await.unwrap();
+        assert_eq!(r.status(), 401);
+        let r = notify(liveroom::http::wallet::sign("wrong-secret", body.as_bytes()), body.clone()).await.unwrap();
+        assert_eq!(r.status(), 401);
+        assert_eq!(app.balance(&t).await, 0);
+        let good = liveroom::http::wallet::sign("dev-notify-secret", body.as_bytes());
+        let r = notify(good.clone(), body.clone()).await.unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(app.balance(&t).await, 300);
+        for _ in 0..3 {
+            let r = notify(good.clone(), body.clone()).await.unwrap();
+            assert_eq!(r.status(), 200, "a replay answers 200");
+        }
+        assert_eq!(app.balance(&t).await, 300, "a replay credits nothing");
+    }
+}
+
+#[actix_web::test]
+async fn concurrent_gifts_never_overdraw_and_trades_add_up() {
+    for set in backend_sets() {
+        let app = spawn_app(set).await;
+        let (anchor, _) = app.new_user().await;
+        let room = app.open_room(&anchor, "normal").await;
+        // 200 users with 60 coins each: exactly 6 hearts (10 coins) each.
+        let mut users = vec![];
+        for _ in 0..200 {
+            let (t, _) = app.new_user().await;
+            assert_eq!(app.recharge(&t, 1).await, 60);
+            users.push(t);
+        }
+        let k = 6;
+        let app = &app;
+        let path = format!("/api/rooms/{room}/gifts");
+        let path = &path;
+        let sends = users
+            .iter()
+            .flat_map(|t| (0..=k).map(move |_| async move { app.post(path, t, json!({"gift_id": 2})).await }));
+        let res = futures_util::future::join_all(sends).await;
+        for (i, t) in users.iter().enumerate() {
+            let mine = &res[i * (k + 1)..(i + 1) * (k + 1)];
+            let ok = mine.iter().filter(|(s, _)| *s == 200).count();
+            let short = mine.iter().filter(|(s, b)| *s == 402 && code(b) == "insufficient_balance").count();
+            assert_eq!((ok, short), (k, 1), "user {i}: {mine:?}");
+            assert_eq!(app.balance(t).await, 0);
+            let trades = app.all_trades(t).await;
+            assert_eq!(
+                trades.iter().map(|t| t["amount"].as_i64().unwrap()).sum::<i64>(),
+                0,
+                "trades sum to the balance"
+            );
+            assert!(trades.iter().all(|t| t["balance_after"].as_i64().unwrap() >= 0));
+        }
+        let (s, ranking) = app.get(&format!("/api/rooms/{room}/ranking"), &anchor).await;
+        assert_eq!(s, 200);
+        assert_eq!(ranking.as_array().unwrap().len(), 20);
+        assert!(ranking.as_array().unwrap().iter().all(|r| r["coins"] == 60));
+    }
+}
+
+#[actix_web::test]
+async fn a_gift_is_seen_by_everyone_and_refusals_debit_nothing() {
+    for set in backend_sets() {
+        let app = spawn_app(set).await;
+        let (anchor, aid) = app.new_user().await;
+        let room = app.open_room(&anchor, "normal").await;
+        let (viewer, vid) = app.new_user().await;
+        let (s, gifts) = app.call(reqwest::Method::GET, "/api/gifts", None, None).await;
+        assert_eq!(s, 200);
+        assert!(gifts
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|g| g["id"].is_i64() && g["price"].is_i64() && g["effect"].is_string()));
+        let (mut a, _) = app.join(room, &anchor).await;
+        let (mut v, _) = app.join(room, &viewer).await;
+        // Short: 402 and a gift_failed notice; nothing debited.
+        let (s, b) = app.post(&format!("/api/rooms/{room}/gifts"), &viewer, json!({"gift_id": 2})).await;
+        assert_eq!((s.as_u16(), code(&b)), (402, "insufficient_balance"));
+        assert_eq!(v.expect("notice").await["data"]["kind"], "gift_failed");
+        app.recharge(&viewer, 1).await;
+        let (s, b) = app.post(&format!("/api/rooms/{room}/gifts"), &viewer, json!({"gift_id": 2, "count": 3})).await;
+        assert_eq!(s, 200, "{b}");
+        assert_eq!(b["balance"], 30);
+        assert!(b["trade_id"].as_i64().is_some());
+        for ws in [&mut a, &mut v] {
+            let g = ws.expect("gift").await;
+            assert!(g["seq"].as_u64().is_some());
+            assert_eq!(g["data"]["from"]["id"], vid);
+            assert_eq!(g["data"]["to"], aid);
+            assert_eq!(g["data"]["count"], 3);
+            assert_eq!(g["data"]["gift"]["price"], 10);
+            assert_eq!(g["data"]["gift"]["name"], "Heart");
+        }
+        for (body, st, c) in [
+            (json!({"gift_id": 999}), 404, "not_found"),
+            (json!({"gift_id": 2, "count": 0}), 400, "invalid_input"),
+            (json!({"gift_id": 2, "count": 100}), 400, "invalid_input"),
+            (json!({"gift_id": 2, "to": vid}), 400, "invalid_input"),
+            (json!({"gift_id": "rose"}), 400, "invalid_input"),
+        ] {
+            let (s, b) = app.post(&format!("/api/rooms/{room}/gifts"), &viewer, body.clone()).await;
+            assert_eq!((s.as_u16(), code(&b)), (st, c), "{body}");
+        }
+        assert_eq!(app.balance(&viewer).await, 30, "refusals debit nothing");
+        let (_, r) = app.get(&format!("/api/rooms/{room}/ranking"), &anchor).await;
+        assert_eq!(r, json!([{"user": {"id": vid, "nickname": r[0]["user"]["nickname"]}, "coins": 30}]));
+        app.delete(&format!("/api/rooms/{room}"), &anchor).await;
+        let (s, b) = app.post(&format!("/api/rooms/{room}/gifts"), &viewer, json!({"gift_id": 2})).await;
+        assert_eq!((s.as_u16(), code(&b)), (409, "room_closed"));
+        assert_eq!(app.balance(&viewer).await, 30);
+    }
+}

@@ -1,0 +1,173 @@
+//! PK battles: joining, the score rule under concurrent gifts, ending once, and a restart.
+
+use crate::helpers::*;
+use serde_json::json;
+use std::time::Duration;
+
+#[actix_web::test]
+async fn a_challenger_joins_a_pk_room_once() {
+    for set in backend_sets() {
+        let app = spawn_app(set).await;
+        let (host, hid) = app.new_user().await;
+        let room = app.open_room(&host, "pk").await;
+        let (s, p) = app.get(&format!("/api/rooms/{room}/pk"), &host).await;
+        assert_eq!(s, 200);
+        assert_eq!(
+            (p["status"].as_str(), p["score"].as_i64(), p["host"]["id"].as_i64()),
+            (Some("waiting"), Some(50), Some(hid))
+        );
+        assert!(p["challenger"].is_null());
+        let (s, b) = app.post(&format!("/api/rooms/{room}/pk/join"), &host, json!({})).await;
+        assert_eq!((s.as_u16(), code(&b)), (403, "forbidden"));
+        let (no_room, _) = app.new_user().await;
+        let (s, _) = app.post(&format!("/api/rooms/{room}/pk/join"), &no_room, json!({})).await;
+        assert_eq!(s, 403, "a challenger needs a live room of their own");
+        let (c1, cid) = app.new_user().await;
+        app.open_room(&c1, "pk").await;
+        let (c2, _) = app.new_user().await;
+        app.open_room(&c2, "normal").await;
+        let (s, p) = app.post(&format!("/api/rooms/{room}/pk/join"), &c1, json!({})).await;
+        assert_eq!(s, 200, "{p}");
+        assert_eq!((p["status"].as_str(), p["challenger"]["id"].as_i64()), (Some("running"), Some(cid)));
+        assert!(p["ends_at"].as_str().unwrap().ends_with('Z'));
+        let (s, b) = app.post(&format!("/api/rooms/{room}/pk/join"), &c2, json!({})).await;
+        assert_eq!((s.as_u16(), code(&b)), (409, "pk_busy"));
+        let (normal_anchor, _) = app.new_user().await;
+        let normal = app.open_room(&normal_anchor, "normal").await;
+        let (s, b) = app.post(&format!("/api/rooms/{normal}/pk/join"), &c2, json!({})).await;
+        assert_eq!((s.as_u16(), code(&b)), (409, "not_pk_room"));
+        let (s, _) = app.get(&format!("/api/rooms/{normal}/pk"), &c2).await;
+        assert_eq!(s, 404);
+        let (_, list) = app.get("/api/rooms?kind=pk", &c2).await;
+        let listed = list["items"].as_array().unwrap().iter().find(|r| r["id"] == room).unwrap().clone();
+        assert_eq!(listed["pk"]["status"], "running");
+        // The challenger leaves: the host wins.
+        let (s, p) = app.post(&format!("/api/rooms/{room}/pk/leave"), &c1, json!({})).await;
+        assert_eq!(s, 200, "{p}");
+        assert_eq!((p["status"].as_str(), p["winner"].as_i64()), (Some("ended"), Some(hid)));
+    }
+}
+
+#[actix_web::test]
+async fn concurrent_gifts_move_the_score_by_the_rule_and_the_winner_is_announced_once() {
+    for set in backend_sets() {
+        let app = spawn_app_with(set, |s| s.pk.duration_s = 3).await;
+        let (host, hid) = app.new_user().await;
+        let room = app.open_room(&host, "pk").await;
+        let (ch, cid) = app.new_user().await;
+        app.open_room(&ch, "normal").await;
+        let (viewer, _) = app.new_user().await;
+        let (mut v, _) = app.join(room, &viewer).await;
+        let (s, _) = app.post(&format!("/api/rooms/{room}/pk/join"), &ch, json!({})).await;
+        assert_eq!(s, 200);
+        v.expect("pk_started").await;
+        let mut senders = vec![];
+        for _ in 0..20 {
+            let (t, _) = app.new_user().await;
+            app.recharge(&t, 1).await;
+            senders.push(t);
+        }
+        // Hearts (10 coins → 1 point) to both sides at once.
+        let app = &app;
+        let path = format!("/api/rooms/{room}/gifts");
+        let path = &path;
+        let sends = senders.iter().enumerate().flat_map(|(i, t)| {
+            let to = if i % 2 == 0 { hid } else { cid };
+            (0..3).map(move |_| async move { app.post(path, t, json!({"gift_id": 2, "to": to})).await })
+        });
+        for (s, b) in futures_util::future::join_all(sends).await {
+            assert_eq!(s, 200, "{b}");
+        }
+        // The rule applied in commit order (gift rows in id order) gives the final score.
+        use liveroom::storage::entities::gift_sends;
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+        let rows = gift_sends::Entity::find()
+            .filter(gift_sends::Column::RoomId.eq(room))
+            .order_by_asc(gift_sends::Column::Id)
+            .all(&app.state.b.db)
+            .await
+            .unwrap();
+        assert_eq!(rows.len(), 60);
+        let mut want = 50;
+        for r in &rows {
+            let side =
+                if r.to_id == hid { liveroom::domain::pk::Side::Host } else { liveroom::domain::pk::Side::Challenger };
+            want = liveroom::domain::pk::apply_gift(want, side, r.coins, 1);
+        }
+        let ended = v.expect("pk_ended").await;
+        assert_eq!(ended["data"]["pk"]["score"], want);
+        assert_eq!(ended["data"]["pk"]["status"], "ended");
+        let expect_winner = match want.cmp(&50) {
+            std::cmp::Ordering::Greater => json!(hid),
+            std::cmp::Ordering::Less => json!(cid),
+            _ => json!(null),
+        };
+        assert_eq!(ended["data"]["winner"], expect_winner);
+        assert!(v.quiet_of("pk_ended", Duration::from_millis(1500)).await, "announced once");
+        let (_, p) = app.get(&format!("/api/rooms/{room}/pk"), &viewer).await;
+        assert_eq!((p["status"].as_str(), p["score"].as_i64()), (Some("ended"), Some(want)));
+    }
+}
+
+#[actix_web::test]
+async fn a_knockout_ends_the_pk_at_once() {
+    let app = spawn_app(BackendSet::Embedded).await;
+    let (host, hid) = app.new_user().await;
+    let room = app.open_room(&host, "pk").await;
+    let (ch, _) = app.new_user().await;
+    app.open_room(&ch, "normal").await;
+    app.post(&format!("/api/rooms/{room}/pk/join"), &ch, json!({})).await;
+    let (fan, _) = app.new_user().await;
+    app.recharge(&fan, 2).await;
+    app.recharge(&fan, 2).await;
+    // A crown (100) ×5 = 500 coins = 50 points: 50 → 100.
+    let (s, b) =
+        app.post(&format!("/api/rooms/{room}/gifts"), &fan, json!({"gift_id": 4, "count": 5, "to": hid})).await;
+    assert_eq!(s, 200, "{b}");
+    let mut p = json!({});
+    for _ in 0..50 {
+        p = app.get(&format!("/api/rooms/{room}/pk"), &fan).await.1;
+        if p["status"] == "ended" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        (p["status"].as_str(), p["score"].as_i64(), p["winner"].as_i64()),
+        (Some("ended"), Some(100), Some(hid))
+    );
+}
+
+#[actix_web::test]
+async fn a_pk_whose_time_passed_while_the_server_was_down_ends_at_start_up() {
+    for set in backend_sets() {
+        let app = spawn_app_with(set, |s| s.pk.duration_s = 2).await;
+        let (host, hid) = app.new_user().await;
+        let room = app.open_room(&host, "pk").await;
+        let (ch, _) = app.new_user().await;
+        app.open_room(&ch, "normal").await;
+        app.post(&format!("/api/rooms/{room}/pk/join"), &ch, json!({})).await;
+        let (fan, _) = app.new_user().await;
+        app.recharge(&fan, 1).await;
+        let (s, _) = app.post(&format!("/api/rooms/{room}/gifts"), &fan, json!({"gift_id": 3, "to": hid})).await;
+        assert_eq!(s, 200);
+        app.stop().await;
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        let app2 = spawn_on(&app.storage, |s| s.pk.duration_s = 2).await;
+        // Sessions live in the key-value store, which the embedded set keeps in memory.
+        let (fan, _) = app2.new_user().await;
+        let mut p = json!({});
+        for _ in 0..100 {
+            p = app2.get(&format!("/api/rooms/{room}/pk"), &fan).await.1;
+            if p["status"] == "ended" {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(
+            (p["status"].as_str(), p["score"].as_i64(), p["winner"].as_i64()),
+            (Some("ended"), Some(52), Some(hid)),
+            "{p}"
+        );
+    }
+}
