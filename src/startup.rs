@@ -61,7 +61,10 @@ impl Application {
             notices,
             hooks: RoomHooks,
             pk: crate::actors::pk::PkService::default(),
+            rain: crate::actors::rain::RainService::default(),
         };
+        router.register(crate::actors::rain::END_JOB, Arc::new(http::rain::EndJob(state.clone())));
+        router.register(http::commerce::EXPIRE_JOB, Arc::new(http::commerce::ExpireJob(state.clone())));
         router.register(crate::actors::pk::END_JOB, Arc::new(http::pk::EndJob(state.clone())));
         let listener = TcpListener::bind((settings.server.host.as_str(), settings.server.port)).map_err(|e| {
             anyhow::anyhow!(
@@ -102,6 +105,8 @@ impl Application {
         backends.queue.start(router).await?;
         // Whatever came due while the server was down finishes now.
         http::pk::sweep(&state).await?;
+        http::rain::sweep(&state).await?;
+        http::commerce::sweep(&state).await?;
         tracing::info!("listening on http://{}:{}", settings.server.host, port);
         Ok(Self { port, host: settings.server.host.clone(), server, state })
     }

@@ -5,6 +5,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261124_000001_foundation;
 mod m20261124_000002_rooms;
 mod m20261124_000003_money_pk;
+mod m20261124_000004_rain_commerce;
 
 pub struct Migrator;
 
@@ -15,6 +16,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000001_foundation::Migration),
             Box::new(m20261124_000002_rooms::Migration),
             Box::new(m20261124_000003_money_pk::Migration),
+            Box::new(m20261124_000004_rain_commerce::Migration),
         ]
     }
 }

@@ -5,5 +5,6 @@ pub mod frames;
 pub mod hub;
 pub mod notices;
 pub mod pk;
+pub mod rain;
 pub mod registry;
 pub mod room;

@@ -1,6 +1,7 @@
 //! HTTP: routes by area, extractors, auth, limits, errors, the WebSocket task, static files.
 
 pub mod auth;
+pub mod commerce;
 pub mod error;
 pub mod extract;
 pub mod gifts;
@@ -10,6 +11,7 @@ pub mod moderation;
 pub mod openapi;
 pub mod ops;
 pub mod pk;
+pub mod rain;
 pub mod room_hooks;
 pub mod room_list;
 pub mod rooms;
@@ -35,6 +37,8 @@ pub fn api(cfg: &mut web::ServiceConfig) {
             .configure(wallet::routes)
             .configure(gifts::routes)
             .configure(pk::routes)
+            .configure(rain::routes)
+            .configure(commerce::routes)
             .default_service(web::to(|| async { Err::<actix_web::HttpResponse, _>(AppError::NotFound("path")) })),
     )
     .route("/metrics", web::get().to(ops::metrics))

@@ -17,12 +17,19 @@ impl RoomHooks {
 
     /// A room is closing: whatever runs in it ends.
     pub async fn room_closing(&self, state: &AppState, room: &rooms::Model) -> AppResult<()> {
-        super::pk::on_room_closing(state, room).await
+        super::pk::on_room_closing(state, room).await?;
+        super::rain::on_room_closing(state, room.id).await
     }
 
     /// `GET /api/rooms/{id}`: the room's PK, rain and products where they apply.
     pub async fn decorate(&self, state: &AppState, room: &rooms::Model, view: &mut RoomView) -> AppResult<()> {
-        self.decorate_listed(state, room, view).await
+        self.decorate_listed(state, room, view).await?;
+        view.rain = super::rain::room_rain(state, room.id).await?;
+        let shelf = super::commerce::shelf_json(state, room.anchor_id).await?;
+        if !shelf.is_empty() {
+            view.products = Some(shelf);
+        }
+        Ok(())
     }
 
     /// The room list: PK rooms show their PK.

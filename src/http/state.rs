@@ -22,6 +22,7 @@ pub struct AppState {
     pub notices: Notices,
     pub hooks: RoomHooks,
     pub pk: crate::actors::pk::PkService,
+    pub rain: crate::actors::rain::RainService,
 }
 
 impl AppState {

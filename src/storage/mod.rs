@@ -1,6 +1,7 @@
 //! Storage: the SQL database (sea-orm), the key-value store, the delay queue and the id
 //! generator, plus one repository per aggregate.
 
+pub mod commerce;
 pub mod db;
 pub mod entities;
 pub mod gifts;
@@ -9,6 +10,7 @@ pub mod kv;
 pub mod pks;
 pub mod privileges;
 pub mod queue;
+pub mod rains;
 pub mod rooms;
 pub mod users;
 pub mod wallets;

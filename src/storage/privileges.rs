@@ -4,7 +4,6 @@
 use sea_orm::{DatabaseConnection, DbErr};
 
 /// `(red_packet, commerce)` of `user_id`.
-pub async fn of(_db: &DatabaseConnection, _user_id: i64) -> Result<(bool, bool), DbErr> {
-    // Red-packet applications and products arrive with the rain and commerce tables.
-    Ok((false, false))
+pub async fn of(db: &DatabaseConnection, user_id: i64) -> Result<(bool, bool), DbErr> {
+    Ok((super::rains::has_usable(db, user_id).await?, super::commerce::has_approved(db, user_id).await?))
 }

@@ -35,9 +35,9 @@ pub enum Effect {
     MarkRechargePaid {
         recharge_id: i64,
     },
-    /// Run a guarded statement: the write is refused (and its balance change undone) unless it
+    /// Run guarded statements: the write is refused (and its balance change undone) unless each
     /// changes exactly one row. Used by orders and red packets.
-    Guard(sea_orm::Statement),
+    Guards(Vec<sea_orm::Statement>),
 }
 
 #[derive(Debug, Clone)]
@@ -221,7 +221,19 @@ async fn guard(tx: &DatabaseTransaction, effect: &Effect) -> Result<bool, DbErr>
                 .await?;
             Ok(r.rows_affected == 1)
         }
-        Effect::Guard(stmt) => Ok(tx.execute(stmt.clone()).await?.rows_affected() == 1),
+        Effect::Guards(stmts) if stmts.len() == 1 => Ok(tx.execute(stmts[0].clone()).await?.rows_affected() == 1),
+        Effect::Guards(stmts) => {
+            // Several statements: a savepoint undoes the first ones when a later one misses.
+            let sp = tx.begin().await?;
+            for st in stmts {
+                if sp.execute(st.clone()).await?.rows_affected() != 1 {
+                    sp.rollback().await?;
+                    return Ok(false);
+                }
+            }
+            sp.commit().await?;
+            Ok(true)
+        }
     }
 }
 

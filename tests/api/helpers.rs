@@ -169,6 +169,8 @@ pub struct TestApp {
     handle: actix_web::dev::ServerHandle,
     /// Only the first app on a storage cleans it up.
     owns_storage: bool,
+    /// The admin's token, once logged in (a second login within a minute gets no new code).
+    admin_token: tokio::sync::OnceCell<String>,
 }
 
 pub async fn spawn_app(set: BackendSet) -> TestApp {
@@ -205,6 +207,7 @@ async fn start_on(storage: Storage, owns: bool, tweak: impl FnOnce(&mut Settings
         storage,
         handle,
         owns_storage: owns,
+        admin_token: tokio::sync::OnceCell::new(),
     }
 }
 
@@ -266,6 +269,11 @@ impl TestApp {
             self.call(Method::POST, "/api/auth/login", None, Some(json!({"phone": phone, "code": "1000"}))).await;
         assert_eq!(s, 200, "login: {b}");
         (b["token"].as_str().unwrap().to_owned(), b["user"].clone())
+    }
+
+    /// The admin (phone 13141150122), logged in once per app.
+    pub async fn admin(&self) -> String {
+        self.admin_token.get_or_init(|| async { self.login("13141150122").await.0 }).await.clone()
     }
 
     /// A new user with a unique phone.

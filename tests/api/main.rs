@@ -4,8 +4,10 @@ mod helpers;
 mod ws_client;
 
 mod auth;
+mod commerce;
 mod money;
 mod ops;
 mod pk;
+mod rain;
 mod realtime;
 mod rooms;

@@ -9,6 +9,7 @@ use crate::http::views::UserRef;
 use actix::prelude::*;
 use bytestring::ByteString;
 use serde_json::{json, Value};
+use std::collections::HashMap;
 
 /// Why a room refused a command; `code` is the contract's error code.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -148,6 +149,21 @@ pub struct GiftEffect {
 #[derive(Message)]
 #[rtype(result = "Vec<(UserRef, i64)>")]
 pub struct Ranking;
+
+/// A product's stock changed; the room sees `stock` at most once a second per product.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Stock {
+    pub product_id: i64,
+    pub left: i64,
+}
+
+/// The live stock the room knows of these products.
+#[derive(Message)]
+#[rtype(result = "HashMap<i64, i64>")]
+pub struct StockLeft {
+    pub product_ids: Vec<i64>,
+}
 
 /// Test-only fault: the actor fails, as a bug would, and its supervisor restarts it.
 #[derive(Message)]
@@ -393,5 +409,27 @@ impl Handler<Ranking> for Room {
         v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.id.cmp(&b.0.id)));
         v.truncate(20);
         MessageResult(v)
+    }
+}
+
+impl Handler<Stock> for Room {
+    type Result = ();
+    fn handle(&mut self, msg: Stock, _: &mut Context<Self>) {
+        self.stock.insert(msg.product_id, msg.left);
+        let recently = self.stock_sent_ms.get(&msg.product_id).is_some_and(|t| now_ms() - t < 1000);
+        if recently {
+            self.stock_dirty.insert(msg.product_id, msg.left);
+        } else {
+            self.stock_dirty.remove(&msg.product_id);
+            self.stock_sent_ms.insert(msg.product_id, now_ms());
+            self.publish("stock", json!({"product_id": msg.product_id, "left": msg.left}), false);
+        }
+    }
+}
+
+impl Handler<StockLeft> for Room {
+    type Result = MessageResult<StockLeft>;
+    fn handle(&mut self, msg: StockLeft, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(msg.product_ids.iter().filter_map(|id| self.stock.get(id).map(|l| (*id, *l))).collect())
     }
 }

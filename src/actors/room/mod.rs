@@ -84,6 +84,11 @@ pub struct Room {
     extras: HashMap<&'static str, Value>,
     /// Coins each gifter gave in this live session: `(nickname, coins)` by user id.
     ranking: HashMap<i64, (String, i64)>,
+    /// Live stock of products on sale here, for fast `sold_out` answers.
+    stock: HashMap<i64, i64>,
+    /// Products whose `stock` event waits for the next tick, and when each was last sent.
+    stock_dirty: HashMap<i64, i64>,
+    stock_sent_ms: HashMap<i64, i64>,
     tick: Option<SpawnHandle>,
 }
 
@@ -106,6 +111,9 @@ impl Room {
             mutes: HashMap::new(),
             extras: HashMap::new(),
             ranking: HashMap::new(),
+            stock: HashMap::new(),
+            stock_dirty: HashMap::new(),
+            stock_sent_ms: HashMap::new(),
             tick: None,
         }
     }
@@ -193,6 +201,11 @@ impl Room {
             self.likes_dirty = false;
             let f = frames::encode("likes", None, Some(&json!({"total": self.likes})));
             self.fan_out(&f);
+        }
+        let dirty: Vec<(i64, i64)> = self.stock_dirty.drain().collect();
+        for (pid, left) in dirty {
+            self.stock_sent_ms.insert(pid, now_ms());
+            self.publish("stock", json!({"product_id": pid, "left": left}), false);
         }
         let deepest = self.sessions.values().map(|s| s.handle.depth()).max().unwrap_or(0) as i64;
         if deepest > crate::metrics::QUEUE_DEPTH.get() {

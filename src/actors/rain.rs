@@ -1,0 +1,100 @@
+//! The rain actor, beside a room: hands out a running rain's packets one grab at a time, so
+//! each packet goes to exactly one grab without locks. The database has the final word: a grab
+//! is credited in one transaction with its packet's claim.
+
+use actix::prelude::*;
+use parking_lot::Mutex;
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+
+pub const END_JOB: &str = "rain_end";
+
+pub struct RainActor {
+    pub rain_id: i64,
+    /// Packets not handed out yet: `(id, amount)`.
+    packets: VecDeque<(i64, i64)>,
+    open: bool,
+}
+
+impl Actor for RainActor {
+    type Context = Context<Self>;
+}
+
+/// A grab: the next packet, or None when none is left.
+#[derive(Message)]
+#[rtype(result = "Option<(i64, i64)>")]
+pub struct Grab;
+
+/// A grab whose credit failed: its packet may be handed out again.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct GiveBack(pub i64, pub i64);
+
+/// How many packets are left.
+#[derive(Message)]
+#[rtype(result = "usize")]
+pub struct Left;
+
+/// No more grabs; the actor stops.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Close;
+
+impl Handler<Grab> for RainActor {
+    type Result = Option<(i64, i64)>;
+    fn handle(&mut self, _: Grab, _: &mut Context<Self>) -> Self::Result {
+        crate::metrics::COMMANDS.with_label_values(&["grab"]).inc();
+        if self.open {
+            self.packets.pop_front()
+        } else {
+            None
+        }
+    }
+}
+
+impl Handler<GiveBack> for RainActor {
+    type Result = ();
+    fn handle(&mut self, msg: GiveBack, _: &mut Context<Self>) {
+        if self.open {
+            self.packets.push_back((msg.0, msg.1));
+        }
+    }
+}
+
+impl Handler<Left> for RainActor {
+    type Result = usize;
+    fn handle(&mut self, _: Left, _: &mut Context<Self>) -> usize {
+        self.packets.len()
+    }
+}
+
+impl Handler<Close> for RainActor {
+    type Result = ();
+    fn handle(&mut self, _: Close, ctx: &mut Context<Self>) {
+        self.open = false;
+        self.packets.clear();
+        ctx.stop();
+    }
+}
+
+/// Running rains by room id.
+#[derive(Clone, Default)]
+pub struct RainService {
+    running: Arc<Mutex<HashMap<i64, Addr<RainActor>>>>,
+}
+
+impl RainService {
+    pub fn get(&self, room_id: i64) -> Option<Addr<RainActor>> {
+        self.running.lock().get(&room_id).cloned()
+    }
+
+    pub fn start(&self, room_id: i64, rain_id: i64, packets: Vec<(i64, i64)>) -> Addr<RainActor> {
+        let addr = RainActor { rain_id, packets: packets.into(), open: true }.start();
+        self.running.lock().insert(room_id, addr.clone());
+        addr
+    }
+
+    pub fn remove(&self, room_id: i64) -> Option<Addr<RainActor>> {
+        self.running.lock().remove(&room_id)
+    }
+}
