@@ -62,6 +62,7 @@ impl Application {
             hooks: RoomHooks,
             pk: crate::actors::pk::PkService::default(),
             rain: crate::actors::rain::RainService::default(),
+            presence: crate::actors::presence::Presence::new(backends.kv.clone()),
         };
         router.register(crate::actors::rain::END_JOB, Arc::new(http::rain::EndJob(state.clone())));
         router.register(http::commerce::EXPIRE_JOB, Arc::new(http::commerce::ExpireJob(state.clone())));

@@ -5,6 +5,7 @@ pub mod frames;
 pub mod hub;
 pub mod notices;
 pub mod pk;
+pub mod presence;
 pub mod rain;
 pub mod registry;
 pub mod room;

@@ -23,6 +23,7 @@ pub struct AppState {
     pub hooks: RoomHooks,
     pub pk: crate::actors::pk::PkService,
     pub rain: crate::actors::rain::RainService,
+    pub presence: crate::actors::presence::Presence,
 }
 
 impl AppState {

@@ -58,7 +58,7 @@ pub async fn upgrade(
         actix_ws::handle(&req, body).map_err(|e| AppError::bad(format!("not a WebSocket handshake: {e}")))?;
     let stream = stream.max_frame_size(MAX_CLIENT_FRAME);
     let user = UserRef { id: u.id, nickname: u.nickname.clone() };
-    actix_web::rt::spawn(run(state.get_ref().clone(), addr, user, you, session, stream));
+    actix_web::rt::spawn(run(state.get_ref().clone(), addr, r.id, user, you, session, stream));
     Ok(res)
 }
 
@@ -77,6 +77,7 @@ async fn close_with(session: Session, code: u16, why: &str) {
 async fn run(
     state: AppState,
     addr: actix::Addr<room::Room>,
+    room_id: i64,
     user: UserRef,
     you: Value,
     mut session: Session,
@@ -95,6 +96,7 @@ async fn run(
             return;
         }
     };
+    state.presence.changed(room_id, user.id, 1);
     let mut ok = session.text(welcome).await.is_ok();
     if ok {
         if let Ok(pending) = state.notices.pending(user.id).await {
@@ -167,6 +169,7 @@ async fn run(
         }
     }
     addr.do_send(room::Leave { socket_id: handle.id });
+    state.presence.changed(room_id, user.id, -1);
     state.notices.hub.remove(&handle);
     crate::metrics::WS_CONNECTIONS.dec();
     if let Some((code, why)) = close {

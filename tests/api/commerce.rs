@@ -184,18 +184,24 @@ async fn pay_and_expiry_raced_two_hundred_times_end_one_way_each() {
         let (buyer, _) = app.new_user().await;
         app.recharge(&buyer, 2).await; // 300 coins
         let mut ids = vec![];
+        let mut edges = vec![];
         for _ in 0..200 {
             app.post(&format!("/api/rooms/{room}/cart/items"), &buyer, json!({"product_id": p, "count": 1})).await;
             let (s, o) = app.post(&format!("/api/rooms/{room}/orders"), &buyer, json!({})).await;
             assert_eq!(s, 201, "{o}");
             ids.push(o["id"].as_i64().unwrap());
+            let at = chrono::DateTime::parse_from_rfc3339(o["expires_at"].as_str().unwrap()).unwrap();
+            edges.push(at.timestamp_millis());
         }
-        // Pay each one around its expiry, spread over the edge.
-        tokio::time::sleep(Duration::from_millis(700)).await;
+        // Pay each one within 150 ms either side of its own expiry, while the expiry job runs.
         let app = &app;
         let buyer = &buyer;
-        let pays = ids.iter().enumerate().map(|(i, id)| async move {
-            tokio::time::sleep(Duration::from_millis((i as u64 % 20) * 30)).await;
+        let pays = ids.iter().zip(&edges).enumerate().map(|(i, (id, edge))| async move {
+            let target = edge + (i as i64 % 31 - 15) * 10;
+            let wait = target - chrono::Utc::now().timestamp_millis();
+            if wait > 0 {
+                tokio::time::sleep(Duration::from_millis(wait as u64)).await;
+            }
             app.post(&format!("/api/orders/{id}/pay"), buyer, json!({})).await
         });
         let res = futures_util::future::join_all(pays).await;

@@ -468,3 +468,32 @@ async fn a_thousand_viewers_each_get_every_chat_in_order() {
         assert_eq!(s, &want, "viewer {i}");
     }
 }
+
+#[actix_web::test]
+async fn presence_records_which_node_holds_each_socket() {
+    for set in backend_sets() {
+        let app = spawn_app(set).await;
+        let (anchor, aid) = app.new_user().await;
+        let room = app.open_room(&anchor, "normal").await;
+        let (a, _) = app.join(room, &anchor).await;
+        let node = app.state.presence.node.clone();
+        let mut seen = 0;
+        for _ in 0..50 {
+            seen = app.state.presence.room(room).await.unwrap().get(&node).copied().unwrap_or(0);
+            if seen == 1 && !app.state.presence.user_nodes(aid).await.unwrap().is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(seen, 1);
+        assert_eq!(app.state.presence.user_nodes(aid).await.unwrap(), vec![node.clone()]);
+        a.close().await;
+        for _ in 0..50 {
+            if app.state.presence.room(room).await.unwrap().is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(app.state.presence.room(room).await.unwrap().is_empty());
+    }
+}

@@ -1,0 +1,50 @@
+//! Presence in the key-value store: which node each user's sockets are on and how many sockets
+//! each room has per node. One node reads its own counts from the room actors; these records
+//! are the seam for several nodes (DESIGN.md "Scaling"): a room's online count across nodes is
+//! the sum of its hash, and a notice for a user goes to the nodes listed for them.
+
+use crate::storage::kv::Kv;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+#[derive(Clone)]
+pub struct Presence {
+    kv: Arc<dyn Kv>,
+    /// This process's id in the records.
+    pub node: String,
+}
+
+impl Presence {
+    pub fn new(kv: Arc<dyn Kv>) -> Self {
+        Self { kv, node: uuid::Uuid::new_v4().simple().to_string()[..12].to_owned() }
+    }
+
+    /// A socket of `user` joined `room` (+1) or left it (-1). Off the hot path: spawned, and a
+    /// failure only logs (the room actor's own count stays right).
+    pub fn changed(&self, room: i64, user: i64, by: i64) {
+        let this = self.clone();
+        tokio::spawn(async move {
+            let r = this.kv.hincr(&format!("presence:room:{room}"), &this.node, by).await;
+            let u = this.kv.hincr(&format!("presence:user:{user}"), &this.node, by).await;
+            if let Err(e) = r.and(u) {
+                tracing::warn!(error = %e, "presence update failed");
+            }
+        });
+    }
+
+    /// Sockets per node in a room.
+    pub async fn room(&self, room: i64) -> anyhow::Result<HashMap<String, i64>> {
+        let all = self.kv.hgetall(&format!("presence:room:{room}")).await?;
+        Ok(all
+            .into_iter()
+            .filter_map(|(n, c)| Some((n, c.parse().ok()?)))
+            .filter(|(_, c): &(String, i64)| *c > 0)
+            .collect())
+    }
+
+    /// Nodes that hold sockets of `user`.
+    pub async fn user_nodes(&self, user: i64) -> anyhow::Result<Vec<String>> {
+        let all = self.kv.hgetall(&format!("presence:user:{user}")).await?;
+        Ok(all.into_iter().filter(|(_, c)| c.parse::<i64>().is_ok_and(|c| c > 0)).map(|(n, _)| n).collect())
+    }
+}
