@@ -175,9 +175,7 @@ pub async fn place_order(
         })
     })
     .await
-    .map_err(|e| match e {
-        sea_orm::TransactionError::Connection(e) | sea_orm::TransactionError::Transaction(e) => e,
-    })
+    .map_err(super::tx_err)
 }
 
 pub async fn order(
@@ -261,9 +259,7 @@ pub async fn expire(db: &DatabaseConnection, order_id: i64) -> Result<Option<Vec
         })
     })
     .await
-    .map_err(|e| match e {
-        sea_orm::TransactionError::Connection(e) | sea_orm::TransactionError::Transaction(e) => e,
-    })
+    .map_err(super::tx_err)
 }
 
 /// Pending orders past their expiry (the start-up sweeper expires them).

@@ -19,6 +19,13 @@ use crate::settings::Settings;
 use sea_orm::DatabaseConnection;
 use std::sync::Arc;
 
+/// The database error inside a failed transaction, whichever step failed.
+pub fn tx_err(e: sea_orm::TransactionError<sea_orm::DbErr>) -> sea_orm::DbErr {
+    match e {
+        sea_orm::TransactionError::Connection(e) | sea_orm::TransactionError::Transaction(e) => e,
+    }
+}
+
 /// Every backend the app talks to, chosen by settings.
 #[derive(Clone)]
 pub struct Backends {

@@ -137,9 +137,7 @@ pub async fn insert_preparing(
         })
     })
     .await
-    .map_err(|e| match e {
-        sea_orm::TransactionError::Connection(e) | sea_orm::TransactionError::Transaction(e) => e,
-    })
+    .map_err(super::tx_err)
 }
 
 /// The guards that make a prepare's debit count: the application becomes used and the rain

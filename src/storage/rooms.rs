@@ -66,9 +66,7 @@ pub async fn open(
             if live_room_of(db, anchor_id).await?.is_some() {
                 Err(OpenError::AlreadyLive)
             } else {
-                Err(OpenError::Db(match e {
-                    sea_orm::TransactionError::Connection(e) | sea_orm::TransactionError::Transaction(e) => e,
-                }))
+                Err(OpenError::Db(super::tx_err(e)))
             }
         }
     }
@@ -107,9 +105,7 @@ pub async fn close(db: &DatabaseConnection, room: &rooms::Model) -> Result<bool,
         })
     })
     .await
-    .map_err(|e| match e {
-        sea_orm::TransactionError::Connection(e) | sea_orm::TransactionError::Transaction(e) => e,
-    })
+    .map_err(super::tx_err)
 }
 
 /// Every live room, newest first (the list snapshot is built from this).
