@@ -20,7 +20,13 @@ export function el(spec, attrs = {}, ...children) {
     if (v === undefined || v === null || v === false) continue;
     if (k.startsWith('on') && typeof v === 'function') node.addEventListener(k.slice(2), v);
     else if (k === 'dataset') Object.assign(node.dataset, v);
-    else if (k === 'style' && typeof v === 'object') Object.assign(node.style, v);
+    else if (k === 'style' && typeof v === 'object') {
+      // Custom properties (`--x`) only take effect through setProperty.
+      for (const [prop, val] of Object.entries(v)) {
+        if (prop.startsWith('--')) node.style.setProperty(prop, String(val));
+        else node.style[prop] = val;
+      }
+    }
     else if (k === 'class') node.className += (node.className ? ' ' : '') + v;
     else if (k === 'text') node.textContent = v;
     else if (v === true) node.setAttribute(k, '');

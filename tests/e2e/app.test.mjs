@@ -3,7 +3,7 @@
 // Each flow skips, naming the missing paths, while the server lacks them.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launchBrowser, person, loginThroughUi, apiAs, shot, missing, visit, DESKTOP, PHONE } from './helpers.mjs';
+import { startServer, launchBrowser, person, loginThroughUi, apiAs, shot, missing, visit, unlabelledControls, DESKTOP, PHONE } from './helpers.mjs';
 
 const server = await startServer();
 if (server.unavailable) console.log(`# e2e: skipping every browser test: ${server.unavailable}`);
@@ -149,7 +149,7 @@ flow('an anchor goes live, a viewer joins from the list, and they chat both ways
   assert.deepEqual(viewer.errors, []);
 });
 
-flow('the anchor deletes a message and turns on slow mode', { ...T, skip: missing(server, ...ROOMS, ['DELETE', '/api/rooms/{id}/messages/{seq}'], ['PUT', '/api/rooms/{id}/slow-mode']) }, async () => {
+flow('the anchor deletes a message, turns on slow mode and bans a viewer', { ...T, skip: missing(server, ...ROOMS, ['DELETE', '/api/rooms/{id}/messages/{seq}'], ['PUT', '/api/rooms/{id}/slow-mode']) }, async () => {
   const anchor = await join({ viewport: DESKTOP });
   const viewer = await join({ viewport: DESKTOP });
   const roomId = await goLive(anchor, 'House rules');
@@ -166,7 +166,18 @@ flow('the anchor deletes a message and turns on slow mode', { ...T, skip: missin
   await sendChat(viewer.page, 'second too soon');
   await viewer.page.locator('.chat-note', { hasText: /\S/ }).waitFor();
   await shot(viewer.page, 'room-slow-mode-desktop');
+  // A ban closes the viewer's socket (4003) and keeps them out after a reload.
+  await anchor.page.locator('#slow-mode').selectOption('0');
+  await viewer.page.locator('.chat-line.system', { hasText: 'Slow mode is off' }).waitFor();
+  await sendChat(viewer.page, 'last words');
+  await anchor.page.locator('.chat-line', { hasText: 'last words' }).locator('button.chat-name').click();
+  await anchor.page.getByRole('menuitem', { name: 'Ban from room' }).click();
+  await viewer.page.getByTestId('room-ended').filter({ hasText: 'removed' }).waitFor();
+  await viewer.page.reload();
+  await viewer.page.getByTestId('room-ended').waitFor();
+  await shot(viewer.page, 'room-banned-desktop');
   assert.deepEqual(viewer.errors, []);
+  assert.deepEqual(anchor.errors, []);
 });
 
 flow('the room reconnects with resume after a network drop', { ...T, skip: missing(server, ...ROOMS) }, async () => {
@@ -174,6 +185,14 @@ flow('the room reconnects with resume after a network drop', { ...T, skip: missi
   const viewer = await join({ viewport: PHONE });
   const roomId = await goLive(anchor, 'Stormy network');
   await enterRoom(viewer, roomId);
+  await sendChat(anchor.page, 'before the storm');
+  await viewer.page.locator('.chat-line', { hasText: 'before the storm' }).waitFor();
+  // Record what the page sends, to see the `resume` frame.
+  await viewer.page.evaluate(() => {
+    window.sentFrames = [];
+    const send = WebSocket.prototype.send;
+    WebSocket.prototype.send = function record(data) { window.sentFrames.push(String(data)); return send.call(this, data); };
+  });
   await viewer.context.setOffline(true);
   await viewer.page.evaluate(() => window.liveroomSocket.drop());
   await viewer.page.locator('#conn[data-state="offline"], #conn[data-state="reconnecting"]').waitFor();
@@ -184,6 +203,9 @@ flow('the room reconnects with resume after a network drop', { ...T, skip: missi
   await viewer.page.locator('#conn[data-state="online"]').waitFor({ timeout: 30000 });
   await viewer.page.locator('.chat-line', { hasText: 'said while you were away' }).waitFor();
   assert.equal(await viewer.page.locator('.chat-line', { hasText: 'said while you were away' }).count(), 1);
+  assert.equal(await viewer.page.locator('.chat-line', { hasText: 'before the storm' }).count(), 1);
+  const resume = (await viewer.page.evaluate(() => window.sentFrames)).map((f) => JSON.parse(f)).find((f) => f.type === 'resume');
+  assert.ok(resume && resume.data.last_seq >= 1, 'the page resumed from the last event it saw');
   assert.deepEqual(viewer.errors, []);
 });
 
@@ -230,6 +252,9 @@ flow('a PK bar moves live as gifts arrive and the winner is announced', { ...T, 
   await viewer.page.locator('#gift-btn').click();
   await viewer.page.locator('.gift-item').first().click();
   await viewer.page.locator('#gift-count').selectOption('99');
+  // In a running PK the viewer picks a side; the host is chosen first.
+  await viewer.page.locator('input[name="gift-to"]:checked').waitFor({ state: 'attached' });
+  await shot(viewer.page, 'pk-gift-sheet-375');
   await viewer.page.locator('#gift-send').click();
   // The host's share grows past 50 on every screen.
   await host.page.waitForFunction(() => Number(document.querySelector('[data-testid="pk"]').dataset.score) > 50);
@@ -274,6 +299,7 @@ flow('an admin approves a rain application; the anchor prepares and starts it; a
   const overlay = viewer.page.getByTestId('rain');
   await overlay.waitFor();
   await viewer.page.getByTestId('packet').first().waitFor();
+  await viewer.page.waitForTimeout(1500); // let a few packets fall into view
   await shot(viewer.page, 'rain-375');
   // Packets fall all the time, so grab them the keyboard way: focus one and press Enter.
   for (let i = 0; i < 6; i += 1) {
@@ -332,32 +358,44 @@ flow('an admin approves a product; a viewer puts it in the cart, orders and pays
   assert.deepEqual(viewer.errors, []);
 });
 
-flow('every page renders at 375 px and on a desktop without console errors', { ...T, skip: missing(server, ...ROOMS, ...WALLET) }, async () => {
+flow('every page renders at 375 px and on a desktop without console errors', { ...T, skip: missing(server, ...ROOMS) }, async (t) => {
   const boss = await theAdmin();
   for (const [label, viewport] of [['375', PHONE], ['desktop', DESKTOP]]) {
     const who = await join({ viewport, login: false });
     await visit(who.page, '/');
     await who.page.getByLabel('Phone number').waitFor();
     await shot(who.page, `page-login-${label}`);
+    assert.deepEqual(await unlabelledControls(who.page), [], `every login control has a name at ${label}`);
     await loginThroughUi(who.page, who.phone);
     await who.page.locator('.room-card, .empty').first().waitFor();
     await shot(who.page, `page-rooms-${label}`);
-    await visit(who.page, '/#/wallet');
-    await who.page.locator('.trades li, .empty').first().waitFor();
-    await who.page.locator('.list-status .loading').waitFor({ state: 'detached' });
-    await shot(who.page, `page-wallet-${label}`);
-    await who.page.locator('#recharge').click();
-    await who.page.locator('.tile').first().waitFor();
-    await shot(who.page, `page-recharge-${label}`);
-    await who.page.keyboard.press('Escape');
+    if (!missing(server, ...WALLET)) {
+      await visit(who.page, '/#/wallet');
+      await who.page.locator('.trades li, .empty').first().waitFor();
+      await who.page.locator('.list-status .loading').waitFor({ state: 'detached' });
+      await shot(who.page, `page-wallet-${label}`);
+      await who.page.locator('#recharge').click();
+      await who.page.locator('.tile').first().waitFor();
+      await shot(who.page, `page-recharge-${label}`);
+      await who.page.keyboard.press('Escape');
+    } else {
+      t.diagnostic(`wallet screenshots left out: ${missing(server, ...WALLET)}`);
+    }
     await visit(who.page, '/#/anchor');
     await who.page.locator('#room-title, #enter-room').first().waitFor();
     await shot(who.page, `page-anchor-${label}`);
+    assert.deepEqual(await unlabelledControls(who.page), [], `every control in the console has a name at ${label}`);
     const roomId = await goLive(who, `Screens at ${label}`);
     await who.page.locator(`.room-page[data-room-id="${roomId}"]`).waitFor();
-    await sendChat(who.page, 'Testing the screens');
+    // Keyboard only: Tab reaches the chat box, typing and Enter send.
+    await who.page.locator('#tab-chat').focus();
+    for (let i = 0; i < 12 && !(await who.page.evaluate(() => document.activeElement?.id === 'chat-input')); i += 1) await who.page.keyboard.press('Tab');
+    assert.equal(await who.page.evaluate(() => document.activeElement?.id), 'chat-input', 'Tab reaches the chat box');
+    await who.page.keyboard.type('Testing the screens');
+    await who.page.keyboard.press('Enter');
     await who.page.locator('.chat-line', { hasText: 'Testing the screens' }).waitFor();
     await shot(who.page, `page-room-${label}`);
+    assert.deepEqual(await unlabelledControls(who.page), [], `every control in the room has a name at ${label}`);
     await who.page.locator('#end-live').click();
     await who.page.getByRole('button', { name: 'End live' }).last().click();
     await who.page.waitForURL(/#\/anchor$/);

@@ -185,6 +185,24 @@ export async function visit(page, route) {
   else await page.goto(route);
 }
 
+/** Visible controls without an accessible name (label, aria-label or text), described for a message. */
+export async function unlabelledControls(page) {
+  return page.evaluate(() => {
+    const named = (el) => {
+      if (el.getAttribute('aria-label')) return true;
+      const by = el.getAttribute('aria-labelledby');
+      if (by && by.split(' ').some((id) => document.getElementById(id)?.textContent.trim())) return true;
+      if (el.labels && [...el.labels].some((l) => l.textContent.trim())) return true;
+      if (el.closest('label') && el.closest('label').textContent.trim()) return true;
+      if (!['INPUT', 'SELECT', 'TEXTAREA'].includes(el.tagName) && el.textContent.trim()) return true;
+      return Boolean(el.getAttribute('title'));
+    };
+    return [...document.querySelectorAll('button, a[href], input, select, textarea')]
+      .filter((el) => el.offsetParent !== null && el.type !== 'hidden' && !named(el))
+      .map((el) => el.outerHTML.slice(0, 120));
+  });
+}
+
 /** Saves a full-page screenshot as target/e2e/<name>.png. */
 export async function shot(page, name) {
   fs.mkdirSync(SHOTS, { recursive: true });

@@ -17,5 +17,9 @@ if [ -z "${CHROMIUM_PATH:-}" ] && [ ! -x /usr/bin/chromium ]; then
     exit 1
   fi
 fi
+# Colour emoji for the screenshots (the app uses emoji icons); cosmetic, so never fatal.
+if [ "$(id -u)" = 0 ] && command -v fc-list >/dev/null && ! fc-list | grep -qi emoji; then
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-noto-color-emoji >/dev/null 2>&1 || true
+fi
 mkdir -p ../../target/e2e
 exec node --test --test-concurrency=1 --test-reporter=spec "$here"/*.test.mjs

@@ -8,9 +8,9 @@ import { el, mount, fmtCoins, loading } from '../ui.js';
 import { openRecharge } from './recharge.js';
 
 const ICONS = [
-  [/rose|flower/i, '🌹'], [/heart|love/i, '💖'], [/kiss|lip/i, '💋'], [/rocket/i, '🚀'], [/car|sport/i, '🏎️'],
+  [/candy|lolli/i, '🍭'], [/rose|flower/i, '🌹'], [/heart|love/i, '💖'], [/kiss|\blips?\b/i, '💋'], [/rocket/i, '🚀'], [/car|sport/i, '🏎️'],
   [/plane|jet/i, '✈️'], [/castle|palace/i, '🏰'], [/crown|king/i, '👑'], [/diamond|gem/i, '💎'],
-  [/firework/i, '🎆'], [/cake/i, '🎂'], [/star/i, '🌟'], [/beer|drink/i, '🍺'], [/candy|lolli/i, '🍭'],
+  [/firework/i, '🎆'], [/cake/i, '🎂'], [/star/i, '🌟'], [/beer|drink/i, '🍺'],
   [/ship|yacht|boat/i, '🛳️'], [/dragon/i, '🐉'], [/unicorn/i, '🦄'], [/clap|applause/i, '👏'], [/thumb|like/i, '👍'],
 ];
 
