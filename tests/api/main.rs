@@ -7,3 +7,4 @@ mod auth;
 mod ops;
 mod realtime;
 mod rooms;
+mod storage;
