@@ -2,6 +2,8 @@
 //! restarts, duplicates and failures, and the segment id generator under contention. Each test
 //! runs against every backend set of the run (`backend_sets()`).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod ids;
 mod kv;
 mod queue;
