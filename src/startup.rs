@@ -8,7 +8,7 @@ use crate::domain::chat::WordFilter;
 use crate::http::{self, AppState};
 use crate::http::{room_hooks::RoomHooks, room_list::RoomList};
 use crate::settings::Settings;
-use crate::storage::queue::JobRouter;
+use crate::storage::queue::{JobHandler, JobRouter};
 use crate::storage::Backends;
 use actix_web::{dev::Server, web, App, HttpServer};
 use std::net::TcpListener;
@@ -31,10 +31,24 @@ impl Application {
 
     /// Builds the app on backends made elsewhere (tests give each app its own).
     pub async fn build_with(settings: Settings, backends: Backends) -> anyhow::Result<Self> {
+        Self::build_with_jobs(settings, backends, Vec::new()).await
+    }
+
+    /// As `build_with`, plus extra delay-queue handlers `(kind, handler)` registered before the
+    /// queue starts consuming, so a job already due at start-up finds its handler. Tests use it
+    /// to watch deferred work survive a restart.
+    pub async fn build_with_jobs(
+        settings: Settings,
+        backends: Backends,
+        extra_jobs: Vec<(String, Arc<dyn JobHandler>)>,
+    ) -> anyhow::Result<Self> {
         crate::metrics::init();
         let settings = Arc::new(settings);
         let sms = http::sms::from_setting(&settings.auth.sms_provider)?;
         let router = Arc::new(JobRouter::default());
+        for (kind, handler) in extra_jobs {
+            router.register(&kind, handler);
+        }
         let rooms = RoomRegistry::new(
             RoomDeps {
                 db: backends.db.clone(),

@@ -127,6 +127,7 @@ impl Storage {
             if self.set == BackendSet::Postgres {
                 admin_exec(PG_ADMIN, &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
             } else {
+                kill_mysql_sessions(name).await;
                 admin_exec(MYSQL_ADMIN, &format!("DROP DATABASE IF EXISTS {name}")).await;
             }
         }
@@ -152,6 +153,24 @@ pub static QUEUE_DELAYS_USED: std::sync::LazyLock<Vec<Duration>> = std::sync::La
     v.extend((11..=3600).map(Duration::from_secs));
     v
 });
+
+/// Ends every session on database `name`, as Postgres' `WITH (FORCE)` does. The app's pool is
+/// driven by the test's runtime, which `Drop` blocks while it cleans up: a transaction in flight
+/// there keeps its metadata lock, and `DROP DATABASE` would wait for it for ever.
+async fn kill_mysql_sessions(name: &str) {
+    use sea_orm::{ConnectionTrait, Database, Statement};
+    let Ok(db) = Database::connect(MYSQL_ADMIN).await else {
+        return;
+    };
+    let sql = "SELECT CAST(id AS SIGNED) FROM information_schema.processlist WHERE db = ?";
+    let rows = db.query_all(Statement::from_sql_and_values(db.get_database_backend(), sql, [name.into()])).await;
+    for row in rows.unwrap_or_default() {
+        if let Ok(id) = row.try_get_by_index::<i64>(0) {
+            let _ = db.execute_unprepared(&format!("KILL {id}")).await;
+        }
+    }
+    let _ = db.close().await;
+}
 
 async fn admin_exec(url: &str, sql: &str) {
     use sea_orm::{ConnectionTrait, Database};
@@ -288,16 +307,17 @@ impl TestApp {
 impl Drop for TestApp {
     fn drop(&mut self) {
         self.state.b.queue.stop();
+        // `stop` sends its command when called; its future only waits for the answer, which
+        // cannot come while Drop blocks this runtime, so it is not awaited.
+        drop(self.handle.stop(false));
         if !self.owns_storage {
             return;
         }
         let storage = self.storage.clone();
-        let handle = self.handle.clone();
         // Drop cannot await: clean up on a thread with its own runtime, and wait for it.
         let _ = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
             rt.block_on(async move {
-                let _ = tokio::time::timeout(Duration::from_secs(3), handle.stop(false)).await;
                 storage.cleanup().await;
             });
         })

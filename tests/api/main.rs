@@ -11,3 +11,4 @@ mod pk;
 mod rain;
 mod realtime;
 mod rooms;
+mod storage;

@@ -99,6 +99,10 @@ impl AmqpQueue {
     }
 
     async fn publish(&self, env: &Envelope, delay: Duration) -> Result<(), QueueError> {
+        if self.stopped.load(Ordering::Relaxed) {
+            // A stopped queue declares nothing again (its queues may have been deleted).
+            return Err(QueueError("the delay queue is stopped".into()));
+        }
         let body = serde_json::to_vec(env).map_err(qerr)?;
         let ms = tier_ms(delay);
         let mut last_err = None;

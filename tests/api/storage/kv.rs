@@ -1,0 +1,187 @@
+//! One conformance body for the `Kv` trait, run on the in-memory store and (with the real sets)
+//! on Redis under a unique prefix that is deleted afterwards.
+
+use crate::helpers::{backend_sets, BackendSet, REDIS_URL};
+use liveroom::storage::kv::{Kv, MemoryKv, RedisKv};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A Redis store under a prefix of its own; every key under it is deleted on drop, also when
+/// the test panicked half-way.
+struct ScopedRedis {
+    kv: RedisKv,
+    prefix: String,
+}
+
+impl ScopedRedis {
+    async fn new() -> Self {
+        let prefix = format!("lrt:kv:{}:", uuid::Uuid::new_v4().simple());
+        let kv = RedisKv::connect(REDIS_URL, &prefix).await.expect("redis connects");
+        Self { kv, prefix }
+    }
+}
+
+impl Drop for ScopedRedis {
+    fn drop(&mut self) {
+        let prefix = self.prefix.clone();
+        // The store's own connection is driven by the test's runtime, which this drop blocks:
+        // clean up over a new connection on a runtime of its own.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            rt.block_on(async move {
+                if let Ok(kv) = RedisKv::connect(REDIS_URL, &prefix).await {
+                    let _ = kv.delete_all().await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// The implementations this run covers: both real sets share one Redis, so it runs once.
+fn kv_backends() -> Vec<&'static str> {
+    let mut v = vec!["memory"];
+    if backend_sets().iter().any(|s| *s != BackendSet::Embedded) {
+        v.push("redis");
+    }
+    v
+}
+
+#[actix_web::test]
+async fn every_kv_store_keeps_the_same_contract() {
+    for name in kv_backends() {
+        let scope;
+        let kv: Arc<dyn Kv> = if name == "memory" {
+            Arc::new(MemoryKv::new())
+        } else {
+            scope = ScopedRedis::new().await;
+            Arc::new(scope.kv.clone())
+        };
+        assert_eq!(kv.backend(), name);
+        kv.ping().await.unwrap();
+        strings_expire_and_set_nx_takes_the_first(&kv, name).await;
+        one_take_wins_a_race(&kv, name).await;
+        windows_count_and_reset(&kv, name).await;
+        hashes_keep_fields_and_expire(&kv, name).await;
+    }
+}
+
+async fn strings_expire_and_set_nx_takes_the_first(kv: &Arc<dyn Kv>, name: &str) {
+    let ttl = Duration::from_millis(400);
+    assert_eq!(kv.get("s:absent").await.unwrap(), None, "{name}");
+    kv.set("s:keep", "1", None).await.unwrap();
+    kv.set("s:keep", "2", None).await.unwrap();
+    kv.set("s:short", "x", Some(ttl)).await.unwrap();
+    assert_eq!(kv.get("s:keep").await.unwrap().as_deref(), Some("2"), "{name}: set replaces");
+    assert_eq!(kv.get("s:short").await.unwrap().as_deref(), Some("x"), "{name}");
+
+    assert!(kv.set_nx("s:nx", "first", ttl).await.unwrap(), "{name}");
+    assert!(!kv.set_nx("s:nx", "second", ttl).await.unwrap(), "{name}: set_nx on a live key");
+    assert_eq!(kv.get("s:nx").await.unwrap().as_deref(), Some("first"), "{name}");
+
+    assert!(kv.del("s:keep").await.unwrap(), "{name}");
+    assert!(!kv.del("s:keep").await.unwrap(), "{name}: del of a missing key");
+    assert_eq!(kv.get("s:keep").await.unwrap(), None, "{name}");
+    kv.set("s:keep", "3", None).await.unwrap();
+
+    kv.set("s:ticket", "t", None).await.unwrap();
+    assert_eq!(kv.take("s:ticket").await.unwrap().as_deref(), Some("t"), "{name}");
+    assert_eq!(kv.take("s:ticket").await.unwrap(), None, "{name}: take is one-use");
+    assert_eq!(kv.get("s:ticket").await.unwrap(), None, "{name}");
+
+    tokio::time::sleep(ttl + Duration::from_millis(300)).await;
+    assert_eq!(kv.get("s:short").await.unwrap(), None, "{name}: TTL expiry");
+    assert!(kv.set_nx("s:nx", "again", ttl).await.unwrap(), "{name}: set_nx after expiry");
+    assert_eq!(kv.get("s:keep").await.unwrap().as_deref(), Some("3"), "{name}: no TTL keeps the key");
+}
+
+async fn one_take_wins_a_race(kv: &Arc<dyn Kv>, name: &str) {
+    for round in 0..5 {
+        let key = format!("race:{round}");
+        kv.set(&key, "prize", None).await.unwrap();
+        let tasks: Vec<_> = (0..50)
+            .map(|_| {
+                let kv = kv.clone();
+                let key = key.clone();
+                actix_web::rt::spawn(async move { kv.take(&key).await.unwrap() })
+            })
+            .collect();
+        let mut winners = 0;
+        for t in tasks {
+            if let Some(v) = t.await.unwrap() {
+                assert_eq!(v, "prize");
+                winners += 1;
+            }
+        }
+        assert_eq!(winners, 1, "{name}: round {round}");
+    }
+}
+
+async fn windows_count_and_reset(kv: &Arc<dyn Kv>, name: &str) {
+    let window = Duration::from_millis(500);
+    assert_eq!(kv.window_count("w:absent").await.unwrap(), 0, "{name}");
+    let (n, left1) = kv.incr_window("w", window).await.unwrap();
+    assert_eq!(n, 1, "{name}");
+    assert!(left1 > Duration::ZERO && left1 <= window, "{name}: {left1:?} left of {window:?}");
+    assert_eq!(kv.incr_window("w", window).await.unwrap().0, 2, "{name}");
+    let (n, left3) = kv.incr_window("w", window).await.unwrap();
+    assert_eq!(n, 3, "{name}");
+    assert!(left3 <= left1, "{name}: a hit does not extend the window");
+    assert_eq!(kv.window_count("w").await.unwrap(), 3, "{name}");
+
+    // 50 hits at once are each counted once.
+    let tasks: Vec<_> = (0..50)
+        .map(|_| {
+            let kv = kv.clone();
+            actix_web::rt::spawn(async move { kv.incr_window("w:race", Duration::from_secs(10)).await.unwrap().0 })
+        })
+        .collect();
+    let mut seen = Vec::new();
+    for t in tasks {
+        seen.push(t.await.unwrap());
+    }
+    seen.sort_unstable();
+    assert_eq!(seen, (1..=50).collect::<Vec<u64>>(), "{name}");
+
+    tokio::time::sleep(window + Duration::from_millis(300)).await;
+    assert_eq!(kv.window_count("w").await.unwrap(), 0, "{name}: the window passed");
+    let (n, left) = kv.incr_window("w", window).await.unwrap();
+    assert_eq!(n, 1, "{name}: a new window starts at 1");
+    assert!(left > window / 2, "{name}: a new window gets its full length, {left:?}");
+}
+
+async fn hashes_keep_fields_and_expire(kv: &Arc<dyn Kv>, name: &str) {
+    kv.hset("h", "a", "1", None).await.unwrap();
+    kv.hset("h", "b", "2", None).await.unwrap();
+    kv.hset("h", "a", "3", None).await.unwrap();
+    assert_eq!(kv.hget("h", "a").await.unwrap().as_deref(), Some("3"), "{name}");
+    assert_eq!(kv.hget("h", "zz").await.unwrap(), None, "{name}");
+    assert_eq!(kv.hget("h:absent", "a").await.unwrap(), None, "{name}");
+    let all: HashMap<String, String> = [("a", "3"), ("b", "2")].map(|(k, v)| (k.into(), v.into())).into();
+    assert_eq!(kv.hgetall("h").await.unwrap(), all, "{name}");
+    assert!(kv.hdel("h", "a").await.unwrap(), "{name}");
+    assert!(!kv.hdel("h", "a").await.unwrap(), "{name}: hdel of a missing field");
+    assert_eq!(kv.hgetall("h").await.unwrap().len(), 1, "{name}");
+    assert!(kv.hdel("h", "b").await.unwrap(), "{name}");
+    assert!(kv.hgetall("h").await.unwrap().is_empty(), "{name}: the last field gone, the hash is gone");
+    assert!(kv.hgetall("h:absent").await.unwrap().is_empty(), "{name}");
+
+    assert_eq!(kv.hincr("presence", "room1", 1).await.unwrap(), 1, "{name}");
+    assert_eq!(kv.hincr("presence", "room1", 2).await.unwrap(), 3, "{name}");
+    assert_eq!(kv.hincr("presence", "room1", -1).await.unwrap(), 2, "{name}");
+    assert_eq!(kv.hget("presence", "room1").await.unwrap().as_deref(), Some("2"), "{name}");
+
+    // TTLs: `short` lapses; `renewed` would lapse at 1 s but a write at ~0.7 s renews it.
+    kv.hset("h:short", "f", "v", Some(Duration::from_millis(500))).await.unwrap();
+    kv.hset("h:renewed", "f", "v", Some(Duration::from_secs(1))).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert!(kv.hgetall("h:short").await.unwrap().is_empty(), "{name}: hash TTL expiry");
+    assert_eq!(kv.hget("h:short", "f").await.unwrap(), None, "{name}");
+    kv.hset("h:renewed", "g", "w", Some(Duration::from_secs(1))).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(kv.hgetall("h:renewed").await.unwrap().len(), 2, "{name}: hset renews the hash's TTL");
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert!(kv.hgetall("h:renewed").await.unwrap().is_empty(), "{name}: the renewed TTL lapses too");
+    assert_eq!(kv.hget("presence", "room1").await.unwrap().as_deref(), Some("2"), "{name}: no TTL, no expiry");
+}
