@@ -401,7 +401,11 @@ pub async fn pay(state: web::Data<AppState>, user: AuthUser, id: web::Path<i64>)
     }
     let now = now_ms();
     if o.expires_at <= now {
-        expire_order(&state, o.id).await.map_err(AppError::internal)?;
+        // Past its time: expired whatever happens next; if returning the stock fails here, the
+        // expiry job returns it on its next try.
+        if let Err(e) = expire_order(&state, o.id).await {
+            tracing::warn!(order = o.id, error = %e, "expiring an overdue order failed; the job will retry");
+        }
         return Err(AppError::Expired("the order expired".into()));
     }
     let op = WalletOp {

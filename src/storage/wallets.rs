@@ -163,10 +163,7 @@ async fn writer(db: DatabaseConnection, ids: IdGen, mut rx: mpsc::Receiver<Reque
                 }
                 let mut v = Vec::with_capacity(batch.len());
                 for op in &ops {
-                    v.push(match run_batch(&db, &ids, &[*op]).await {
-                        Ok(mut o) => o.pop().ok_or_else(|| "no outcome".to_owned()),
-                        Err(e) => Err(e.to_string()),
-                    });
+                    v.push(run_alone(&db, &ids, op).await);
                 }
                 v
             }
@@ -178,6 +175,22 @@ async fn writer(db: DatabaseConnection, ids: IdGen, mut rx: mpsc::Receiver<Reque
             let _ = req.reply.send(res);
         }
     }
+}
+
+/// Applies one write in its own transaction, trying again after a deadlock or a lock timeout
+/// (MySQL picks a victim when a batch and an order's expiry lock rows in different orders).
+async fn run_alone(db: &DatabaseConnection, ids: &IdGen, op: &WalletOp) -> Result<Outcome, String> {
+    let mut last = String::new();
+    for attempt in 0..4u64 {
+        match run_batch(db, ids, &[op]).await {
+            Ok(mut o) => return o.pop().ok_or_else(|| "no outcome".to_owned()),
+            Err(e) => {
+                last = e.to_string();
+                tokio::time::sleep(Duration::from_millis(5 * (attempt + 1))).await;
+            }
+        }
+    }
+    Err(last)
 }
 
 /// Adds `delta` to the balance (a debit only where it covers it); the new balance, or None.
