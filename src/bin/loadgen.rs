@@ -156,6 +156,9 @@ impl Hist {
             return 0;
         }
         let want = ((n as f64) * p).ceil().max(1.0) as u64;
+        if want >= n {
+            return self.max;
+        }
         let mut c = 0;
         for (i, k) in self.b.iter().enumerate() {
             c += k;
@@ -214,7 +217,12 @@ const PING: &str = r#"{"type":"ping"}"#;
 // ---------------------------------------------------------------------------------------------
 // Connecting a socket from a chosen 127.0.0.x source address.
 
-async fn ticket(http: &reqwest::Client, base: &str, room: i64, token: &str) -> anyhow::Result<String> {
+async fn ticket(
+    http: &reqwest::Client,
+    base: &str,
+    room: i64,
+    token: &str,
+) -> anyhow::Result<String> {
     let r = http
         .get(format!("{base}/api/rooms/{room}/im"))
         .bearer_auth(token)
@@ -495,7 +503,11 @@ fn cpu_ticks(pid: u32) -> u64 {
     let after = s.rsplit_once(')').map(|x| x.1).unwrap_or("");
     let f: Vec<&str> = after.split_whitespace().collect();
     // After the comm field: state is field 3, utime 14 and stime 15 (1-based) of the full line.
-    let get = |i: usize| f.get(i - 3).and_then(|x| x.parse::<u64>().ok()).unwrap_or(0);
+    let get = |i: usize| {
+        f.get(i - 3)
+            .and_then(|x| x.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
     get(14) + get(15)
 }
 
@@ -520,7 +532,13 @@ fn vm_kib(pid: u32, key: &str) -> u64 {
         .unwrap_or_default()
         .lines()
         .find_map(|l| l.strip_prefix(key))
-        .and_then(|r| r.trim_start_matches(':').trim().split_whitespace().next()?.parse().ok())
+        .and_then(|r| {
+            r.trim_start_matches(':')
+                .split_whitespace()
+                .next()?
+                .parse()
+                .ok()
+        })
         .unwrap_or(0)
 }
 
@@ -555,7 +573,12 @@ fn pid_of_port(port: u16) -> Option<u32> {
 // ---------------------------------------------------------------------------------------------
 // Coordinator.
 
-async fn post(http: &reqwest::Client, url: &str, token: Option<&str>, body: Value) -> anyhow::Result<Value> {
+async fn post(
+    http: &reqwest::Client,
+    url: &str,
+    token: Option<&str>,
+    body: Value,
+) -> anyhow::Result<Value> {
     let mut r = http.post(url).json(&body);
     if let Some(t) = token {
         r = r.bearer_auth(t);
@@ -571,7 +594,13 @@ async fn post(http: &reqwest::Client, url: &str, token: Option<&str>, body: Valu
 
 async fn login(http: &reqwest::Client, base: &str, phone: u64) -> anyhow::Result<String> {
     let phone = phone.to_string();
-    post(http, &format!("{base}/api/auth/sms"), None, json!({"phone": phone})).await?;
+    post(
+        http,
+        &format!("{base}/api/auth/sms"),
+        None,
+        json!({"phone": phone}),
+    )
+    .await?;
     let b = post(
         http,
         &format!("{base}/api/auth/login"),
@@ -605,7 +634,9 @@ struct Child {
 impl Child {
     async fn next_json(&mut self) -> Value {
         match self.lines.next_line().await {
-            Ok(Some(l)) => serde_json::from_str(&l).unwrap_or_else(|_| json!({"ev": "junk", "line": l})),
+            Ok(Some(l)) => {
+                serde_json::from_str(&l).unwrap_or_else(|_| json!({"ev": "junk", "line": l}))
+            }
             _ => json!({"ev": "eof"}),
         }
     }
@@ -709,7 +740,9 @@ async fn coordinator_main(a: &Args) {
     let run = now_us() % 90_000;
     let first_phone = 15_000_000_000 + run * 10_000;
     let t = Instant::now();
-    let anchor = login(&http, &base, first_phone).await.unwrap_or_else(|e| die(&e.to_string()));
+    let anchor = login(&http, &base, first_phone)
+        .await
+        .unwrap_or_else(|e| die(&e.to_string()));
     let room = post(
         &http,
         &format!("{base}/api/rooms"),
@@ -739,15 +772,24 @@ async fn coordinator_main(a: &Args) {
         let mut p = tokio::process::Command::new(&exe)
             .args([
                 "--worker".to_owned(),
-                "--index".into(), k.to_string(),
-                "--workers".into(), workers.to_string(),
-                "--addr".into(), server.to_string(),
-                "--room".into(), room_id.to_string(),
-                "--viewers".into(), n.to_string(),
-                "--tokens".into(), tokens_file.display().to_string(),
-                "--src".into(), Ipv4Addr::new(127, 0, 0, 2 + k as u8).to_string(),
-                "--conc".into(), conc.to_string(),
-                "--max-s".into(), (duration + grace + 150).to_string(),
+                "--index".into(),
+                k.to_string(),
+                "--workers".into(),
+                workers.to_string(),
+                "--addr".into(),
+                server.to_string(),
+                "--room".into(),
+                room_id.to_string(),
+                "--viewers".into(),
+                n.to_string(),
+                "--tokens".into(),
+                tokens_file.display().to_string(),
+                "--src".into(),
+                Ipv4Addr::new(127, 0, 0, 2 + k as u8).to_string(),
+                "--conc".into(),
+                conc.to_string(),
+                "--max-s".into(),
+                (duration + grace + 150).to_string(),
             ])
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
@@ -756,7 +798,12 @@ async fn coordinator_main(a: &Args) {
             .expect("spawn worker");
         let stdin = p.stdin.take().expect("stdin");
         let lines = BufReader::new(p.stdout.take().expect("stdout")).lines();
-        kids.push(Child { pid: p.id().unwrap_or(0), stdin, lines, proc: p });
+        kids.push(Child {
+            pid: p.id().unwrap_or(0),
+            stdin,
+            lines,
+            proc: p,
+        });
     }
     let mut connected = 0u64;
     let mut conn_failed = 0u64;
@@ -786,8 +833,7 @@ async fn coordinator_main(a: &Args) {
         let rss1 = vm_kib(spid, "VmRSS");
         result["rss_before_kib"] = rss0.into();
         result["rss_after_kib"] = rss1.into();
-        result["kib_per_viewer"] =
-            ((rss1 as f64 - rss0 as f64) / connected.max(1) as f64).into();
+        result["kib_per_viewer"] = ((rss1 as f64 - rss0 as f64) / connected.max(1) as f64).into();
         result["server_hwm_kib"] = vm_kib(spid, "VmHWM").into();
         for c in kids.iter_mut() {
             c.tell("stop").await;
@@ -811,7 +857,9 @@ async fn coordinator_main(a: &Args) {
     let mut sws = Vec::new();
     let mut seq0 = 0;
     for tok in &sender_tokens {
-        let url = ticket(&http, &base, room_id, tok).await.unwrap_or_else(|e| die(&e.to_string()));
+        let url = ticket(&http, &base, room_id, tok)
+            .await
+            .unwrap_or_else(|e| die(&e.to_string()));
         let (ws, w) = connect(&url, server, IpAddr::V4(Ipv4Addr::LOCALHOST))
             .await
             .unwrap_or_else(|e| die(&format!("sender: {e}")));
@@ -822,12 +870,16 @@ async fn coordinator_main(a: &Args) {
     for c in kids.iter_mut() {
         c.tell("reset").await;
     }
-    let sent = Arc::new(Sent { sent: AtomicU64::new(0), errors: AtomicU64::new(0) });
+    let sent = Arc::new(Sent {
+        sent: AtomicU64::new(0),
+        errors: AtomicU64::new(0),
+    });
     let period = Duration::from_secs_f64(senders as f64 / rate);
     let start = tokio::time::Instant::now() + Duration::from_millis(100);
     let end = start + Duration::from_secs(duration);
     let cpu_s0 = cpu_ticks(spid);
-    let cpu_g0: u64 = kids.iter().map(|c| cpu_ticks(c.pid)).sum::<u64>() + cpu_ticks(std::process::id());
+    let cpu_g0: u64 =
+        kids.iter().map(|c| cpu_ticks(c.pid)).sum::<u64>() + cpu_ticks(std::process::id());
     let busy0 = machine_busy_ticks();
     let hwm0 = vm_kib(spid, "VmHWM");
     let t_run = Instant::now();
@@ -844,7 +896,8 @@ async fn coordinator_main(a: &Args) {
         sws.push(t.await.expect("sender task"));
     }
     let cpu_s1 = cpu_ticks(spid);
-    let cpu_g1: u64 = kids.iter().map(|c| cpu_ticks(c.pid)).sum::<u64>() + cpu_ticks(std::process::id());
+    let cpu_g1: u64 =
+        kids.iter().map(|c| cpu_ticks(c.pid)).sum::<u64>() + cpu_ticks(std::process::id());
     let busy1 = machine_busy_ticks();
     let wall = t_run.elapsed().as_secs_f64();
     tokio::time::sleep(Duration::from_secs(grace)).await;
@@ -856,7 +909,8 @@ async fn coordinator_main(a: &Args) {
     }
     let mut hist = Hist::new();
     let mut closed: HashMap<String, u64> = HashMap::new();
-    let (mut delivered, mut lost, mut with_loss, mut max_lost, mut gaps, mut counted) = (0u64, 0u64, 0u64, 0u64, 0u64, 0u64);
+    let (mut delivered, mut lost, mut with_loss, mut max_lost, mut gaps, mut counted) =
+        (0u64, 0u64, 0u64, 0u64, 0u64, 0u64);
     for c in kids.iter_mut() {
         let v = c.next_json().await;
         if v["ev"] != "report" {
