@@ -24,7 +24,6 @@ use liveroom::actors::room::{Chat, Join, Room, RoomDeps, RoomGauges, RoomInfo, S
 use liveroom::domain::chat::WordFilter;
 use liveroom::http::views::UserRef;
 use liveroom::settings::RoomSettings;
-use sea_orm::DatabaseConnection;
 use serde_json::json;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -55,21 +54,14 @@ struct Fixture {
 /// generator does); must run inside the System.
 async fn fixture(n: usize) -> Fixture {
     let s = settings();
-    let deps = RoomDeps {
-        db: DatabaseConnection::Disconnected,
-        filter: Arc::new(WordFilter::new(&s.word_filter)),
-        settings: Arc::new(s),
-        limits: false,
-    };
+    // The room reads storage when it starts (its gift ranking): an in-memory SQLite, migrated.
+    let db = liveroom::storage::db::connect("sqlite::memory:", 1).await.expect("in-memory database");
+    let deps = RoomDeps { db, filter: Arc::new(WordFilter::new(&s.word_filter)), settings: Arc::new(s), limits: false };
     let info = RoomInfo {
         id: 1,
         title: "bench".into(),
         kind: "normal".into(),
-        anchor: AnchorRef {
-            id: 1,
-            nickname: "anchor".into(),
-            avatar: String::new(),
-        },
+        anchor: AnchorRef { id: 1, nickname: "anchor".into(), avatar: String::new() },
         started_at: 0,
         slow_mode_s: 0,
     };
@@ -82,18 +74,8 @@ async fn fixture(n: usize) -> Fixture {
         if i == 0 {
             sender = h.id;
         }
-        let user = UserRef {
-            id: uid,
-            nickname: format!("viewer{uid}"),
-        };
-        addr.send(Join {
-            user,
-            you: json!({}),
-            handle: h,
-        })
-        .await
-        .unwrap()
-        .unwrap();
+        let user = UserRef { id: uid, nickname: format!("viewer{uid}") };
+        addr.send(Join { user, you: json!({}), handle: h }).await.unwrap().unwrap();
         rxs.push(rx);
     }
     Fixture { addr, sender, rxs }
@@ -110,18 +92,13 @@ fn drain(rxs: &mut [Receiver<ByteString>]) -> usize {
 }
 
 fn chat(f: &Fixture, i: u64) -> Chat {
-    Chat {
-        socket_id: f.sender,
-        text: format!("t={i} hello everybody, this is a typical chat line"),
-    }
+    Chat { socket_id: f.sender, text: format!("t={i} hello everybody, this is a typical chat line") }
 }
 
 fn bench_fanout(c: &mut Criterion) {
     let sys = System::new();
     let mut g = c.benchmark_group("room_fanout");
-    g.sample_size(20)
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(4));
+    g.sample_size(20).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(4));
     for &n in &[100usize, 1_000, 10_000] {
         let mut f = sys.block_on(fixture(n));
         drain(&mut f.rxs); // the `online` snapshot, if the tick already ran
