@@ -111,6 +111,8 @@ impl Application {
                 .configure(http::api)
                 .service(actix_files::Files::new("/", &static_dir).index_file("index.html"))
         })
+        // Real-time frames are small: do not let Nagle hold them back waiting for an ACK.
+        .tcp_nodelay(true)
         .listen(listener)?
         .shutdown_timeout(settings.server.shutdown_timeout_s);
         if settings.server.workers > 0 {
