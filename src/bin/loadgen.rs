@@ -69,9 +69,7 @@ impl Args {
     }
     fn num<T: std::str::FromStr>(&self, k: &str, d: T) -> T {
         match self.0.get(k) {
-            Some(v) => v
-                .parse()
-                .unwrap_or_else(|_| die(&format!("--{k}: not a number: {v}"))),
+            Some(v) => v.parse().unwrap_or_else(|_| die(&format!("--{k}: not a number: {v}"))),
             None => d,
         }
     }
@@ -86,16 +84,11 @@ fn die(msg: &str) -> ! {
 }
 
 fn now_us() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_micros() as u64)
-        .unwrap_or(0)
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(0)
 }
 
 fn loopback(addr: &str) -> SocketAddr {
-    let a: SocketAddr = addr
-        .parse()
-        .unwrap_or_else(|_| die(&format!("--addr {addr}: want 127.0.0.x:port")));
+    let a: SocketAddr = addr.parse().unwrap_or_else(|_| die(&format!("--addr {addr}: want 127.0.0.x:port")));
     match a.ip() {
         IpAddr::V4(v4) if v4.octets()[..3] == [127, 0, 0] => a,
         _ => die("only 127.0.0.x targets are allowed"),
@@ -115,10 +108,7 @@ struct Hist {
 
 impl Hist {
     fn new() -> Self {
-        Self {
-            b: vec![0; (64 + 60 * SUB) as usize],
-            max: 0,
-        }
+        Self { b: vec![0; (64 + 60 * SUB) as usize], max: 0 }
     }
     fn index(v: u64) -> usize {
         if v < 64 {
@@ -169,13 +159,8 @@ impl Hist {
         self.max
     }
     fn to_json(&self) -> Value {
-        let sparse: Vec<[u64; 2]> = self
-            .b
-            .iter()
-            .enumerate()
-            .filter(|(_, k)| **k > 0)
-            .map(|(i, k)| [i as u64, *k])
-            .collect();
+        let sparse: Vec<[u64; 2]> =
+            self.b.iter().enumerate().filter(|(_, k)| **k > 0).map(|(i, k)| [i as u64, *k]).collect();
         json!({"b": sparse, "max": self.max})
     }
     fn from_json(v: &Value) -> Self {
@@ -206,9 +191,7 @@ fn digits(s: &str) -> Option<u64> {
 fn parse_chat(t: &str) -> Option<(u64, Option<u64>)> {
     let rest = t.strip_prefix(CHAT_PREFIX)?;
     let seq = digits(rest)?;
-    let sent = rest
-        .find(r#""text":"t="#)
-        .and_then(|i| digits(&rest[i + 10..]));
+    let sent = rest.find(r#""text":"t="#).and_then(|i| digits(&rest[i + 10..]));
     Some((seq, sent))
 }
 
@@ -217,17 +200,8 @@ const PING: &str = r#"{"type":"ping"}"#;
 // ---------------------------------------------------------------------------------------------
 // Connecting a socket from a chosen 127.0.0.x source address.
 
-async fn ticket(
-    http: &reqwest::Client,
-    base: &str,
-    room: i64,
-    token: &str,
-) -> anyhow::Result<String> {
-    let r = http
-        .get(format!("{base}/api/rooms/{room}/im"))
-        .bearer_auth(token)
-        .send()
-        .await?;
+async fn ticket(http: &reqwest::Client, base: &str, room: i64, token: &str) -> anyhow::Result<String> {
+    let r = http.get(format!("{base}/api/rooms/{room}/im")).bearer_auth(token).send().await?;
     let s = r.status();
     let b: Value = r.json().await?;
     if !s.is_success() {
@@ -237,18 +211,12 @@ async fn ticket(
 }
 
 async fn connect(url: &str, server: SocketAddr, src: IpAddr) -> anyhow::Result<(Ws, Value)> {
-    let sock = socket2::Socket::new(
-        socket2::Domain::IPV4,
-        socket2::Type::STREAM,
-        Some(socket2::Protocol::TCP),
-    )?;
+    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, Some(socket2::Protocol::TCP))?;
     sock.bind(&SocketAddr::new(src, 0).into())?;
     sock.set_nodelay(true)?;
     sock.set_nonblocking(true)?;
     let std_stream: std::net::TcpStream = sock.into();
-    let tcp = tokio::net::TcpSocket::from_std_stream(std_stream)
-        .connect(server)
-        .await?;
+    let tcp = tokio::net::TcpSocket::from_std_stream(std_stream).connect(server).await?;
     let (mut ws, _) = tokio_tungstenite::client_async(url, tcp).await?;
     let first = tokio::time::timeout(Duration::from_secs(10), ws.next()).await;
     match first {
@@ -264,9 +232,7 @@ async fn connect(url: &str, server: SocketAddr, src: IpAddr) -> anyhow::Result<(
 }
 
 fn http_client(src: Option<IpAddr>) -> reqwest::Client {
-    let mut b = reqwest::Client::builder()
-        .pool_max_idle_per_host(64)
-        .timeout(Duration::from_secs(30));
+    let mut b = reqwest::Client::builder().pool_max_idle_per_host(64).timeout(Duration::from_secs(30));
     if let Some(ip) = src {
         b = b.local_address(ip);
     }
@@ -288,11 +254,7 @@ struct ViewerStats {
     closed: Option<u16>,
 }
 
-async fn viewer(
-    mut ws: Ws,
-    hist: Rc<RefCell<Hist>>,
-    mut stop: tokio::sync::watch::Receiver<bool>,
-) -> ViewerStats {
+async fn viewer(mut ws: Ws, hist: Rc<RefCell<Hist>>, mut stop: tokio::sync::watch::Receiver<bool>) -> ViewerStats {
     let mut st = ViewerStats::default();
     let mut ping = tokio::time::interval(Duration::from_secs(5));
     ping.tick().await;
@@ -336,10 +298,7 @@ async fn viewer(
 }
 
 fn worker(a: &Args) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     let local = tokio::task::LocalSet::new();
     local.block_on(&rt, worker_main(a));
 }
@@ -353,10 +312,7 @@ async fn worker_main(a: &Args) {
     let n: usize = a.num("viewers", 0);
     let conc: usize = a.num("conc", 64);
     let max_s: u64 = a.num("max-s", 180);
-    let src: IpAddr = a
-        .str("src", "127.0.0.2")
-        .parse()
-        .unwrap_or_else(|_| die("--src"));
+    let src: IpAddr = a.str("src", "127.0.0.2").parse().unwrap_or_else(|_| die("--src"));
     let tokens: Vec<String> = std::fs::read_to_string(a.str("tokens", ""))
         .unwrap_or_else(|e| die(&format!("--tokens: {e}")))
         .lines()
@@ -382,14 +338,8 @@ async fn worker_main(a: &Args) {
     for j in 0..n {
         let g = index + j * workers;
         let token = tokens[g % tokens.len()].clone();
-        let (http, base, sem, hist, stop, done) = (
-            http.clone(),
-            base.clone(),
-            sem.clone(),
-            hist.clone(),
-            stop_rx.clone(),
-            done_tx.clone(),
-        );
+        let (http, base, sem, hist, stop, done) =
+            (http.clone(), base.clone(), sem.clone(), hist.clone(), stop_rx.clone(), done_tx.clone());
         handles.push(tokio::task::spawn_local(async move {
             let permit = sem.acquire().await;
             let t = Instant::now();
@@ -470,10 +420,7 @@ async fn worker_main(a: &Args) {
             *closed.entry(c.to_string()).or_default() += 1;
         }
     }
-    let per_viewer: Vec<[u64; 4]> = stats
-        .iter()
-        .map(|s| [s.chats, s.first_seq, s.last_seq, s.gaps])
-        .collect();
+    let per_viewer: Vec<[u64; 4]> = stats.iter().map(|s| [s.chats, s.first_seq, s.last_seq, s.gaps]).collect();
     let last_rx_us = stats.iter().map(|s| s.last_rx_us).max().unwrap_or(0);
     say(&json!({
         "ev": "report",
@@ -508,25 +455,15 @@ fn cpu_ticks(pid: u32) -> u64 {
     let after = s.rsplit_once(')').map(|x| x.1).unwrap_or("");
     let f: Vec<&str> = after.split_whitespace().collect();
     // After the comm field: state is field 3, utime 14 and stime 15 (1-based) of the full line.
-    let get = |i: usize| {
-        f.get(i - 3)
-            .and_then(|x| x.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
+    let get = |i: usize| f.get(i - 3).and_then(|x| x.parse::<u64>().ok()).unwrap_or(0);
     get(14) + get(15)
 }
 
 /// Busy clock ticks of the whole machine, all cores (from /proc/stat).
 fn machine_busy_ticks() -> u64 {
     let s = std::fs::read_to_string("/proc/stat").unwrap_or_default();
-    let f: Vec<u64> = s
-        .lines()
-        .next()
-        .unwrap_or("")
-        .split_whitespace()
-        .skip(1)
-        .filter_map(|x| x.parse().ok())
-        .collect();
+    let f: Vec<u64> =
+        s.lines().next().unwrap_or("").split_whitespace().skip(1).filter_map(|x| x.parse().ok()).collect();
     let total: u64 = f.iter().take(8).sum();
     total - f.get(3).copied().unwrap_or(0) - f.get(4).copied().unwrap_or(0)
 }
@@ -537,13 +474,7 @@ fn vm_kib(pid: u32, key: &str) -> u64 {
         .unwrap_or_default()
         .lines()
         .find_map(|l| l.strip_prefix(key))
-        .and_then(|r| {
-            r.trim_start_matches(':')
-                .split_whitespace()
-                .next()?
-                .parse()
-                .ok()
-        })
+        .and_then(|r| r.trim_start_matches(':').split_whitespace().next()?.parse().ok())
         .unwrap_or(0)
 }
 
@@ -564,10 +495,7 @@ fn pid_of_port(port: u16) -> Option<u32> {
             continue;
         };
         for fd in fds.flatten() {
-            if std::fs::read_link(fd.path())
-                .map(|p| p.to_string_lossy() == target)
-                .unwrap_or(false)
-            {
+            if std::fs::read_link(fd.path()).map(|p| p.to_string_lossy() == target).unwrap_or(false) {
                 return Some(pid);
             }
         }
@@ -578,12 +506,7 @@ fn pid_of_port(port: u16) -> Option<u32> {
 // ---------------------------------------------------------------------------------------------
 // Coordinator.
 
-async fn post(
-    http: &reqwest::Client,
-    url: &str,
-    token: Option<&str>,
-    body: Value,
-) -> anyhow::Result<Value> {
+async fn post(http: &reqwest::Client, url: &str, token: Option<&str>, body: Value) -> anyhow::Result<Value> {
     let mut r = http.post(url).json(&body);
     if let Some(t) = token {
         r = r.bearer_auth(t);
@@ -599,20 +522,8 @@ async fn post(
 
 async fn login(http: &reqwest::Client, base: &str, phone: u64) -> anyhow::Result<String> {
     let phone = phone.to_string();
-    post(
-        http,
-        &format!("{base}/api/auth/sms"),
-        None,
-        json!({"phone": phone}),
-    )
-    .await?;
-    let b = post(
-        http,
-        &format!("{base}/api/auth/login"),
-        None,
-        json!({"phone": phone, "code": "1000"}),
-    )
-    .await?;
+    post(http, &format!("{base}/api/auth/sms"), None, json!({"phone": phone})).await?;
+    let b = post(http, &format!("{base}/api/auth/login"), None, json!({"phone": phone, "code": "1000"})).await?;
     Ok(b["token"].as_str().unwrap_or_default().to_owned())
 }
 
@@ -639,9 +550,7 @@ struct Child {
 impl Child {
     async fn next_json(&mut self) -> Value {
         match self.lines.next_line().await {
-            Ok(Some(l)) => {
-                serde_json::from_str(&l).unwrap_or_else(|_| json!({"ev": "junk", "line": l}))
-            }
+            Ok(Some(l)) => serde_json::from_str(&l).unwrap_or_else(|_| json!({"ev": "junk", "line": l})),
             _ => json!({"ev": "eof"}),
         }
     }
@@ -705,10 +614,7 @@ async fn sender(
 }
 
 fn coordinator(a: &Args) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     rt.block_on(coordinator_main(a));
 }
 
@@ -733,8 +639,7 @@ async fn coordinator_main(a: &Args) {
     }
     let spid: u32 = match a.0.get("server-pid") {
         Some(p) => p.parse().unwrap_or_else(|_| die("--server-pid")),
-        None => pid_of_port(server.port())
-            .unwrap_or_else(|| die("no process listens on that port; give --server-pid")),
+        None => pid_of_port(server.port()).unwrap_or_else(|| die("no process listens on that port; give --server-pid")),
     };
     let tck = clk_tck();
     let http = http_client(None);
@@ -745,17 +650,10 @@ async fn coordinator_main(a: &Args) {
     let run = now_us() % 90_000;
     let first_phone = 15_000_000_000 + run * 10_000;
     let t = Instant::now();
-    let anchor = login(&http, &base, first_phone)
+    let anchor = login(&http, &base, first_phone).await.unwrap_or_else(|e| die(&e.to_string()));
+    let room = post(&http, &format!("{base}/api/rooms"), Some(&anchor), json!({"title": "loadgen", "kind": "normal"}))
         .await
         .unwrap_or_else(|e| die(&e.to_string()));
-    let room = post(
-        &http,
-        &format!("{base}/api/rooms"),
-        Some(&anchor),
-        json!({"title": "loadgen", "kind": "normal"}),
-    )
-    .await
-    .unwrap_or_else(|e| die(&e.to_string()));
     let room_id = room["id"].as_i64().unwrap_or(0);
     let sender_tokens = login_many(&http, &base, first_phone + 1, senders).await;
     let tokens = login_many(&http, &base, first_phone + 1 + senders as u64, users).await;
@@ -803,12 +701,7 @@ async fn coordinator_main(a: &Args) {
             .expect("spawn worker");
         let stdin = p.stdin.take().expect("stdin");
         let lines = BufReader::new(p.stdout.take().expect("stdout")).lines();
-        kids.push(Child {
-            pid: p.id().unwrap_or(0),
-            stdin,
-            lines,
-            proc: p,
-        });
+        kids.push(Child { pid: p.id().unwrap_or(0), stdin, lines, proc: p });
     }
     let mut connected = 0u64;
     let mut conn_failed = 0u64;
@@ -862,9 +755,7 @@ async fn coordinator_main(a: &Args) {
     let mut sws = Vec::new();
     let mut seq0 = 0;
     for tok in &sender_tokens {
-        let url = ticket(&http, &base, room_id, tok)
-            .await
-            .unwrap_or_else(|e| die(&e.to_string()));
+        let url = ticket(&http, &base, room_id, tok).await.unwrap_or_else(|e| die(&e.to_string()));
         let (ws, w) = connect(&url, server, IpAddr::V4(Ipv4Addr::LOCALHOST))
             .await
             .unwrap_or_else(|e| die(&format!("sender: {e}")));
@@ -875,16 +766,12 @@ async fn coordinator_main(a: &Args) {
     for c in kids.iter_mut() {
         c.tell("reset").await;
     }
-    let sent = Arc::new(Sent {
-        sent: AtomicU64::new(0),
-        errors: AtomicU64::new(0),
-    });
+    let sent = Arc::new(Sent { sent: AtomicU64::new(0), errors: AtomicU64::new(0) });
     let period = Duration::from_secs_f64(senders as f64 / rate);
     let start = tokio::time::Instant::now() + Duration::from_millis(100);
     let end = start + Duration::from_secs(duration);
     let cpu_s0 = cpu_ticks(spid);
-    let cpu_g0: u64 =
-        kids.iter().map(|c| cpu_ticks(c.pid)).sum::<u64>() + cpu_ticks(std::process::id());
+    let cpu_g0: u64 = kids.iter().map(|c| cpu_ticks(c.pid)).sum::<u64>() + cpu_ticks(std::process::id());
     let busy0 = machine_busy_ticks();
     let hwm0 = vm_kib(spid, "VmHWM");
     let t_run = Instant::now();
@@ -902,8 +789,7 @@ async fn coordinator_main(a: &Args) {
         sws.push(t.await.expect("sender task"));
     }
     let cpu_s1 = cpu_ticks(spid);
-    let cpu_g1: u64 =
-        kids.iter().map(|c| cpu_ticks(c.pid)).sum::<u64>() + cpu_ticks(std::process::id());
+    let cpu_g1: u64 = kids.iter().map(|c| cpu_ticks(c.pid)).sum::<u64>() + cpu_ticks(std::process::id());
     let busy1 = machine_busy_ticks();
     let wall = t_run.elapsed().as_secs_f64();
     tokio::time::sleep(Duration::from_secs(grace)).await;

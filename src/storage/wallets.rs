@@ -271,9 +271,15 @@ async fn run_batch(db: &DatabaseConnection, ids: &IdGen, ops: &[&WalletOp]) -> R
         tx.execute_unprepared("UPDATE wallets SET balance = balance WHERE 1 = 0").await?;
     }
     // Writes applied before (retries) are answered with their first outcome.
-    let mut cond = Condition::any();
+    // One `kind = ? AND ref IN (...)` per kind, so the planner walks the (kind, ref) index
+    // instead of evaluating hundreds of OR arms (which made Postgres scan the table).
+    let mut by_kind: HashMap<&'static str, Vec<String>> = HashMap::new();
     for op in ops {
-        cond = cond.add(trades::Column::Kind.eq(op.kind.as_str()).and(trades::Column::Ref.eq(op.r#ref.clone())));
+        by_kind.entry(op.kind.as_str()).or_default().push(op.r#ref.clone());
+    }
+    let mut cond = Condition::any();
+    for (kind, refs) in by_kind {
+        cond = cond.add(trades::Column::Kind.eq(kind).and(trades::Column::Ref.is_in(refs)));
     }
     let existing: HashMap<(String, String), trades::Model> = trades::Entity::find()
         .filter(cond)
