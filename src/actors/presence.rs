@@ -7,6 +7,9 @@ use crate::storage::kv::Kv;
 use std::collections::HashMap;
 use std::sync::Arc;
 
+/// How long presence records live after their last change.
+const TTL: std::time::Duration = std::time::Duration::from_secs(3600);
+
 #[derive(Clone)]
 pub struct Presence {
     kv: Arc<dyn Kv>,
@@ -24,9 +27,14 @@ impl Presence {
     pub fn changed(&self, room: i64, user: i64, by: i64) {
         let this = self.clone();
         tokio::spawn(async move {
-            let r = this.kv.hincr(&format!("presence:room:{room}"), &this.node, by).await;
-            let u = this.kv.hincr(&format!("presence:user:{user}"), &this.node, by).await;
-            if let Err(e) = r.and(u) {
+            let room_key = format!("presence:room:{room}");
+            let user_key = format!("presence:user:{user}");
+            let r = this.kv.hincr(&room_key, &this.node, by).await;
+            let u = this.kv.hincr(&user_key, &this.node, by).await;
+            // Records of a node that died (or a late update) do not stay for ever.
+            let t1 = this.kv.expire(&room_key, TTL).await;
+            let t2 = this.kv.expire(&user_key, TTL).await;
+            if let Err(e) = r.and(u).and(t1).and(t2) {
                 tracing::warn!(error = %e, "presence update failed");
             }
         });

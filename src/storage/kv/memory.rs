@@ -196,6 +196,16 @@ impl Kv for MemoryKv {
         }))
     }
 
+    async fn expire(&self, key: &str, ttl: Duration) -> KvResult<bool> {
+        Ok(self.with(key, |m, now| match m.get_mut(key) {
+            Some(e) => {
+                e.expires = Some(now + ttl);
+                true
+            }
+            None => false,
+        }))
+    }
+
     async fn ping(&self) -> KvResult<()> {
         Ok(())
     }

@@ -41,6 +41,8 @@ pub trait Kv: Send + Sync + 'static {
     async fn hgetall(&self, key: &str) -> KvResult<HashMap<String, String>>;
     /// Adds `by` to a hash field and returns the new value (presence counts).
     async fn hincr(&self, key: &str, field: &str, by: i64) -> KvResult<i64>;
+    /// Sets a key's time to live; false when there is no such key.
+    async fn expire(&self, key: &str, ttl: Duration) -> KvResult<bool>;
     /// Answers when the store is reachable.
     async fn ping(&self) -> KvResult<()>;
     /// Which implementation this is, for `/api/health`.

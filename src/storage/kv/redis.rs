@@ -155,6 +155,16 @@ impl Kv for RedisKv {
         redis::cmd("HINCRBY").arg(self.k(key)).arg(field).arg(by).query_async(&mut self.conn.clone()).await.map_err(err)
     }
 
+    async fn expire(&self, key: &str, ttl: Duration) -> KvResult<bool> {
+        let n: u64 = redis::cmd("PEXPIRE")
+            .arg(self.k(key))
+            .arg(ms(ttl))
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(err)?;
+        Ok(n == 1)
+    }
+
     async fn ping(&self) -> KvResult<()> {
         let _: String = redis::cmd("PING").query_async(&mut self.conn.clone()).await.map_err(err)?;
         Ok(())
