@@ -88,20 +88,7 @@ impl IdGen {
                 waiter = self.inner.landed.notified();
             }
             if need_fetch {
-                let got = take_segment(&self.inner.db, biz, self.inner.step).await;
-                let mut map = self.inner.series.lock();
-                let s = map.entry(biz.to_owned()).or_default();
-                s.fetching = false;
-                match got {
-                    Ok(r) => s.spare = Some(r),
-                    Err(e) => {
-                        drop(map);
-                        self.inner.landed.notify_waiters();
-                        return Err(e);
-                    }
-                }
-                drop(map);
-                self.inner.landed.notify_waiters();
+                self.fetch(biz).await?;
             } else {
                 waiter.await;
             }
@@ -109,19 +96,25 @@ impl IdGen {
     }
 
     async fn fetch_in_background(&self, biz: &str) {
+        if let Err(e) = self.fetch(biz).await {
+            tracing::warn!(biz, error = %e, "background id segment fetch failed; will fetch on demand");
+        }
+    }
+
+    /// Takes the next segment as the spare, then wakes whoever waits for one (on failure too,
+    /// so they can try themselves).
+    async fn fetch(&self, biz: &str) -> Result<(), IdError> {
         let got = take_segment(&self.inner.db, biz, self.inner.step).await;
         {
             let mut map = self.inner.series.lock();
             let s = map.entry(biz.to_owned()).or_default();
             s.fetching = false;
-            match got {
-                Ok(r) => s.spare = Some(r),
-                Err(e) => {
-                    tracing::warn!(biz, error = %e, "background id segment fetch failed; will fetch on demand")
-                }
+            if let Ok(r) = &got {
+                s.spare = Some(*r);
             }
         }
         self.inner.landed.notify_waiters();
+        got.map(|_| ())
     }
 }
 
