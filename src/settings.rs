@@ -81,11 +81,18 @@ pub struct RoomSettings {
 #[derive(Debug, Clone, Deserialize)]
 pub struct PkSettings {
     pub duration_s: u64,
+    /// How often running PKs are checked for an end that is overdue or a room that closed.
+    pub sweep_interval_s: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct RainSettings {
     pub duration_s: u64,
+    /// How often rains are checked for one a crash or a failed close left behind.
+    pub sweep_interval_s: u64,
+    /// A rain still `preparing` after this long lost its prepare (a crash or an error between
+    /// its row and its debit) and is settled by the sweep.
+    pub preparing_timeout_s: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -191,6 +198,15 @@ impl Settings {
         }
         if self.room.heartbeat_timeout_s == 0 {
             return bad("room.heartbeat_timeout_s", "must be at least 1");
+        }
+        if self.pk.sweep_interval_s == 0 {
+            return bad("pk.sweep_interval_s", "must be at least 1");
+        }
+        if self.rain.sweep_interval_s == 0 {
+            return bad("rain.sweep_interval_s", "must be at least 1");
+        }
+        if self.rain.preparing_timeout_s == 0 {
+            return bad("rain.preparing_timeout_s", "must be at least 1");
         }
         if self.wallet.batch_max == 0 {
             return bad("wallet.batch_max", "must be at least 1");

@@ -149,7 +149,12 @@ impl Application {
     /// Serves until SIGTERM/Ctrl-C (graceful: in-flight requests finish).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let queue = self.state.b.queue.clone();
+        // Periodic sweeps finish PKs and rains whose timer or close failed; they stop with the server.
+        let pk_sweep = actix_web::rt::spawn(http::pk::sweep_every(self.state.clone()));
+        let rain_sweep = actix_web::rt::spawn(http::rain::sweep_every(self.state.clone()));
         let res = self.server.await;
+        pk_sweep.abort();
+        rain_sweep.abort();
         queue.stop();
         res
     }

@@ -2,10 +2,12 @@
 //! sends `pk_progress` at most 5 times a second (the final score always), and ends the battle
 //! once (knockout, leave, timer or room close), storing the result.
 
-use super::room::{self, Room};
+use super::registry::RoomRegistry;
+use super::room;
 use crate::clock::{now_ms, rfc3339};
 use crate::domain::pk::{apply_gift, is_knockout, winner_at, Side};
 use crate::http::views::UserRef;
+use crate::storage::queue::backoff;
 use crate::storage::{entities::pks as pk_rows, pks};
 use actix::prelude::*;
 use parking_lot::Mutex;
@@ -33,12 +35,20 @@ pub struct PkActor {
     pk: pk_rows::Model,
     host: UserRef,
     challenger: UserRef,
-    rooms: Vec<Addr<Room>>,
+    /// The rooms that see the PK, found through the registry at each publish: a room actor
+    /// that died and was started again gets the events too.
+    room_ids: Vec<i64>,
+    rooms: RoomRegistry,
     db: DatabaseConnection,
     service: PkService,
     last_progress_ms: i64,
     progress_pending: bool,
+    /// The result is decided (score frozen, winner known); it may not be stored yet.
     ended: bool,
+    /// A retry of a failed store is scheduled.
+    retry_pending: bool,
+    /// Failed stores so far (the retry backs off).
+    store_failures: u32,
 }
 
 /// The contract's `pk` object.
@@ -60,7 +70,7 @@ impl PkActor {
     }
 
     fn publish(&self, kind: &'static str, data: Value) {
-        for r in &self.rooms {
+        for r in self.room_ids.iter().filter_map(|id| self.rooms.get(*id)) {
             r.do_send(room::Publish { kind, data: data.clone() });
             r.do_send(room::SetExtra { key: "pk", value: Some(self.json()) });
         }
@@ -72,7 +82,8 @@ impl PkActor {
         self.publish("pk_progress", json!({"pk": self.json()}));
     }
 
-    fn end(&mut self, reason: EndReason, ctx: &mut Context<Self>) {
+    /// Decides the result once (later reasons do not change it): the score freezes.
+    fn decide(&mut self, reason: EndReason) {
         if self.ended {
             return;
         }
@@ -90,19 +101,42 @@ impl PkActor {
         }
         self.pk.status = pks::ENDED.into();
         self.pk.winner = winner;
+    }
+
+    /// Stores the decided result: true when this call stored it, false when it was stored
+    /// already. Store first, announce after: the winner is announced once, by whoever stored
+    /// the end. Until the end is stored the actor stays (the PK is still running in storage):
+    /// it tries again itself with back-off, and the end timer's job fails and is retried too.
+    fn store(&mut self) -> ResponseActFuture<Self, Result<bool, String>> {
         let db = self.db.clone();
-        let (id, score) = (self.pk.id, self.pk.score);
+        let (id, score, winner) = (self.pk.id, self.pk.score, self.pk.winner);
         let data = json!({"pk": self.json(), "winner": winner});
-        // Store first, announce after: the winner is announced once, by whoever stored the end.
-        ctx.wait(async move { pks::end(&db, id, score, winner).await }.into_actor(self).map(move |res, act, ctx| {
-            match res {
-                Ok(true) => act.publish("pk_ended", data),
-                Ok(false) => tracing::info!(pk = act.pk.id, "PK had ended already"),
-                Err(e) => tracing::error!(pk = act.pk.id, error = %e, "storing the PK result failed"),
-            }
-            act.service.forget(act.pk.room_id);
-            ctx.stop();
-        }));
+        Box::pin(async move { pks::end(&db, id, score, winner).await }.into_actor(self).map(
+            move |res, act, ctx| match res {
+                Ok(stored) => {
+                    if stored {
+                        act.publish("pk_ended", data);
+                    } else {
+                        tracing::info!(pk = act.pk.id, "PK had ended already");
+                    }
+                    act.service.forget(act.pk.room_id, &ctx.address());
+                    ctx.stop();
+                    Ok(stored)
+                }
+                Err(e) => {
+                    act.store_failures += 1;
+                    tracing::error!(pk = act.pk.id, error = %e, attempts = act.store_failures, "storing the PK result failed; retrying");
+                    if !act.retry_pending {
+                        act.retry_pending = true;
+                        ctx.run_later(backoff(act.store_failures), |act, ctx| {
+                            act.retry_pending = false;
+                            ctx.spawn(act.store().map(|_, _, _| ()));
+                        });
+                    }
+                    Err(e.to_string())
+                }
+            },
+        ))
     }
 }
 
@@ -118,9 +152,9 @@ pub struct PkGift {
     pub coins: i64,
 }
 
-/// Ends the PK.
+/// Ends the PK; answers once the end is stored (true: by this message), or why it is not.
 #[derive(Message)]
-#[rtype(result = "()")]
+#[rtype(result = "Result<bool, String>")]
 pub struct End(pub EndReason);
 
 /// The current `pk` object.
@@ -138,7 +172,8 @@ impl Handler<PkGift> for PkActor {
         self.pk.score = apply_gift(self.pk.score, side, msg.coins, 1);
         if is_knockout(self.pk.score) {
             self.send_progress();
-            self.end(EndReason::Timer, ctx);
+            self.decide(EndReason::Timer);
+            ctx.spawn(self.store().map(|_, _, _| ()));
             return;
         }
         let since = now_ms() - self.last_progress_ms;
@@ -156,15 +191,18 @@ impl Handler<PkGift> for PkActor {
 }
 
 impl Handler<End> for PkActor {
-    type Result = ();
-    fn handle(&mut self, msg: End, ctx: &mut Context<Self>) {
-        if msg.0 == EndReason::Timer
+    type Result = ResponseActFuture<Self, Result<bool, String>>;
+    fn handle(&mut self, msg: End, _: &mut Context<Self>) -> Self::Result {
+        if !self.ended
+            && msg.0 == EndReason::Timer
             && self.pk.ends_at.is_some_and(|e| e > now_ms() + 50)
             && !is_knockout(self.pk.score)
         {
-            return; // an early timer (clock skew or a stale job): the real one comes later
+            // An early timer (clock skew or a stale job): not ended; the job tries again.
+            return Box::pin(fut::ready(Err("the PK timer fired early".to_owned())));
         }
-        self.end(msg.0, ctx);
+        self.decide(msg.0);
+        self.store()
     }
 }
 
@@ -186,8 +224,12 @@ impl PkService {
         self.running.lock().get(&room_id).cloned()
     }
 
-    fn forget(&self, room_id: i64) {
-        self.running.lock().remove(&room_id);
+    /// Forgets the actor `addr` of the room (not a newer one started since).
+    fn forget(&self, room_id: i64, addr: &Addr<PkActor>) {
+        let mut running = self.running.lock();
+        if running.get(&room_id) == Some(addr) {
+            running.remove(&room_id);
+        }
     }
 
     /// Starts the actor of a running PK.
@@ -196,7 +238,8 @@ impl PkService {
         pk: pk_rows::Model,
         host: UserRef,
         challenger: UserRef,
-        rooms: Vec<Addr<Room>>,
+        room_ids: Vec<i64>,
+        rooms: RoomRegistry,
         db: DatabaseConnection,
     ) -> Addr<PkActor> {
         let room_id = pk.room_id;
@@ -205,12 +248,15 @@ impl PkService {
             pk,
             host,
             challenger,
+            room_ids,
             rooms,
             db,
             service,
             last_progress_ms: 0,
             progress_pending: false,
             ended: false,
+            retry_pending: false,
+            store_failures: 0,
         };
         let addr = actor.start();
         self.running.lock().insert(room_id, addr.clone());

@@ -77,24 +77,29 @@ impl Handler<Close> for RainActor {
     }
 }
 
-/// Running rains by room id.
+/// Running rains by room id, with the rain each actor hands out.
 #[derive(Clone, Default)]
 pub struct RainService {
-    running: Arc<Mutex<HashMap<i64, Addr<RainActor>>>>,
+    running: Arc<Mutex<HashMap<i64, (i64, Addr<RainActor>)>>>,
 }
 
 impl RainService {
     pub fn get(&self, room_id: i64) -> Option<Addr<RainActor>> {
-        self.running.lock().get(&room_id).cloned()
+        self.running.lock().get(&room_id).map(|(_, a)| a.clone())
     }
 
     pub fn start(&self, room_id: i64, rain_id: i64, packets: Vec<(i64, i64)>) -> Addr<RainActor> {
         let addr = RainActor { rain_id, packets: packets.into(), open: true }.start();
-        self.running.lock().insert(room_id, addr.clone());
+        self.running.lock().insert(room_id, (rain_id, addr.clone()));
         addr
     }
 
-    pub fn remove(&self, room_id: i64) -> Option<Addr<RainActor>> {
-        self.running.lock().remove(&room_id)
+    /// Forgets the room's actor if it hands out `rain_id` (not another rain of the room).
+    pub fn remove(&self, room_id: i64, rain_id: i64) -> Option<Addr<RainActor>> {
+        let mut running = self.running.lock();
+        match running.get(&room_id) {
+            Some((id, _)) if *id == rain_id => running.remove(&room_id).map(|(_, a)| a),
+            _ => None,
+        }
     }
 }

@@ -1,5 +1,7 @@
 //! Finds or starts a room's actor. Rooms run under `Supervisor` on a pool of arbiters (one per
-//! core by default), spread by room id.
+//! core by default), spread by room id. A supervisor restarts an actor that stops; an actor that
+//! dies (a panic in a handler drops it with its mailbox) is noticed here, forgotten, and started
+//! again by the next caller that needs it, so no caller is handed a dead address.
 
 use super::room::{AnchorRef, Room, RoomDeps, RoomGauges, RoomInfo};
 use actix::prelude::*;
@@ -33,18 +35,29 @@ impl RoomRegistry {
         Self { inner: Arc::new(Inner { rooms: Mutex::new(HashMap::new()), arbiters, deps }) }
     }
 
-    /// The running actor of a room, if any.
+    /// The running actor of a room, if any. A dead one is forgotten (and not handed out).
     pub fn get(&self, room_id: i64) -> Option<Addr<Room>> {
-        self.inner.rooms.lock().get(&room_id).map(|e| e.addr.clone())
+        let mut map = self.inner.rooms.lock();
+        match map.get(&room_id) {
+            Some(e) if e.addr.connected() => Some(e.addr.clone()),
+            Some(_) => {
+                tracing::warn!(room = room_id, "room actor died; it starts again when next needed");
+                map.remove(&room_id);
+                None
+            }
+            None => None,
+        }
     }
 
-    /// The room's actor, started from `room` (a live row) when not running.
-    pub fn get_or_start(&self, room: &crate::storage::entities::rooms::Model, anchor: AnchorRef) -> Addr<Room> {
+    /// The room's actor, started from `room` (a live row) when not running or dead. The flag
+    /// says whether this call started it (the caller then checks the room is still live).
+    pub fn get_or_start(&self, room: &crate::storage::entities::rooms::Model, anchor: AnchorRef) -> (Addr<Room>, bool) {
         let mut map = self.inner.rooms.lock();
         if let Some(e) = map.get(&room.id) {
             if e.addr.connected() {
-                return e.addr.clone();
+                return (e.addr.clone(), false);
             }
+            tracing::warn!(room = room.id, "room actor died; starting it again");
         }
         let info = RoomInfo {
             id: room.id,
@@ -60,7 +73,7 @@ impl RoomRegistry {
         let arbiter = &self.inner.arbiters[(room.id.unsigned_abs() as usize) % self.inner.arbiters.len()];
         let addr = Supervisor::start_in_arbiter(arbiter, move |_| Room::new(info, deps, g));
         map.insert(room.id, Entry { addr: addr.clone(), gauges });
-        addr
+        (addr, true)
     }
 
     /// Forgets a closed room (its actor stops when the last address is dropped).
@@ -68,12 +81,40 @@ impl RoomRegistry {
         self.inner.rooms.lock().remove(&room_id).map(|e| e.addr)
     }
 
+    /// Forgets a closed room and closes its actor (viewers get `room_closed`). Idempotent.
+    pub async fn close(&self, room_id: i64) {
+        if let Some(addr) = self.remove(room_id) {
+            let _ = addr.send(super::room::Close).await;
+        }
+    }
+
     /// Distinct users online in a room on this node (0 when not running).
     pub fn online(&self, room_id: i64) -> i64 {
-        self.inner.rooms.lock().get(&room_id).map(|e| e.gauges.online.load(Ordering::Relaxed)).unwrap_or(0)
+        self.inner
+            .rooms
+            .lock()
+            .get(&room_id)
+            .filter(|e| e.addr.connected())
+            .map(|e| e.gauges.online.load(Ordering::Relaxed))
+            .unwrap_or(0)
     }
 
     pub fn running(&self) -> usize {
         self.inner.rooms.lock().len()
+    }
+}
+
+/// Test-only fault: the room actor panics, as a bug in a handler would. Unlike `room::Crash`
+/// (a stop, which its supervisor survives), the panic drops the actor and its mailbox: the
+/// address goes dead. Nothing in the app sends it; tests use it to show the registry recovers.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct InjectedPanic;
+
+impl Handler<InjectedPanic> for Room {
+    type Result = ();
+    #[allow(clippy::panic)]
+    fn handle(&mut self, _: InjectedPanic, _: &mut Context<Self>) {
+        panic!("injected fault: room actor panics");
     }
 }

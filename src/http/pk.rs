@@ -129,17 +129,17 @@ async fn resume_actor(state: &AppState, p: &pk_rows::Model, score: i64) -> AppRe
     p.score = score;
     let host = user_ref(state, p.host_id).await?;
     let challenger = user_ref(state, p.challenger_id.unwrap_or_default()).await?;
-    let mut addrs = vec![];
+    let mut room_ids = vec![];
     for room_id in [Some(p.room_id), p.challenger_room_id].into_iter().flatten() {
         if let Some(r) = rooms::find(&state.b.db, room_id).await? {
             if r.status == LIVE {
                 let a = room_actor(state, &r).await?;
                 a.do_send(room::SetExtra { key: "pk", value: Some(pk_json(&p, &host, Some(&challenger))) });
-                addrs.push(a);
+                room_ids.push(room_id);
             }
         }
     }
-    Ok(state.pk.start(p, host, challenger, addrs, state.b.db.clone()))
+    Ok(state.pk.start(p, host, challenger, room_ids, state.rooms.clone(), state.b.db.clone()))
 }
 
 /// The challenger or the host leaves: the other side wins.
@@ -160,18 +160,15 @@ pub async fn leave(state: web::Data<AppState>, user: AuthUser, id: web::Path<i64
 }
 
 /// Ends a running PK: through its actor when it runs here, else straight in storage from the
-/// score its gifts give.
+/// score its gifts give. Answers an error until the end is stored, so a job retries it.
 pub async fn end_pk(state: &AppState, p: &pk_rows::Model, reason: EndReason) -> AppResult<()> {
     if let Some(a) = state.pk.get(p.room_id) {
-        a.send(pk::End(reason)).await.map_err(AppError::internal)?;
-        // The actor stores the end before it stops; wait for it so callers read the result.
-        for _ in 0..100 {
-            if !a.connected() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
+        match a.send(pk::End(reason)).await {
+            Ok(Ok(_)) => return Ok(()),
+            Ok(Err(e)) => return Err(AppError::internal(anyhow::anyhow!("ending PK {}: {e}", p.id))),
+            // The actor stopped meanwhile (it stored the end, or it was stopped): storage decides.
+            Err(_) => {}
         }
-        return Ok(());
     }
     let score = pks::replay_score(&state.b.db, p).await?;
     let winner = match reason {
@@ -221,13 +218,15 @@ impl JobHandler for EndJob {
 }
 
 /// At start-up: PKs whose time passed while the server was down end now; the others resume
-/// with the score their gifts give, and their end timer is scheduled again.
+/// with the score their gifts give, and their end timer is scheduled again. PKs whose room
+/// closed end too.
 pub async fn sweep(state: &AppState) -> anyhow::Result<()> {
     for p in pks::running(&state.b.db).await? {
+        if end_if_due(state, &p, 0).await? {
+            continue;
+        }
         let ends_at = p.ends_at.unwrap_or(0);
-        if ends_at <= now_ms() {
-            end_pk(state, &p, EndReason::Timer).await.map_err(|e| anyhow::anyhow!("{e}"))?;
-        } else if state.pk.get(p.room_id).is_none() {
+        if state.pk.get(p.room_id).is_none() {
             let score = pks::replay_score(&state.b.db, &p).await?;
             resume_actor(state, &p, score).await.map_err(|e| anyhow::anyhow!("{e}"))?;
             let left = Duration::from_millis((ends_at - now_ms()).max(0) as u64);
@@ -235,6 +234,55 @@ pub async fn sweep(state: &AppState) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Every `pk.sweep_interval_s`: running PKs whose end is overdue by more than `grace_ms` (a
+/// lost or failing timer) or whose room closed (a close that failed half-way and was not
+/// retried) end. Each is tried on its own: one that fails is tried again next time.
+pub async fn periodic_sweep(state: &AppState) -> anyhow::Result<()> {
+    let grace_ms = (state.settings.pk.sweep_interval_s as i64 * 1000).max(5_000);
+    for p in pks::running(&state.b.db).await? {
+        if let Err(e) = end_if_due(state, &p, grace_ms).await {
+            tracing::warn!(pk = p.id, error = %e, "PK sweep could not end a PK; trying again later");
+        }
+    }
+    Ok(())
+}
+
+/// Runs `periodic_sweep` every `pk.sweep_interval_s` until the task is dropped.
+pub async fn sweep_every(state: AppState) {
+    let every = Duration::from_secs(state.settings.pk.sweep_interval_s.max(1));
+    loop {
+        tokio::time::sleep(every).await;
+        if let Err(e) = periodic_sweep(&state).await {
+            tracing::warn!(error = %e, "PK sweep failed; trying again later");
+        }
+    }
+}
+
+/// Ends `p` when its time passed more than `grace_ms` ago or a room it is played in closed;
+/// true when it had to end.
+async fn end_if_due(state: &AppState, p: &pk_rows::Model, grace_ms: i64) -> anyhow::Result<bool> {
+    let host_room = rooms::find(&state.b.db, p.room_id).await?;
+    let reason = if host_room.is_none_or(|r| r.status != LIVE) {
+        Some(EndReason::RoomClosed)
+    } else if p.ends_at.unwrap_or(0) + grace_ms <= now_ms() {
+        Some(EndReason::Timer)
+    } else {
+        match p.challenger_room_id {
+            Some(c) if rooms::find(&state.b.db, c).await?.is_none_or(|r| r.status != LIVE) => {
+                Some(EndReason::Left(p.challenger_id.unwrap_or_default()))
+            }
+            _ => None,
+        }
+    };
+    match reason {
+        Some(reason) => {
+            end_pk(state, p, reason).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            Ok(true)
+        }
+        None => Ok(false),
+    }
 }
 
 /// A PK room gets a waiting PK when it opens.
@@ -246,12 +294,16 @@ pub async fn on_room_opened(state: &AppState, r: &crate::storage::entities::room
 }
 
 /// A closing room ends the PK it hosts or challenges.
+/// Every such PK is tried, even after one failed; the first error is answered.
 pub async fn on_room_closing(state: &AppState, r: &crate::storage::entities::rooms::Model) -> AppResult<()> {
+    let mut res = Ok(());
     for p in pks::running(&state.b.db).await? {
         if p.room_id == r.id || p.challenger_room_id == Some(r.id) {
             let reason = if p.room_id == r.id { EndReason::RoomClosed } else { EndReason::Left(r.anchor_id) };
-            end_pk(state, &p, reason).await?;
+            if let Err(e) = end_pk(state, &p, reason).await {
+                res = res.and(Err(e));
+            }
         }
     }
-    Ok(())
+    res
 }

@@ -207,19 +207,40 @@ pub async fn prepare(state: web::Data<AppState>, user: AuthUser, id: web::Path<i
         r#ref: format!("rain:{rain_id}"),
         effect: Effect::Guards(rains::prepare_guards(&state.b.db, rain_id, app.id)),
     };
-    match state.b.wallets.apply(op).await.map_err(AppError::internal)? {
-        Outcome::Done { .. } => {}
-        Outcome::Insufficient => {
+    match state.b.wallets.apply(op).await {
+        Ok(Outcome::Done { .. }) => {}
+        Ok(Outcome::Insufficient) => {
             rains::delete_preparing(&state.b.db, rain_id).await?;
             return Err(AppError::InsufficientBalance);
         }
-        other => {
+        Ok(other) => {
             rains::delete_preparing(&state.b.db, rain_id).await?;
             tracing::info!(?other, "rain prepare lost a race");
+            // A close marks the room's preparing rains failed, which refuses their debit.
+            live_room(&state, r.id).await?;
             return Err(AppError::Forbidden("no_privilege", "the application was used meanwhile".into()));
+        }
+        Err(e) => {
+            // Whether the debit committed is unknown: the rain's row says. Failing it (while
+            // still preparing) makes sure it never commits later; a rain left preparing by an
+            // error here too is failed by the sweep, so the room is never `rain_busy` for ever.
+            if rains::fail_preparing(&state.b.db, rain_id).await? {
+                return Err(AppError::internal(e));
+            }
+            let now = rains::find(&state.b.db, rain_id).await?;
+            if now.is_none_or(|x| x.status != rains::PREPARED) {
+                return Err(AppError::internal(e));
+            }
         }
     }
     let rain = rains::find(&state.b.db, rain_id).await?.ok_or(AppError::NotFound("rain"))?;
+    // The room may have closed while this prepare ran (its close did not see this rain yet):
+    // the coins go straight back.
+    let room_now = crate::storage::rooms::find(&state.b.db, r.id).await?;
+    if room_now.is_none_or(|x| x.status != crate::domain::room::LIVE) {
+        end_in_closed_room(&state, &rain).await.map_err(AppError::internal)?;
+        return Err(AppError::conflict("room_closed", "the room is closed"));
+    }
     let v = rain_json(&rain, rain.packets);
     room_actor(&state, &r).await?.do_send(room::SetExtra { key: "rain", value: Some(v.clone()) });
     Ok(web::Json(v))
@@ -247,6 +268,13 @@ pub async fn start(state: web::Data<AppState>, user: AuthUser, id: web::Path<i64
     state.rain.start(r.id, rain.id, packets);
     state.b.queue.schedule(rain::END_JOB, json!({"rain_id": rain.id}), duration).await?;
     let rain = rains::find(&state.b.db, rain.id).await?.ok_or(AppError::NotFound("rain"))?;
+    if rain.status != rains::RUNNING {
+        // A close ended it between the start and the actor: no grabs on an ended rain.
+        if let Some(a) = state.rain.remove(r.id, rain.id) {
+            a.do_send(rain::Close);
+        }
+        return Err(AppError::conflict("room_closed", "the room is closed"));
+    }
     let v = rain_json(&rain, left);
     let addr = room_actor(&state, &r).await?;
     addr.do_send(room::SetExtra { key: "rain", value: Some(v.clone()) });
@@ -304,7 +332,7 @@ pub async fn grab(state: web::Data<AppState>, user: AuthUser, id: web::Path<i64>
 /// Ends a running rain: no more grabs, packets not grabbed go back to the anchor, the room
 /// gets `rain_ended`. Every step is idempotent, so a retry or a restart finishes the job.
 pub async fn end_rain(state: &AppState, r: &rain_rows::Model) -> anyhow::Result<()> {
-    if let Some(a) = state.rain.remove(r.room_id) {
+    if let Some(a) = state.rain.remove(r.room_id, r.id) {
         let _ = a.send(rain::Close).await;
     }
     let (handed_out, coins, refunded) = rains::close_packets(&state.b.db, r.id).await?;
@@ -340,6 +368,10 @@ impl JobHandler for EndJob {
         let Some(id) = job.payload["rain_id"].as_i64() else { return Ok(()) };
         let Some(r) = rains::find(&self.0.b.db, id).await? else { return Ok(()) };
         if r.status != rains::RUNNING {
+            // Ended elsewhere (a close, a sweep): an actor a racing start left stops too.
+            if let Some(a) = self.0.rain.remove(r.room_id, r.id) {
+                a.do_send(rain::Close);
+            }
             return Ok(());
         }
         if r.ends_at.is_some_and(|e| e > now_ms() + 50) {
@@ -350,16 +382,106 @@ impl JobHandler for EndJob {
 }
 
 /// At start-up: rains past their end finish; the others resume with the packets not grabbed.
+/// Rains a crash or a failed close left behind are settled (see `settle`).
 pub async fn sweep(state: &AppState) -> anyhow::Result<()> {
-    for r in rains::running(&state.b.db).await? {
+    for r in rains::active(&state.b.db).await? {
+        if settle(state, &r, 0).await? || r.status != rains::RUNNING {
+            continue;
+        }
         let ends_at = r.ends_at.unwrap_or(0);
-        if ends_at <= now_ms() {
-            end_rain(state, &r).await?;
-        } else if state.rain.get(r.room_id).is_none() {
+        if state.rain.get(r.room_id).is_none() {
             state.rain.start(r.room_id, r.id, rains::unclaimed(&state.b.db, r.id).await?);
             let left = Duration::from_millis((ends_at - now_ms()).max(0) as u64);
             state.b.queue.schedule(rain::END_JOB, json!({"rain_id": r.id}), left).await?;
         }
+    }
+    Ok(())
+}
+
+/// Every `rain.sweep_interval_s`: what the start-up sweep settles, while the server runs
+/// (a running rain gets a grace period past its end for its own timer). Each rain is tried
+/// on its own: one that fails is tried again next time.
+pub async fn periodic_sweep(state: &AppState) -> anyhow::Result<()> {
+    let grace_ms = (state.settings.rain.sweep_interval_s as i64 * 1000).max(5_000);
+    for r in rains::active(&state.b.db).await? {
+        if let Err(e) = settle(state, &r, grace_ms).await {
+            tracing::warn!(rain = r.id, error = %e, "rain sweep could not settle a rain; trying again later");
+        }
+    }
+    Ok(())
+}
+
+/// Runs `periodic_sweep` every `rain.sweep_interval_s` until the task is dropped.
+pub async fn sweep_every(state: AppState) {
+    let every = Duration::from_secs(state.settings.rain.sweep_interval_s.max(1));
+    loop {
+        tokio::time::sleep(every).await;
+        if let Err(e) = periodic_sweep(&state).await {
+            tracing::warn!(error = %e, "rain sweep failed; trying again later");
+        }
+    }
+}
+
+/// Settles a rain that is stuck or due; true when it did something.
+/// - In a closed room, every preparing, prepared or running rain ends and its coins go back.
+/// - A rain left `preparing` longer than `rain.preparing_timeout_s` (its prepare died between
+///   the row and the debit): failed without refund when its debit never happened, refunded
+///   when it did.
+/// - A running rain more than `grace_ms` past its end ends.
+async fn settle(state: &AppState, r: &rain_rows::Model, grace_ms: i64) -> anyhow::Result<bool> {
+    let room_live = crate::storage::rooms::find(&state.b.db, r.room_id)
+        .await?
+        .is_some_and(|room| room.status == crate::domain::room::LIVE);
+    let stale_before = now_ms() - state.settings.rain.preparing_timeout_s as i64 * 1000;
+    if r.status == rains::PREPARING && (room_live && r.created_at > stale_before) {
+        return Ok(false); // a prepare in flight
+    }
+    if r.status == rains::PREPARING {
+        let paid = state.b.wallets.trade_by_ref(TradeKind::RainFund, &format!("rain:{}", r.id)).await?.is_some();
+        if !paid {
+            if rains::fail_preparing(&state.b.db, r.id).await? {
+                tracing::warn!(rain = r.id, "a prepare left its rain unpaid; marked failed");
+                return Ok(true);
+            }
+        } else {
+            rains::mark_prepared(&state.b.db, r.id).await?;
+        }
+        let Some(now) = rains::find(&state.b.db, r.id).await? else { return Ok(true) };
+        end_in_closed_room(state, &now).await?;
+        return Ok(true);
+    }
+    if !room_live {
+        end_in_closed_room(state, r).await?;
+        return Ok(true);
+    }
+    if r.status == rains::RUNNING && r.ends_at.unwrap_or(0) + grace_ms <= now_ms() {
+        end_rain(state, r).await?;
+        return Ok(true);
+    }
+    Ok(false)
+}
+
+/// Ends a rain whatever stage it reached, its coins going back to the anchor: a preparing
+/// one fails (its debit can then never commit), a prepared one starts and ends at once, a
+/// running one ends. Idempotent, and safe against a prepare or start racing it.
+pub async fn end_in_closed_room(state: &AppState, r: &rain_rows::Model) -> anyhow::Result<()> {
+    let db = &state.b.db;
+    let mut r = r.clone();
+    if r.status == rains::PREPARING {
+        if rains::fail_preparing(db, r.id).await? {
+            return Ok(());
+        }
+        let Some(now) = rains::find(db, r.id).await? else { return Ok(()) };
+        r = now;
+    }
+    if r.status == rains::PREPARED {
+        // Whoever moves it to running (this, or a start racing it), it is running after.
+        rains::start(db, r.id, now_ms()).await?;
+        let Some(now) = rains::find(db, r.id).await? else { return Ok(()) };
+        r = now;
+    }
+    if r.status == rains::RUNNING {
+        end_rain(state, &r).await?;
     }
     Ok(())
 }
@@ -376,16 +498,14 @@ pub async fn room_rain(state: &AppState, room_id: i64) -> AppResult<Option<Value
     Ok(Some(rain_json(&r, left)))
 }
 
-/// A closing room ends its rain.
+/// A closing room ends every rain in it, whatever its stage, and the coins not grabbed go
+/// back. Each is tried even after one failed; the first error is answered.
 pub async fn on_room_closing(state: &AppState, room_id: i64) -> AppResult<()> {
-    if let Some(r) = rains::active_in_room(&state.b.db, room_id).await? {
-        // A prepared rain that never started is ended too, so its coins go back.
-        if r.status == rains::PREPARED {
-            rains::start(&state.b.db, r.id, now_ms()).await?;
-        }
-        if r.status == rains::PREPARED || r.status == rains::RUNNING {
-            end_rain(state, &r).await.map_err(AppError::internal)?;
+    let mut res = Ok(());
+    for r in rains::active_all_in_room(&state.b.db, room_id).await? {
+        if let Err(e) = end_in_closed_room(state, &r).await {
+            res = res.and(Err(AppError::internal(e)));
         }
     }
-    Ok(())
+    res
 }

@@ -4,7 +4,9 @@
 use super::error::AppResult;
 use super::rooms::RoomView;
 use super::state::AppState;
+use crate::actors::room::{Room, SetExtra};
 use crate::storage::entities::rooms;
+use actix::Addr;
 
 #[derive(Clone, Default)]
 pub struct RoomHooks;
@@ -15,10 +17,28 @@ impl RoomHooks {
         super::pk::on_room_opened(state, room).await
     }
 
-    /// A room is closing: whatever runs in it ends.
+    /// A room is closing: whatever runs in it ends. Each feature's step runs even when an
+    /// earlier one failed (the first error is answered); every step is idempotent, so a
+    /// retried close finishes what a failed one left.
     pub async fn room_closing(&self, state: &AppState, room: &rooms::Model) -> AppResult<()> {
-        super::pk::on_room_closing(state, room).await?;
-        super::rain::on_room_closing(state, room.id).await
+        let pk = super::pk::on_room_closing(state, room).await;
+        let rain = super::rain::on_room_closing(state, room.id).await;
+        pk.and(rain)
+    }
+
+    /// A room's actor was just started (first use, or again after it died): it learns the
+    /// PK and rain that `welcome` shows, which a dead actor took with it.
+    pub async fn actor_started(&self, state: &AppState, room: &rooms::Model, addr: &Addr<Room>) {
+        if let Some(pk) = state.pk.get(room.id) {
+            if let Ok(v) = pk.send(crate::actors::pk::Get).await {
+                addr.do_send(SetExtra { key: "pk", value: Some(v) });
+            }
+        }
+        match super::rain::room_rain(state, room.id).await {
+            Ok(Some(v)) => addr.do_send(SetExtra { key: "rain", value: Some(v) }),
+            Ok(None) => {}
+            Err(e) => tracing::warn!(room = room.id, error = %e, "could not show the rain in a restarted room"),
+        }
     }
 
     /// `GET /api/rooms/{id}`: the room's PK, rain and products where they apply.

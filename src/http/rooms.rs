@@ -5,7 +5,7 @@ use super::extract::Json;
 use super::session::AuthUser;
 use super::state::AppState;
 use super::views::PageOf;
-use crate::actors::room::{self, AnchorRef, Room};
+use crate::actors::room::{AnchorRef, Room};
 use crate::clock::rfc3339;
 use crate::domain::paging::Page;
 use crate::domain::room::{parse_title, RoomKind, LIVE};
@@ -80,13 +80,27 @@ pub async fn live_room(state: &AppState, id: i64) -> AppResult<room_rows::Model>
     Ok(r)
 }
 
-/// The actor of a live room, started when needed.
+/// The actor of a live room, started when needed (again, if it died).
+///
+/// `r` was read as live by the caller, but a close may have run since: an actor this call
+/// starts is only handed out once the row is read live again after the start. A close that
+/// runs after that read stops the actor itself (it closes the row first, then the actor), so
+/// no actor keeps running for a closed room whichever way the two interleave.
 pub async fn room_actor(state: &AppState, r: &room_rows::Model) -> AppResult<Addr<Room>> {
     if let Some(a) = state.rooms.get(r.id) {
         return Ok(a);
     }
     let anchor = anchor_of(state, r.anchor_id).await?;
-    Ok(state.rooms.get_or_start(r, anchor))
+    let (addr, started) = state.rooms.get_or_start(r, anchor);
+    if started {
+        let now = rooms::find(&state.b.db, r.id).await?;
+        if now.is_none_or(|now| now.status != LIVE) {
+            state.rooms.close(r.id).await;
+            return Err(AppError::conflict("room_closed", "the room is closed"));
+        }
+        state.hooks.actor_started(state, r, &addr).await;
+    }
+    Ok(addr)
 }
 
 /// The caller is the room's anchor or an admin; 403 otherwise.
@@ -122,9 +136,9 @@ pub async fn create(state: web::Data<AppState>, user: AuthUser, body: Json<Creat
         Err(rooms::OpenError::Db(e)) => return Err(e.into()),
     };
     let anchor = anchor_of(&state, user.id).await?;
-    state.rooms.get_or_start(&r, anchor.clone());
     state.room_list.invalidate();
     state.hooks.room_opened(&state, &r).await?;
+    room_actor(&state, &r).await?;
     let mut view = room_view(&state, &r, anchor);
     state.hooks.decorate(&state, &r, &mut view).await?;
     Ok(HttpResponse::Created().json(view))
@@ -174,6 +188,11 @@ pub async fn get(state: web::Data<AppState>, _user: AuthUser, id: web::Path<i64>
 }
 
 /// Closes the room (anchor only): viewers get `room_closed`; a PK or rain in it ends.
+///
+/// Safe to retry: the row is closed first (once), then every later step runs on each call,
+/// whether or not this call closed the row, and each is idempotent. A step that fails does
+/// not skip the others; the call answers the failure so the client retries, and the periodic
+/// PK and rain sweeps finish a close nobody retries.
 #[utoipa::path(delete, path = "/api/rooms/{id}", tag = "rooms", params(("id" = i64, Path)),
     responses((status = 204), (status = 403, body = super::openapi::ErrorBody), (status = 404, body = super::openapi::ErrorBody)))]
 pub async fn close(state: web::Data<AppState>, user: AuthUser, id: web::Path<i64>) -> AppResult<HttpResponse> {
@@ -181,14 +200,19 @@ pub async fn close(state: web::Data<AppState>, user: AuthUser, id: web::Path<i64
     if r.anchor_id != user.id {
         return Err(AppError::forbidden("only the room's anchor may close it"));
     }
-    if rooms::close(&state.b.db, &r).await? {
-        state.hooks.room_closing(&state, &r).await?;
-        if let Some(addr) = state.rooms.remove(r.id) {
-            let _ = addr.send(room::Close).await;
-        }
-        state.room_list.invalidate();
-    }
+    rooms::close(&state.b.db, &r).await?;
+    finish_close(&state, &r).await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// Everything a close does after the row is closed: the PK and rain in the room end (the
+/// room's viewers still hear it), then the actor closes and the list forgets the room. The
+/// actor closes even when a hook failed; the hook's error is answered after.
+pub async fn finish_close(state: &AppState, r: &room_rows::Model) -> AppResult<()> {
+    let hooks = state.hooks.room_closing(state, r).await;
+    state.rooms.close(r.id).await;
+    state.room_list.invalidate();
+    hooks
 }
 
 #[derive(Serialize, ToSchema)]

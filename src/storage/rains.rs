@@ -18,6 +18,9 @@ pub const PREPARING: &str = "preparing";
 pub const PREPARED: &str = "prepared";
 pub const RUNNING: &str = "running";
 pub const ENDED: &str = "ended";
+/// A prepare that never paid (its debit failed or never ran): nothing to refund, and the
+/// application stays usable.
+pub const FAILED: &str = "failed";
 
 pub async fn apply(
     db: &DatabaseConnection,
@@ -88,6 +91,52 @@ pub async fn active_in_room(db: &DatabaseConnection, room_id: i64) -> Result<Opt
         .order_by_desc(rains::Column::Id)
         .one(db)
         .await
+}
+
+/// Every rain of the room that is preparing, prepared or running, oldest first.
+pub async fn active_all_in_room(db: &DatabaseConnection, room_id: i64) -> Result<Vec<rains::Model>, DbErr> {
+    rains::Entity::find()
+        .filter(rains::Column::RoomId.eq(room_id))
+        .filter(rains::Column::Status.is_in([PREPARING, PREPARED, RUNNING]))
+        .order_by_asc(rains::Column::Id)
+        .all(db)
+        .await
+}
+
+/// Every rain that is preparing, prepared or running (the sweeps go through these).
+pub async fn active(db: &DatabaseConnection) -> Result<Vec<rains::Model>, DbErr> {
+    rains::Entity::find()
+        .filter(rains::Column::Status.is_in([PREPARING, PREPARED, RUNNING]))
+        .order_by_asc(rains::Column::Id)
+        .all(db)
+        .await
+}
+
+/// Marks a preparing rain failed; false when it was not preparing (its debit committed, so it
+/// is prepared, or it is gone). Once failed, its debit can no longer commit: the debit's
+/// guard needs the rain preparing. Its packets are removed.
+pub async fn fail_preparing(db: &DatabaseConnection, rain_id: i64) -> Result<bool, DbErr> {
+    let r = rains::Entity::update_many()
+        .col_expr(rains::Column::Status, Expr::value(FAILED))
+        .filter(rains::Column::Id.eq(rain_id))
+        .filter(rains::Column::Status.eq(PREPARING))
+        .exec(db)
+        .await?;
+    if r.rows_affected == 1 {
+        red_packets::Entity::delete_many().filter(red_packets::Column::RainId.eq(rain_id)).exec(db).await?;
+    }
+    Ok(r.rows_affected == 1)
+}
+
+/// Marks a preparing rain prepared (its debit is found committed); false when not preparing.
+pub async fn mark_prepared(db: &DatabaseConnection, rain_id: i64) -> Result<bool, DbErr> {
+    let r = rains::Entity::update_many()
+        .col_expr(rains::Column::Status, Expr::value(PREPARED))
+        .filter(rains::Column::Id.eq(rain_id))
+        .filter(rains::Column::Status.eq(PREPARING))
+        .exec(db)
+        .await?;
+    Ok(r.rows_affected == 1)
 }
 
 pub async fn latest_in_room(db: &DatabaseConnection, room_id: i64) -> Result<Option<rains::Model>, DbErr> {

@@ -171,3 +171,94 @@ async fn a_pk_whose_time_passed_while_the_server_was_down_ends_at_start_up() {
         );
     }
 }
+
+/// Makes every update of `table` that sets `column` to `value` fail on the test's own
+/// database (a trigger), as a failing disk or a dropped connection would fail that write.
+/// Returns a handle for `unblock`.
+pub async fn block_update(app: &TestApp, table: &str, column: &str, value: &str) -> (String, String) {
+    use sea_orm::{ConnectionTrait, DbBackend};
+    let db = &app.state.b.db;
+    let name = format!("block_{table}_{value}");
+    let sql = match db.get_database_backend() {
+        DbBackend::Sqlite => vec![format!(
+            "CREATE TRIGGER {name} BEFORE UPDATE OF {column} ON {table} FOR EACH ROW \
+             WHEN NEW.{column} = '{value}' BEGIN SELECT RAISE(ABORT, 'blocked by the test'); END"
+        )],
+        DbBackend::Postgres => vec![
+            format!(
+                "CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+                 IF NEW.{column} = '{value}' THEN RAISE EXCEPTION 'blocked by the test'; END IF; \
+                 RETURN NEW; END $$"
+            ),
+            format!("CREATE TRIGGER {name} BEFORE UPDATE ON {table} FOR EACH ROW EXECUTE FUNCTION {name}()"),
+        ],
+        DbBackend::MySql => vec![format!(
+            "CREATE TRIGGER {name} BEFORE UPDATE ON {table} FOR EACH ROW BEGIN \
+             IF NEW.{column} = '{value}' THEN SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'blocked by the test'; \
+             END IF; END"
+        )],
+    };
+    for s in sql {
+        db.execute_unprepared(&s).await.unwrap_or_else(|e| panic!("{s}: {e}"));
+    }
+    (name, table.to_owned())
+}
+
+/// Removes what `block_update` installed.
+pub async fn unblock(app: &TestApp, (name, table): &(String, String)) {
+    use sea_orm::{ConnectionTrait, DbBackend};
+    let db = &app.state.b.db;
+    let sql = match db.get_database_backend() {
+        DbBackend::Postgres => vec![format!("DROP TRIGGER {name} ON {table}"), format!("DROP FUNCTION {name}()")],
+        _ => vec![format!("DROP TRIGGER {name}")],
+    };
+    for s in sql {
+        db.execute_unprepared(&s).await.unwrap_or_else(|e| panic!("{s}: {e}"));
+    }
+}
+
+/// The stored status of a PK.
+async fn stored_pk(app: &TestApp, pk_id: i64) -> liveroom::storage::entities::pks::Model {
+    use sea_orm::EntityTrait;
+    liveroom::storage::entities::pks::Entity::find_by_id(pk_id).one(&app.state.b.db).await.unwrap().unwrap()
+}
+
+#[actix_web::test]
+async fn hole05_a_pk_whose_end_write_fails_stays_due_until_the_end_is_stored() {
+    for set in backend_sets() {
+        // The periodic sweep is kept out of the way: the timer's own job must finish it.
+        let app = spawn_app_with(set, |s| {
+            s.pk.duration_s = 2;
+            s.pk.sweep_interval_s = 3600;
+        })
+        .await;
+        let (host, _) = app.new_user().await;
+        let room = app.open_room(&host, "pk").await;
+        let (ch, _) = app.new_user().await;
+        app.open_room(&ch, "normal").await;
+        let (viewer, _) = app.new_user().await;
+        let (mut v, _) = app.join(room, &viewer).await;
+        let blocked = block_update(&app, "pks", "status", "ended").await;
+        let (s, p) = app.post(&format!("/api/rooms/{room}/pk/join"), &ch, json!({})).await;
+        assert_eq!(s, 200, "{p}");
+        let pk_id = p["id"].as_i64().unwrap();
+        // The timer fires at 2 s and its end write fails.
+        tokio::time::sleep(Duration::from_millis(4500)).await;
+        assert_eq!(stored_pk(&app, pk_id).await.status, "running", "the end could not be stored");
+        unblock(&app, &blocked).await;
+        let mut status = String::new();
+        for _ in 0..300 {
+            status = stored_pk(&app, pk_id).await.status;
+            if status == "ended" {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(status, "ended", "the end is retried until it is stored");
+        let ended = v.expect("pk_ended").await;
+        assert_eq!(ended["data"]["pk"]["id"], pk_id);
+        assert!(v.quiet_of("pk_ended", Duration::from_millis(1500)).await, "announced once");
+        let (_, p) = app.get(&format!("/api/rooms/{room}/pk"), &viewer).await;
+        assert_eq!(p["status"], "ended");
+    }
+}

@@ -220,3 +220,174 @@ async fn a_rain_running_when_the_server_stopped_ends_after_start_up_with_nothing
         assert_eq!((a.balance, v.balance), (60 - 50 + 50 - grabbed, grabbed), "every coin is somewhere, once");
     }
 }
+
+/// A rain's stored row.
+async fn stored_rain(app: &TestApp, id: i64) -> liveroom::storage::entities::rains::Model {
+    use sea_orm::EntityTrait;
+    liveroom::storage::entities::rains::Entity::find_by_id(id).one(&app.state.b.db).await.unwrap().unwrap()
+}
+
+/// What a prepare writes before its debit, as a prepare that died there (a crash) leaves it:
+/// the rain `preparing` with its packets.
+async fn preparing_rain(app: &TestApp, room: i64, anchor_id: i64, application_id: i64, total: i64) -> i64 {
+    use liveroom::storage::{entities::rains as rain_rows, rains};
+    let id = app.state.b.ids.next("rain").await.unwrap();
+    let model = rain_rows::Model {
+        id,
+        room_id: room,
+        anchor_id,
+        application_id,
+        status: rains::PREPARING.into(),
+        total_coins: total,
+        packets: 10,
+        ends_at: None,
+        refunded: None,
+        created_at: liveroom::clock::now_ms(),
+    };
+    rains::insert_preparing(&app.state.b.db, &model, &[total / 10; 10], id * 1_000_000).await.unwrap();
+    id
+}
+
+#[actix_web::test]
+async fn hole04_a_prepare_whose_debit_fails_leaves_the_room_free() {
+    for set in backend_sets() {
+        let app = spawn_app(set).await;
+        let (anchor, _) = app.new_user().await;
+        let room = app.open_room(&anchor, "normal").await;
+        app.approved_rain(&anchor, 100, 10).await;
+        app.recharge(&anchor, 2).await; // 300 coins
+                                        // The debit's transaction fails (its guard on the application errors).
+        let blocked = crate::pk::block_update(&app, "red_packet_applications", "status", "used").await;
+        let (s, b) = app.post(&format!("/api/rooms/{room}/rain/prepare"), &anchor, json!({})).await;
+        assert_eq!(s, 500, "{b}");
+        assert_eq!(app.balance(&anchor).await, 300, "nothing was paid");
+        crate::pk::unblock(&app, &blocked).await;
+        let (s, r) = app.post(&format!("/api/rooms/{room}/rain/prepare"), &anchor, json!({})).await;
+        assert_eq!(s, 200, "the room is not left rain_busy: {r}");
+        assert_eq!(app.balance(&anchor).await, 200);
+    }
+}
+
+#[actix_web::test]
+async fn hole04_rains_a_crash_left_preparing_are_settled_by_the_sweep() {
+    for set in backend_sets() {
+        let app = spawn_app_with(set, |s| {
+            s.rain.sweep_interval_s = 1;
+            s.rain.preparing_timeout_s = 2;
+        })
+        .await;
+        // Unpaid: the prepare died between the row and the debit.
+        let (anchor, anchor_id) = app.new_user().await;
+        let room = app.open_room(&anchor, "normal").await;
+        let app_id = app.approved_rain(&anchor, 100, 10).await;
+        app.recharge(&anchor, 2).await; // 300 coins
+        let unpaid = preparing_rain(&app, room, anchor_id, app_id, 100).await;
+        let (s, b) = app.post(&format!("/api/rooms/{room}/rain/prepare"), &anchor, json!({})).await;
+        assert_eq!((s.as_u16(), code(&b)), (409, "rain_busy"));
+        // Paid: its debit committed (as the prepare's wallet write names it) but not the status.
+        let (anchor2, anchor2_id) = app.new_user().await;
+        let room2 = app.open_room(&anchor2, "normal").await;
+        let app2_id = app.approved_rain(&anchor2, 100, 10).await;
+        app.recharge(&anchor2, 2).await;
+        let paid = preparing_rain(&app, room2, anchor2_id, app2_id, 100).await;
+        use liveroom::domain::money::TradeKind;
+        use liveroom::storage::wallets::{Effect, Outcome, WalletOp};
+        let op = WalletOp {
+            user_id: anchor2_id,
+            delta: -100,
+            kind: TradeKind::RainFund,
+            r#ref: format!("rain:{paid}"),
+            effect: Effect::None,
+        };
+        assert!(matches!(app.state.b.wallets.apply(op).await.unwrap(), Outcome::Done { .. }));
+        assert_eq!(app.balance(&anchor2).await, 200);
+        // The sweep fails the first and refunds the second; the first room is free again.
+        let mut last = (0, json!({}));
+        for _ in 0..150 {
+            let (s, b) = app.post(&format!("/api/rooms/{room}/rain/prepare"), &anchor, json!({})).await;
+            last = (s.as_u16(), b);
+            if last.0 == 200 {
+                break;
+            }
+            assert!(code(&last.1) == "rain_busy" || code(&last.1) == "no_privilege", "{last:?}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(last.0, 200, "{last:?}");
+        assert_eq!(stored_rain(&app, unpaid).await.status, "failed");
+        assert_eq!(app.balance(&anchor).await, 200, "only the new rain was paid for");
+        for _ in 0..100 {
+            if stored_rain(&app, paid).await.status == "ended" {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let r = stored_rain(&app, paid).await;
+        assert_eq!((r.status.as_str(), r.refunded), ("ended", Some(100)));
+        assert_eq!(app.balance(&anchor2).await, 300, "the paid one is refunded");
+    }
+}
+
+#[actix_web::test]
+async fn hole04_every_unstarted_rain_of_a_closing_room_is_refunded_or_failed() {
+    for set in backend_sets() {
+        let app = spawn_app_with(set, |s| s.rain.sweep_interval_s = 3600).await;
+        let (anchor, anchor_id) = app.new_user().await;
+        let room = app.open_room(&anchor, "normal").await;
+        app.approved_rain(&anchor, 100, 10).await;
+        app.recharge(&anchor, 2).await; // 300 coins
+        let (s, r) = app.post(&format!("/api/rooms/{room}/rain/prepare"), &anchor, json!({})).await;
+        assert_eq!(s, 200, "{r}");
+        let prepared = r["id"].as_i64().unwrap();
+        // A second prepare is in flight: its row is written, its debit not yet.
+        let app2_id = app.approved_rain(&anchor, 50, 10).await;
+        let in_flight = preparing_rain(&app, room, anchor_id, app2_id, 50).await;
+        let (s, _) = app.delete(&format!("/api/rooms/{room}"), &anchor).await;
+        assert_eq!(s, 204);
+        let r = stored_rain(&app, prepared).await;
+        assert_eq!((r.status.as_str(), r.refunded), ("ended", Some(100)), "the prepared rain is refunded");
+        assert_eq!(app.balance(&anchor).await, 300);
+        assert_eq!(stored_rain(&app, in_flight).await.status, "failed");
+        // The in-flight debit now arrives: it is refused, so nothing is stranded.
+        use liveroom::domain::money::TradeKind;
+        use liveroom::storage::wallets::{Effect, Outcome, WalletOp};
+        let op = WalletOp {
+            user_id: anchor_id,
+            delta: -50,
+            kind: TradeKind::RainFund,
+            r#ref: format!("rain:{in_flight}"),
+            effect: Effect::Guards(liveroom::storage::rains::prepare_guards(&app.state.b.db, in_flight, app2_id)),
+        };
+        assert_eq!(app.state.b.wallets.apply(op).await.unwrap(), Outcome::Refused);
+        assert_eq!(app.balance(&anchor).await, 300);
+    }
+}
+
+#[actix_web::test]
+async fn hole04_a_rain_a_failed_close_left_is_refunded_by_the_sweep() {
+    for set in backend_sets() {
+        let app = spawn_app_with(set, |s| s.rain.sweep_interval_s = 1).await;
+        let (anchor, _) = app.new_user().await;
+        let room = app.open_room(&anchor, "normal").await;
+        let rain_app = app.approved_rain(&anchor, 100, 10).await;
+        app.recharge(&anchor, 2).await; // 300 coins
+        let (s, r) = app.post(&format!("/api/rooms/{room}/rain/prepare"), &anchor, json!({})).await;
+        assert_eq!(s, 200, "{r}");
+        let _ = rain_app;
+        let blocked = crate::pk::block_update(&app, "rains", "status", "running").await;
+        let (s, _) = app.delete(&format!("/api/rooms/{room}"), &anchor).await;
+        assert_eq!(s, 500);
+        crate::pk::unblock(&app, &blocked).await;
+        // Nobody retries the close: the sweep refunds the rain.
+        let mut balance = 0;
+        for _ in 0..150 {
+            balance = app.balance(&anchor).await;
+            if balance == 300 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(balance, 300);
+        let r = stored_rain(&app, r["id"].as_i64().unwrap()).await;
+        assert_eq!((r.status.as_str(), r.refunded), ("ended", Some(100)));
+    }
+}

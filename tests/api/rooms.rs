@@ -3,6 +3,7 @@
 use crate::helpers::*;
 use reqwest::Method;
 use serde_json::json;
+use std::time::Duration;
 
 #[actix_web::test]
 async fn an_anchor_opens_one_live_room_and_closes_it() {
@@ -155,5 +156,96 @@ async fn a_banned_user_gets_403_on_im_until_lifted() {
         assert_eq!(s, 204);
         let (s, _) = app.ticket(room, &viewer).await;
         assert_eq!(s, 200);
+    }
+}
+
+#[actix_web::test]
+async fn hole18_a_close_that_failed_half_way_completes_when_retried() {
+    for set in backend_sets() {
+        // The periodic sweep is kept out of the way: the retried close must finish the job.
+        let app = spawn_app_with(set, |s| s.rain.sweep_interval_s = 3600).await;
+        let (anchor, _) = app.new_user().await;
+        let room = app.open_room(&anchor, "normal").await;
+        app.approved_rain(&anchor, 100, 10).await;
+        app.recharge(&anchor, 2).await; // 300 coins
+        let (s, r) = app.post(&format!("/api/rooms/{room}/rain/prepare"), &anchor, json!({})).await;
+        assert_eq!(s, 200, "{r}");
+        assert_eq!(app.balance(&anchor).await, 200);
+        let (viewer, _) = app.new_user().await;
+        let (mut v, _) = app.join(room, &viewer).await;
+        // The rain hook's first write fails: the close cannot finish.
+        let blocked = crate::pk::block_update(&app, "rains", "status", "running").await;
+        let (s, b) = app.delete(&format!("/api/rooms/{room}"), &anchor).await;
+        assert_eq!(s, 500, "{b}");
+        // The viewers are told all the same, and the room is gone from this node.
+        v.expect("room_closed").await;
+        assert!(app.state.rooms.get(room).is_none());
+        crate::pk::unblock(&app, &blocked).await;
+        let (s, b) = app.delete(&format!("/api/rooms/{room}"), &anchor).await;
+        assert_eq!(s, 204, "{b}");
+        assert_eq!(app.balance(&anchor).await, 300, "the retried close refunded the rain");
+        use liveroom::storage::entities::rains;
+        use sea_orm::EntityTrait;
+        let r = rains::Entity::find().all(&app.state.b.db).await.unwrap();
+        assert_eq!((r[0].status.as_str(), r[0].refunded), ("ended", Some(100)));
+        let (s, _) = app.delete(&format!("/api/rooms/{room}"), &anchor).await;
+        assert_eq!(s, 204, "closing again is harmless");
+        assert_eq!(app.balance(&anchor).await, 300, "and refunds nothing twice");
+        assert!(app.state.rooms.get(room).is_none());
+    }
+}
+
+#[actix_web::test]
+async fn hole18_a_handler_that_read_the_room_before_its_close_starts_no_actor() {
+    for set in backend_sets() {
+        let app = spawn_app(set).await;
+        let (anchor, _) = app.new_user().await;
+        let room = app.open_room(&anchor, "normal").await;
+        // A handler read the live row ...
+        let row = liveroom::storage::rooms::find(&app.state.b.db, room).await.unwrap().unwrap();
+        // ... the room closes ...
+        let (s, _) = app.delete(&format!("/api/rooms/{room}"), &anchor).await;
+        assert_eq!(s, 204);
+        assert!(app.state.rooms.get(room).is_none());
+        // ... and the handler goes on to use the room's actor.
+        let res = liveroom::http::rooms::room_actor(&app.state, &row).await;
+        assert_eq!(res.err().map(|e| e.code()), Some("room_closed"));
+        assert!(app.state.rooms.get(room).is_none(), "no actor runs for the closed room");
+    }
+}
+
+#[actix_web::test]
+async fn hole19_a_room_whose_actor_died_works_again() {
+    for set in backend_sets() {
+        let app = spawn_app(set).await;
+        let (anchor, aid) = app.new_user().await;
+        let room = app.open_room(&anchor, "normal").await;
+        let (mut a, _) = app.join(room, &anchor).await;
+        a.chat("before").await;
+        a.expect("chat").await;
+        let addr = app.state.rooms.get(room).unwrap();
+        // A bug in a handler panics: the actor and its mailbox are gone (no supervisor restart).
+        let _ = addr.send(liveroom::actors::registry::InjectedPanic).await;
+        for _ in 0..100 {
+            if !addr.connected() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(!addr.connected(), "the actor is dead");
+        drop(addr);
+        // A new viewer joins, chats and sees a gift's effect.
+        let (viewer, _) = app.new_user().await;
+        let (mut v, w) = app.join(room, &viewer).await;
+        assert_eq!(w["data"]["room"]["id"], room);
+        v.chat("after").await;
+        assert_eq!(v.expect("chat").await["data"]["text"], "after");
+        let (fan, _) = app.new_user().await;
+        app.recharge(&fan, 1).await;
+        let (s, b) = app.post(&format!("/api/rooms/{room}/gifts"), &fan, json!({"gift_id": 2, "to": aid})).await;
+        assert_eq!(s, 200, "{b}");
+        let g = v.expect("gift").await;
+        assert_eq!(g["data"]["gift"]["id"], 2);
+        assert!(app.state.rooms.get(room).unwrap().connected());
     }
 }
