@@ -19,6 +19,8 @@ use std::time::Duration;
 
 pub const END_JOB: &str = "pk_end";
 const PROGRESS_EVERY_MS: i64 = 200;
+/// The longest wait between two tries to store a decided end that failed to store.
+const STORE_RETRY_MAX: Duration = Duration::from_secs(5);
 
 /// Why a PK ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -128,7 +130,8 @@ impl PkActor {
                     tracing::error!(pk = act.pk.id, error = %e, attempts = act.store_failures, "storing the PK result failed; retrying");
                     if !act.retry_pending {
                         act.retry_pending = true;
-                        ctx.run_later(backoff(act.store_failures), |act, ctx| {
+                        // Backs off, but not past STORE_RETRY_MAX: viewers are waiting for the end.
+                        ctx.run_later(backoff(act.store_failures).min(STORE_RETRY_MAX), |act, ctx| {
                             act.retry_pending = false;
                             ctx.spawn(act.store().map(|_, _, _| ()));
                         });

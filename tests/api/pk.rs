@@ -252,6 +252,7 @@ async fn hole05_a_pk_whose_end_write_fails_stays_due_until_the_end_is_stored() {
             if status == "ended" {
                 break;
             }
+            v.send(json!({"type": "ping"})).await; // the viewer stays while it waits
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         assert_eq!(status, "ended", "the end is retried until it is stored");

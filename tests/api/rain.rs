@@ -368,26 +368,24 @@ async fn hole04_a_rain_a_failed_close_left_is_refunded_by_the_sweep() {
         let app = spawn_app_with(set, |s| s.rain.sweep_interval_s = 1).await;
         let (anchor, _) = app.new_user().await;
         let room = app.open_room(&anchor, "normal").await;
-        let rain_app = app.approved_rain(&anchor, 100, 10).await;
+        app.approved_rain(&anchor, 100, 10).await;
         app.recharge(&anchor, 2).await; // 300 coins
         let (s, r) = app.post(&format!("/api/rooms/{room}/rain/prepare"), &anchor, json!({})).await;
         assert_eq!(s, 200, "{r}");
-        let _ = rain_app;
         let blocked = crate::pk::block_update(&app, "rains", "status", "running").await;
         let (s, _) = app.delete(&format!("/api/rooms/{room}"), &anchor).await;
         assert_eq!(s, 500);
         crate::pk::unblock(&app, &blocked).await;
         // Nobody retries the close: the sweep refunds the rain.
-        let mut balance = 0;
+        let id = r["id"].as_i64().unwrap();
         for _ in 0..150 {
-            balance = app.balance(&anchor).await;
-            if balance == 300 {
+            if stored_rain(&app, id).await.status == "ended" {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        assert_eq!(balance, 300);
-        let r = stored_rain(&app, r["id"].as_i64().unwrap()).await;
+        let r = stored_rain(&app, id).await;
         assert_eq!((r.status.as_str(), r.refunded), ("ended", Some(100)));
+        assert_eq!(app.balance(&anchor).await, 300);
     }
 }
