@@ -129,12 +129,16 @@ pub async fn backend_gate(
         }
     }
     let res = next.call(req).await?;
-    if let (Some(h), Some(FailedBackend(Backend::Sql))) =
-        (&health, res.response().extensions().get::<FailedBackend>().copied())
-    {
+    let Some(FailedBackend(b)) = res.response().extensions().get::<FailedBackend>().copied() else {
+        return Ok(res.map_into_boxed_body());
+    };
+    if let (Some(h), Backend::Sql) = (&health, b) {
         h.failure(Backend::Sql, &"a request found the database unreachable");
     }
-    Ok(res.map_into_boxed_body())
+    // The same answer rebuilt without the error attached, so the request logger does not write
+    // an ERROR line per request during an outage: the tracker logged the outage once.
+    let (req, _) = res.into_parts();
+    Ok(ServiceResponse::new(req, AppError::BackendDown(b).error_response()))
 }
 
 /// The OpenAPI 3 description, generated from the handlers' annotations.
