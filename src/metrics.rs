@@ -1,7 +1,8 @@
 //! Prometheus metrics, served as text at `/metrics`.
 
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
 };
 use std::sync::LazyLock;
 
@@ -74,6 +75,22 @@ pub static JOBS_RUN: LazyLock<IntCounterVec> = LazyLock::new(|| {
         .unwrap_or_else(|_| unreachable!()))
 });
 
+pub static BACKEND_UP: LazyLock<IntGaugeVec> = LazyLock::new(|| {
+    reg(IntGaugeVec::new(
+        Opts::new("liveroom_backend_up", "1 while the backend answers, 0 while it is down"),
+        &["backend"],
+    )
+    .unwrap_or_else(|_| unreachable!()))
+});
+
+pub static BACKEND_FAILURES: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    reg(IntCounterVec::new(
+        Opts::new("liveroom_backend_failures_total", "Backend calls and probes that found the backend unreachable"),
+        &["backend"],
+    )
+    .unwrap_or_else(|_| unreachable!()))
+});
+
 /// Touches every metric so that `/metrics` lists them all from the start.
 pub fn init() {
     LazyLock::force(&HTTP_REQUESTS);
@@ -88,6 +105,10 @@ pub fn init() {
     LazyLock::force(&COMMAND_LATENCY);
     LazyLock::force(&QUEUE_DEPTH);
     JOBS_RUN.with_label_values(&["notice_retry"]);
+    for b in ["sql", "redis", "amqp"] {
+        BACKEND_FAILURES.with_label_values(&[b]);
+        BACKEND_UP.with_label_values(&[b]);
+    }
 }
 
 pub fn render() -> String {

@@ -19,6 +19,8 @@ pub struct Settings {
     pub wallet: WalletSettings,
     pub payments: PaymentSettings,
     pub limits: LimitSettings,
+    pub backends: BackendSettings,
+    pub metrics: MetricsSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -131,6 +133,22 @@ pub struct LimitSettings {
     pub enabled: bool,
 }
 
+#[derive(Debug, Clone, Deserialize)]
+pub struct BackendSettings {
+    /// Bound on one call to the SQL database, Redis or RabbitMQ (and on connecting to it): past
+    /// it the request answers 503 with Retry-After.
+    pub timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct MetricsSettings {
+    /// Empty: `/metrics` is served on the public port; `host:port`: only on that address
+    /// (e.g. `127.0.0.1:9100`), and not on the public port.
+    pub listen: String,
+    /// Non-empty: `/metrics` needs `Authorization: Bearer <token>`.
+    pub token: String,
+}
+
 /// Why settings could not be loaded; the message names the key at fault.
 #[derive(Debug, thiserror::Error)]
 #[error("configuration error: {0}")]
@@ -210,6 +228,12 @@ impl Settings {
         }
         if self.wallet.batch_max == 0 {
             return bad("wallet.batch_max", "must be at least 1");
+        }
+        if self.backends.timeout_ms == 0 {
+            return bad("backends.timeout_ms", "must be at least 1");
+        }
+        if !self.metrics.listen.is_empty() && self.metrics.listen.parse::<std::net::SocketAddr>().is_err() {
+            return bad("metrics.listen", "must be empty or host:port such as 127.0.0.1:9100");
         }
         for p in &self.auth.admin_phones {
             if crate::domain::user::Phone::parse(p).is_err() {

@@ -20,6 +20,8 @@ pub struct Application {
     host: String,
     server: Server,
     state: AppState,
+    /// The private `/metrics` server, when `metrics.listen` is set.
+    metrics: Option<(actix_web::dev::ServerHandle, std::net::SocketAddr)>,
 }
 
 impl Application {
@@ -92,6 +94,19 @@ impl Application {
         let static_dir = settings.server.static_dir.clone();
         let cors_origins = settings.server.cors_origins.clone();
         let data = web::Data::new(state.clone());
+        let metrics_settings = web::Data::new(settings.metrics.clone());
+        // With `metrics.listen` set, /metrics lives only on that (private) address.
+        let public_metrics = settings.metrics.listen.is_empty();
+        let metrics_server = if public_metrics {
+            None
+        } else {
+            let l = TcpListener::bind(settings.metrics.listen.as_str())
+                .map_err(|e| anyhow::anyhow!("metrics.listen: cannot listen on {}: {e}", settings.metrics.listen))?;
+            let addr = l.local_addr()?;
+            let srv = http::ops::metrics_server(l, settings.metrics.clone())?;
+            tracing::info!("metrics on http://{addr}/metrics");
+            Some((srv, addr))
+        };
         let mut server = HttpServer::new(move || {
             let mut cors = actix_cors::Cors::default()
                 .allowed_methods(["GET", "POST", "PUT", "PATCH", "DELETE"])
@@ -100,16 +115,19 @@ impl Application {
             for o in &cors_origins {
                 cors = cors.allowed_origin(o);
             }
-            App::new()
+            let app = App::new()
                 .app_data(data.clone())
+                .app_data(metrics_settings.clone())
                 .app_data(http::extract::path_config())
                 .app_data(http::extract::query_config())
                 .app_data(http::extract::json_config())
+                .wrap(actix_web::middleware::from_fn(http::ops::backend_gate))
                 .wrap(actix_web::middleware::from_fn(http::middleware::observe))
                 .wrap(cors)
                 .wrap(tracing_actix_web::TracingLogger::default())
-                .configure(http::api)
-                .service(actix_files::Files::new("/", &static_dir).index_file("index.html"))
+                .configure(http::api);
+            let app = if public_metrics { app.route("/metrics", web::get().to(http::ops::metrics)) } else { app };
+            app.service(actix_files::Files::new("/", &static_dir).index_file("index.html"))
         })
         // Real-time frames are small: do not let Nagle hold them back waiting for an ACK.
         .tcp_nodelay(true)
@@ -119,13 +137,18 @@ impl Application {
             server = server.workers(settings.server.workers);
         }
         let server = server.run();
+        let metrics_addr = metrics_server.map(|(srv, addr)| {
+            let handle = srv.handle();
+            actix_web::rt::spawn(srv);
+            (handle, addr)
+        });
         backends.queue.start(router).await?;
         // Whatever came due while the server was down finishes now.
         http::pk::sweep(&state).await?;
         http::rain::sweep(&state).await?;
         http::commerce::sweep(&state).await?;
         tracing::info!("listening on http://{}:{}", settings.server.host, port);
-        Ok(Self { port, host: settings.server.host.clone(), server, state })
+        Ok(Self { port, host: settings.server.host.clone(), server, state, metrics: metrics_addr })
     }
 
     pub fn port(&self) -> u16 {
@@ -134,6 +157,11 @@ impl Application {
 
     pub fn host(&self) -> &str {
         &self.host
+    }
+
+    /// Where `/metrics` is served when `metrics.listen` keeps it off the public port.
+    pub fn metrics_addr(&self) -> Option<std::net::SocketAddr> {
+        self.metrics.as_ref().map(|(_, a)| *a)
     }
 
     /// A handle on the app's state (tests reach the backends through it).
@@ -156,6 +184,9 @@ impl Application {
         pk_sweep.abort();
         rain_sweep.abort();
         queue.stop();
+        if let Some((h, _)) = self.metrics {
+            h.stop(true).await;
+        }
         res
     }
 }

@@ -54,7 +54,9 @@ pub async fn send_sms(state: web::Data<AppState>, body: Json<SmsRequest>) -> App
         Ok(c) => c,
         Err(e) => {
             let _ = state.b.kv.del(&lock).await;
-            return Err(AppError::Unavailable(format!("could not send the code: {e}")));
+            // The provider's own text stays in the log: it can name accounts, hosts or quotas.
+            tracing::warn!(error = %e, "SMS provider could not send a login code");
+            return Err(AppError::Unavailable("could not send the code; try again later".into()));
         }
     };
     state.b.kv.set(&code_key(&phone), &code, Some(Duration::from_secs(a.code_ttl_s))).await?;

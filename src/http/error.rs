@@ -2,6 +2,7 @@
 //! `{"error": {"code", "message", "field"?}}`. Internal causes are logged, never sent.
 
 use crate::domain::DomainError;
+use crate::storage::health::{db_unreachable, Backend, BackendDown};
 use actix_web::{http::StatusCode, HttpResponse, ResponseError};
 use serde::Serialize;
 
@@ -28,10 +29,64 @@ pub enum AppError {
     TooLarge,
     #[error("{message}")]
     RateLimited { retry_after_s: u64, message: String },
+    /// 503 for a dependency other than our backends (the SMS provider); the message is ours,
+    /// never the dependency's own text.
     #[error("{0}")]
     Unavailable(String),
+    /// A backend (database, key-value store, queue) is down or did not answer within
+    /// `backends.timeout_ms`: 503 `unavailable` with Retry-After. The health tracker logs the
+    /// outage once; each request only at debug.
+    #[error("the service is briefly unavailable; try again in a moment")]
+    BackendDown(Backend),
     #[error("internal error")]
-    Internal(#[from] anyhow::Error),
+    Internal(anyhow::Error),
+}
+
+/// Seconds a client should wait before retrying after a backend outage answer.
+pub const BACKEND_RETRY_AFTER_S: u64 = 2;
+/// Seconds before retrying after another dependency failed.
+pub const UNAVAILABLE_RETRY_AFTER_S: u64 = 10;
+
+/// What the response carries so the middleware can tell the health tracker which backend failed.
+#[derive(Debug, Clone, Copy)]
+pub struct FailedBackend(pub Backend);
+
+impl From<anyhow::Error> for AppError {
+    /// An error that reached the handler wrapped (a wallet write, a job) is still an outage
+    /// when a backend failure is in its chain.
+    fn from(e: anyhow::Error) -> Self {
+        match backend_in_chain(&e) {
+            Some(b) => {
+                tracing::debug!(backend = b.as_str(), error = %format!("{e:#}"), "request failed: backend unavailable");
+                Self::BackendDown(b)
+            }
+            None => Self::Internal(e),
+        }
+    }
+}
+
+/// The backend whose outage caused `e`, if one did.
+fn backend_in_chain(e: &anyhow::Error) -> Option<Backend> {
+    for cause in e.chain() {
+        if let Some(d) = cause.downcast_ref::<BackendDown>() {
+            return Some(d.0);
+        }
+        if let Some(d) = cause.downcast_ref::<sea_orm::DbErr>() {
+            return db_unreachable(d).then_some(Backend::Sql);
+        }
+        if cause.downcast_ref::<crate::storage::kv::KvError>().is_some() {
+            return Some(Backend::Redis);
+        }
+        if cause.downcast_ref::<crate::storage::queue::QueueError>().is_some() {
+            return Some(Backend::Amqp);
+        }
+        if let Some(crate::storage::wallets::WalletError::Unavailable(_)) =
+            cause.downcast_ref::<crate::storage::wallets::WalletError>()
+        {
+            return Some(Backend::Sql);
+        }
+    }
+    None
 }
 
 pub type AppResult<T> = Result<T, AppError>;
@@ -56,7 +111,7 @@ impl AppError {
         Self::RateLimited { retry_after_s: retry_after_s.max(1), message: "too many requests; slow down".into() }
     }
     pub fn internal(e: impl Into<anyhow::Error>) -> Self {
-        Self::Internal(e.into())
+        Self::from(e.into())
     }
 
     pub fn code(&self) -> &'static str {
@@ -68,7 +123,7 @@ impl AppError {
             Self::Expired(_) => "expired",
             Self::TooLarge => "too_large",
             Self::RateLimited { .. } => "rate_limited",
-            Self::Unavailable(_) => "unavailable",
+            Self::Unavailable(_) | Self::BackendDown(_) => "unavailable",
             Self::Internal(_) => "internal",
         }
     }
@@ -99,7 +154,7 @@ impl ResponseError for AppError {
             Self::Expired(_) => StatusCode::GONE,
             Self::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable(_) | Self::BackendDown(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -117,8 +172,18 @@ impl ResponseError for AppError {
             _ => None,
         };
         let mut b = HttpResponse::build(self.status_code());
-        if let Self::RateLimited { retry_after_s, .. } = self {
-            b.insert_header(("Retry-After", retry_after_s.to_string()));
+        match self {
+            Self::RateLimited { retry_after_s, .. } => {
+                b.insert_header(("Retry-After", retry_after_s.to_string()));
+            }
+            Self::BackendDown(backend) => {
+                b.insert_header(("Retry-After", BACKEND_RETRY_AFTER_S.to_string()));
+                b.extensions_mut().insert(FailedBackend(*backend));
+            }
+            Self::Unavailable(_) => {
+                b.insert_header(("Retry-After", UNAVAILABLE_RETRY_AFTER_S.to_string()));
+            }
+            _ => {}
         }
         b.json(Body { error: Inner { code: self.code(), message, field } })
     }
@@ -130,16 +195,19 @@ impl From<DomainError> for AppError {
     }
 }
 
-macro_rules! internal_from {
+/// Storage errors: an outage becomes `BackendDown` (503), anything else stays internal (500).
+macro_rules! storage_from {
     ($($t:ty),*) => {$(
         impl From<$t> for AppError {
-            fn from(e: $t) -> Self { Self::Internal(anyhow::Error::new(e)) }
+            fn from(e: $t) -> Self { Self::from(anyhow::Error::new(e)) }
         }
     )*};
 }
-internal_from!(
+storage_from!(
     sea_orm::DbErr,
     crate::storage::kv::KvError,
     crate::storage::queue::QueueError,
-    crate::storage::idgen::IdError
+    crate::storage::idgen::IdError,
+    crate::storage::wallets::WalletError,
+    BackendDown
 );

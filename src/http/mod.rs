@@ -26,7 +26,8 @@ use actix_web::web;
 pub use error::{AppError, AppResult};
 pub use state::AppState;
 
-/// Every `/api` route, plus a JSON 404 for unknown API paths.
+/// Every `/api` route, plus a JSON 404 for unknown API paths. (`/metrics` is added by
+/// `startup`: on the public port or on `metrics.listen`.)
 pub fn api(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/api")
@@ -41,6 +42,5 @@ pub fn api(cfg: &mut web::ServiceConfig) {
             .configure(commerce::routes)
             .default_service(web::to(|| async { Err::<actix_web::HttpResponse, _>(AppError::NotFound("path")) })),
     )
-    .route("/metrics", web::get().to(ops::metrics))
     .configure(ws::routes);
 }

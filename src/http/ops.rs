@@ -1,7 +1,15 @@
 //! Operations: health of every backend, Prometheus metrics, the OpenAPI description.
 
+use super::error::{AppError, FailedBackend};
 use super::state::AppState;
-use actix_web::{web, HttpResponse};
+use crate::settings::MetricsSettings;
+use crate::storage::health::Backend;
+use actix_web::{
+    body::{BoxBody, MessageBody},
+    dev::{Server, ServiceRequest, ServiceResponse},
+    middleware::Next,
+    web, App, HttpRequest, HttpResponse, HttpServer, ResponseError,
+};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -15,8 +23,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 pub struct BackendHealth {
     pub kind: String,
     pub ok: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -25,26 +31,39 @@ pub struct Health {
     pub backends: BTreeMap<&'static str, BackendHealth>,
 }
 
-async fn probe<F, E>(kind: &str, f: F) -> BackendHealth
+/// Whether the backend answers; the cause is logged (at debug), never sent: the health page is
+/// public and error text names hosts, users and versions.
+async fn probe<F, E>(kind: &str, bound: Duration, f: F) -> BackendHealth
 where
     F: std::future::Future<Output = Result<(), E>>,
     E: std::fmt::Display,
 {
-    match tokio::time::timeout(Duration::from_secs(2), f).await {
-        Ok(Ok(())) => BackendHealth { kind: kind.into(), ok: true, error: None },
-        Ok(Err(e)) => BackendHealth { kind: kind.into(), ok: false, error: Some(e.to_string()) },
-        Err(_) => BackendHealth { kind: kind.into(), ok: false, error: Some("timed out".into()) },
-    }
+    let ok = match tokio::time::timeout(bound, f).await {
+        Ok(Ok(())) => true,
+        Ok(Err(e)) => {
+            tracing::debug!(backend = kind, error = %e, "health probe failed");
+            false
+        }
+        Err(_) => false,
+    };
+    BackendHealth { kind: kind.into(), ok }
 }
 
-/// 200 when every configured backend answers, 503 naming the one that does not.
+/// 200 when every configured backend answers, 503 naming the one that does not (never why).
 #[utoipa::path(get, path = "/api/health", tag = "ops", responses((status = 200, body = Health), (status = 503, body = Health)))]
 pub async fn health(state: web::Data<AppState>) -> HttpResponse {
     let db_kind = format!("{:?}", sea_orm::ConnectionTrait::get_database_backend(&state.b.db)).to_lowercase();
+    let h = &state.b.health;
+    let bound = h.timeout().max(Duration::from_millis(500));
+    // A backend the tracker knows is down is reported at once, without waiting on it again.
+    let db_ping = async {
+        h.admit(Backend::Sql)?;
+        state.b.db.ping().await.map_err(|e| anyhow::anyhow!(e))
+    };
     let (db, kv, q) = tokio::join!(
-        probe(&db_kind, state.b.db.ping()),
-        probe(state.b.kv.backend(), state.b.kv.ping()),
-        probe(state.b.queue.backend(), state.b.queue.ping()),
+        probe(&db_kind, bound, db_ping),
+        probe(state.b.kv.backend(), bound, state.b.kv.ping()),
+        probe(state.b.queue.backend(), bound, state.b.queue.ping()),
     );
     let all_ok = db.ok && kv.ok && q.ok;
     let mut backends = BTreeMap::new();
@@ -55,12 +74,71 @@ pub async fn health(state: web::Data<AppState>) -> HttpResponse {
     if all_ok {
         HttpResponse::Ok().json(body)
     } else {
-        HttpResponse::ServiceUnavailable().json(body)
+        HttpResponse::ServiceUnavailable()
+            .insert_header(("Retry-After", super::error::BACKEND_RETRY_AFTER_S.to_string()))
+            .json(body)
     }
 }
 
-pub async fn metrics() -> HttpResponse {
+/// Prometheus text. With `metrics.token` set, only for `Authorization: Bearer <token>`.
+pub async fn metrics(req: HttpRequest, settings: web::Data<MetricsSettings>) -> HttpResponse {
+    if !settings.token.is_empty() {
+        let presented = req
+            .headers()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+            .unwrap_or("");
+        if !constant_time_eq(presented.trim().as_bytes(), settings.token.as_bytes()) {
+            return HttpResponse::Unauthorized()
+                .insert_header(("WWW-Authenticate", "Bearer"))
+                .json(serde_json::json!({"error": {"code": "unauthorized", "message": "metrics need a token"}}));
+        }
+    }
     HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(crate::metrics::render())
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Serves `/metrics` alone on `metrics.listen` (a private address), apart from the public port.
+pub fn metrics_server(listener: std::net::TcpListener, settings: MetricsSettings) -> std::io::Result<Server> {
+    let data = web::Data::new(settings);
+    Ok(HttpServer::new(move || App::new().app_data(data.clone()).route("/metrics", web::get().to(metrics)))
+        .workers(1)
+        .listen(listener)?
+        .shutdown_timeout(1)
+        .run())
+}
+
+/// Fails fast with 503 while the SQL database is known to be down (nearly every API route needs
+/// it; chat on an open socket does not pass here and keeps working), and tells the health tracker
+/// about a database failure that surfaced in an answer (a wallet write, a query).
+pub async fn backend_gate(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let health = req.app_data::<web::Data<AppState>>().map(|s| s.b.health.clone());
+    if let Some(h) = &health {
+        let path = req.path();
+        let exempt = path == "/api/health" || path == "/api/openapi.json";
+        if path.starts_with("/api/") && !exempt && !h.is_up(Backend::Sql) {
+            let res = AppError::BackendDown(Backend::Sql).error_response();
+            return Ok(req.into_response(res));
+        }
+    }
+    let res = next.call(req).await?;
+    let Some(FailedBackend(b)) = res.response().extensions().get::<FailedBackend>().copied() else {
+        return Ok(res.map_into_boxed_body());
+    };
+    if let (Some(h), Backend::Sql) = (&health, b) {
+        h.failure(Backend::Sql, &"a request found the database unreachable");
+    }
+    // The same answer rebuilt without the error attached, so the request logger does not write
+    // an ERROR line per request during an outage: the tracker logged the outage once.
+    let (req, _) = res.into_parts();
+    Ok(ServiceResponse::new(req, AppError::BackendDown(b).error_response()))
 }
 
 /// The OpenAPI 3 description, generated from the handlers' annotations.

@@ -1,11 +1,45 @@
 //! SQL connection: SQLite (WAL, busy timeout, file under `data/`), Postgres or MySQL/MariaDB,
 //! chosen by `database.url`; migrations run here at start-up.
 
+use super::health::{Backend, BackendHealth};
 use migration::MigratorTrait;
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr};
 use std::time::Duration;
 
+/// Connects with a 5 s connect bound and a 10 s wait for a pooled connection (tools, benches).
 pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnection, DbErr> {
+    connect_bounded(url, max_connections, Duration::from_secs(5), Duration::from_secs(10)).await
+}
+
+/// Connects for the app: connecting and waiting for a pooled connection are bounded by
+/// `health`'s timeout (so a request fails within it when the server is gone), and the database
+/// is probed with `SELECT 1` while it is down. Pooled connections are tested before use, so the
+/// first query after the server returns does not meet a dead connection.
+pub async fn connect_with(
+    url: &str,
+    max_connections: u32,
+    health: &BackendHealth,
+) -> Result<DatabaseConnection, DbErr> {
+    let bound = health.timeout();
+    // Start-up migrations may wait longer than one request should.
+    let db = connect_bounded(url, max_connections, bound.max(Duration::from_secs(5)), bound).await?;
+    let probe_db = db.clone();
+    health.set_probe(
+        Backend::Sql,
+        std::sync::Arc::new(move || {
+            let db = probe_db.clone();
+            Box::pin(async move { db.ping().await.map_err(|e| e.to_string()) })
+        }),
+    );
+    Ok(db)
+}
+
+async fn connect_bounded(
+    url: &str,
+    max_connections: u32,
+    connect_timeout: Duration,
+    acquire_timeout: Duration,
+) -> Result<DatabaseConnection, DbErr> {
     let is_sqlite = url.starts_with("sqlite:");
     if is_sqlite {
         ensure_sqlite_dir(url);
@@ -13,8 +47,9 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnecti
     let mut opts = ConnectOptions::new(url.to_owned());
     opts.max_connections(if is_sqlite { max_connections.min(8) } else { max_connections })
         .min_connections(1)
-        .connect_timeout(Duration::from_secs(5))
-        .acquire_timeout(Duration::from_secs(10))
+        .connect_timeout(connect_timeout)
+        .acquire_timeout(acquire_timeout)
+        .test_before_acquire(true)
         .sqlx_logging(false);
     if is_sqlite {
         opts.map_sqlx_sqlite_opts(|o| {

@@ -5,6 +5,7 @@ pub mod commerce;
 pub mod db;
 pub mod entities;
 pub mod gifts;
+pub mod health;
 pub mod idgen;
 pub mod kv;
 pub mod pks;
@@ -34,18 +35,21 @@ pub struct Backends {
     pub queue: Arc<dyn queue::DelayQueue>,
     pub ids: idgen::IdGen,
     pub wallets: wallets::Wallets,
+    /// Which backends answer right now; calls fail fast while theirs is down.
+    pub health: health::BackendHealth,
 }
 
 impl Backends {
     pub async fn connect(s: &Settings) -> anyhow::Result<Self> {
-        let db = db::connect(&s.database.url, s.database.max_connections)
+        let health = health::BackendHealth::new(std::time::Duration::from_millis(s.backends.timeout_ms));
+        let db = db::connect_with(&s.database.url, s.database.max_connections, &health)
             .await
             .map_err(|e| anyhow::anyhow!("database.url: cannot connect or migrate: {e}"))?;
         let kv: Arc<dyn kv::Kv> = if s.redis.url.is_empty() {
             Arc::new(kv::MemoryKv::new())
         } else {
             Arc::new(
-                kv::RedisKv::connect(&s.redis.url, &s.redis.prefix)
+                kv::RedisKv::connect_with(&s.redis.url, &s.redis.prefix, health.clone())
                     .await
                     .map_err(|e| anyhow::anyhow!("redis.url: {e}"))?,
             )
@@ -54,7 +58,7 @@ impl Backends {
             Arc::new(queue::LocalQueue::new(db.clone()))
         } else {
             Arc::new(
-                queue::AmqpQueue::connect(&s.amqp.url, &s.amqp.prefix)
+                queue::AmqpQueue::connect_with(&s.amqp.url, &s.amqp.prefix, health.clone())
                     .await
                     .map_err(|e| anyhow::anyhow!("amqp.url: {e}"))?,
             )
@@ -66,6 +70,6 @@ impl Backends {
             s.wallet.batch_max,
             std::time::Duration::from_micros(s.wallet.batch_wait_us),
         );
-        Ok(Self { db, kv, queue, ids, wallets })
+        Ok(Self { db, kv, queue, ids, wallets, health })
     }
 }

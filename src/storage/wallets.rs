@@ -70,7 +70,7 @@ pub type OnCommit = Box<dyn FnOnce(&Outcome) + Send>;
 
 struct Request {
     op: WalletOp,
-    reply: oneshot::Sender<Result<Outcome, String>>,
+    reply: oneshot::Sender<Result<Outcome, WalletError>>,
     on_commit: Option<OnCommit>,
 }
 
@@ -84,6 +84,9 @@ pub struct Wallets {
 pub enum WalletError {
     #[error("wallet writer: {0}")]
     Failed(String),
+    /// The database is unreachable: nothing was written.
+    #[error("wallet writer: database unavailable: {0}")]
+    Unavailable(String),
 }
 
 impl Wallets {
@@ -106,7 +109,7 @@ impl Wallets {
             .send(Request { op, reply, on_commit })
             .await
             .map_err(|_| WalletError::Failed("writer stopped".into()))?;
-        rx.await.map_err(|_| WalletError::Failed("writer dropped the write".into()))?.map_err(WalletError::Failed)
+        rx.await.map_err(|_| WalletError::Failed("writer dropped the write".into()))?
     }
 
     pub async fn balance(&self, user_id: i64) -> Result<i64, DbErr> {
@@ -155,8 +158,12 @@ async fn writer(db: DatabaseConnection, ids: IdGen, mut rx: mpsc::Receiver<Reque
             }
         }
         let ops: Vec<&WalletOp> = batch.iter().map(|r| &r.op).collect();
-        let results: Vec<Result<Outcome, String>> = match run_batch(&db, &ids, &ops).await {
+        let results: Vec<Result<Outcome, WalletError>> = match run_batch(&db, &ids, &ops).await {
             Ok(outcomes) => outcomes.into_iter().map(Ok).collect(),
+            // The database is gone: one by one would wait out the timeout once per write.
+            Err(e) if crate::storage::health::db_unreachable(&e) => {
+                ops.iter().map(|_| Err(WalletError::Unavailable(e.to_string()))).collect()
+            }
             Err(e) => {
                 if batch.len() > 1 {
                     tracing::warn!(error = %e, size = batch.len(), "wallet batch failed; applying its writes one by one");
@@ -179,18 +186,21 @@ async fn writer(db: DatabaseConnection, ids: IdGen, mut rx: mpsc::Receiver<Reque
 
 /// Applies one write in its own transaction, trying again after a deadlock or a lock timeout
 /// (MySQL picks a victim when a batch and an order's expiry lock rows in different orders).
-async fn run_alone(db: &DatabaseConnection, ids: &IdGen, op: &WalletOp) -> Result<Outcome, String> {
+async fn run_alone(db: &DatabaseConnection, ids: &IdGen, op: &WalletOp) -> Result<Outcome, WalletError> {
     let mut last = String::new();
     for attempt in 0..4u64 {
         match run_batch(db, ids, &[op]).await {
-            Ok(mut o) => return o.pop().ok_or_else(|| "no outcome".to_owned()),
+            Ok(mut o) => return o.pop().ok_or_else(|| WalletError::Failed("no outcome".to_owned())),
+            Err(e) if crate::storage::health::db_unreachable(&e) => {
+                return Err(WalletError::Unavailable(e.to_string()))
+            }
             Err(e) => {
                 last = e.to_string();
                 tokio::time::sleep(Duration::from_millis(5 * (attempt + 1))).await;
             }
         }
     }
-    Err(last)
+    Err(WalletError::Failed(last))
 }
 
 /// Adds `delta` to the balance (a debit only where it covers it); the new balance, or None.

@@ -1,12 +1,14 @@
 //! Integration tests: the real app on a random port (see `helpers`), one binary for speed.
 
 mod helpers;
+mod proxy;
 mod ws_client;
 
 mod auth;
 mod commerce;
 mod money;
 mod ops;
+mod outage;
 mod pk;
 mod rain;
 mod realtime;

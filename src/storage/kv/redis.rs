@@ -2,6 +2,7 @@
 //! prefix, Lua where an operation must be atomic.
 
 use super::{Kv, KvError, KvResult};
+use crate::storage::health::{Backend, BackendHealth, CallError};
 use redis::aio::ConnectionManager;
 use std::collections::HashMap;
 use std::time::Duration;
@@ -11,6 +12,8 @@ pub struct RedisKv {
     conn: ConnectionManager,
     prefix: String,
     incr_window: redis::Script,
+    /// Every call reports here; while Redis is down calls fail fast.
+    health: BackendHealth,
 }
 
 fn err(e: redis::RedisError) -> KvError {
@@ -28,19 +31,61 @@ end
 return {n, t}
 ";
 
+/// A failure that says Redis is unreachable, as opposed to an error answer.
+fn unreachable(e: &redis::RedisError) -> bool {
+    e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal() || e.is_timeout()
+}
+
 fn ms(d: Duration) -> u64 {
     (d.as_millis() as u64).max(1)
 }
 
 impl RedisKv {
+    /// Connects with its own health tracker and a 3 s bound (tools and test clean-up).
     pub async fn connect(url: &str, prefix: &str) -> KvResult<Self> {
+        Self::connect_with(url, prefix, BackendHealth::new(Duration::from_secs(3))).await
+    }
+
+    /// Connects; every call is bounded by `health`'s timeout and reports to it, and Redis is
+    /// probed (through the same self-reconnecting manager) while it is down.
+    pub async fn connect_with(url: &str, prefix: &str, health: BackendHealth) -> KvResult<Self> {
         let client = redis::Client::open(url).map_err(err)?;
+        let bound = health.timeout();
+        // The manager reconnects by itself; its own retries stay inside the bound, and a call
+        // while it reconnects waits no longer than the bound either.
         let cfg = redis::aio::ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(3)))
-            .set_response_timeout(Some(Duration::from_secs(3)))
-            .set_number_of_retries(3);
+            .set_connection_timeout(Some(bound))
+            .set_response_timeout(Some(bound))
+            .set_number_of_retries(1)
+            .set_min_delay(Duration::from_millis(50))
+            .set_max_delay(bound);
         let conn = ConnectionManager::new_with_config(client, cfg).await.map_err(err)?;
-        Ok(Self { conn, prefix: prefix.to_owned(), incr_window: redis::Script::new(INCR_WINDOW) })
+        let probe_conn = conn.clone();
+        health.set_probe(
+            Backend::Redis,
+            std::sync::Arc::new(move || {
+                let mut c = probe_conn.clone();
+                Box::pin(async move {
+                    redis::cmd("PING").query_async::<String>(&mut c).await.map(|_| ()).map_err(|e| e.to_string())
+                })
+            }),
+        );
+        Ok(Self { conn, prefix: prefix.to_owned(), incr_window: redis::Script::new(INCR_WINDOW), health })
+    }
+
+    /// Runs one command through the health gate.
+    async fn query<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> KvResult<T> {
+        let mut conn = self.conn.clone();
+        self.guarded(cmd.query_async(&mut conn)).await
+    }
+
+    /// Fails fast while Redis is down, bounds the call, reports its outcome.
+    async fn guarded<T>(&self, fut: impl std::future::Future<Output = redis::RedisResult<T>>) -> KvResult<T> {
+        match self.health.call(Backend::Redis, fut, unreachable).await {
+            Ok(v) => Ok(v),
+            Err(CallError::Down(d)) => Err(KvError(d.to_string())),
+            Err(CallError::Failed(e)) => Err(err(e)),
+        }
     }
 
     fn k(&self, key: &str) -> String {
@@ -78,7 +123,7 @@ impl RedisKv {
 #[async_trait::async_trait]
 impl Kv for RedisKv {
     async fn get(&self, key: &str) -> KvResult<Option<String>> {
-        redis::cmd("GET").arg(self.k(key)).query_async(&mut self.conn.clone()).await.map_err(err)
+        self.query(redis::cmd("GET").arg(self.k(key))).await
     }
 
     async fn set(&self, key: &str, value: &str, ttl: Option<Duration>) -> KvResult<()> {
@@ -87,39 +132,29 @@ impl Kv for RedisKv {
         if let Some(t) = ttl {
             c.arg("PX").arg(ms(t));
         }
-        c.query_async(&mut self.conn.clone()).await.map_err(err)
+        self.query(&c).await
     }
 
     async fn set_nx(&self, key: &str, value: &str, ttl: Duration) -> KvResult<bool> {
-        let r: Option<String> = redis::cmd("SET")
-            .arg(self.k(key))
-            .arg(value)
-            .arg("NX")
-            .arg("PX")
-            .arg(ms(ttl))
-            .query_async(&mut self.conn.clone())
-            .await
-            .map_err(err)?;
+        let r: Option<String> =
+            self.query(redis::cmd("SET").arg(self.k(key)).arg(value).arg("NX").arg("PX").arg(ms(ttl))).await?;
         Ok(r.is_some())
     }
 
     async fn del(&self, key: &str) -> KvResult<bool> {
-        let n: u64 = redis::cmd("DEL").arg(self.k(key)).query_async(&mut self.conn.clone()).await.map_err(err)?;
+        let n: u64 = self.query(redis::cmd("DEL").arg(self.k(key))).await?;
         Ok(n > 0)
     }
 
     async fn take(&self, key: &str) -> KvResult<Option<String>> {
-        redis::cmd("GETDEL").arg(self.k(key)).query_async(&mut self.conn.clone()).await.map_err(err)
+        self.query(redis::cmd("GETDEL").arg(self.k(key))).await
     }
 
     async fn incr_window(&self, key: &str, window: Duration) -> KvResult<(u64, Duration)> {
-        let (n, left): (u64, i64) = self
-            .incr_window
-            .key(self.k(key))
-            .arg(ms(window))
-            .invoke_async(&mut self.conn.clone())
-            .await
-            .map_err(err)?;
+        let mut conn = self.conn.clone();
+        let mut inv = self.incr_window.key(self.k(key));
+        inv.arg(ms(window));
+        let (n, left): (u64, i64) = self.guarded(inv.invoke_async(&mut conn)).await?;
         Ok((n, Duration::from_millis(left.max(0) as u64)))
     }
 
@@ -128,7 +163,7 @@ impl Kv for RedisKv {
     }
 
     async fn hget(&self, key: &str, field: &str) -> KvResult<Option<String>> {
-        redis::cmd("HGET").arg(self.k(key)).arg(field).query_async(&mut self.conn.clone()).await.map_err(err)
+        self.query(redis::cmd("HGET").arg(self.k(key)).arg(field)).await
     }
 
     async fn hset(&self, key: &str, field: &str, value: &str, ttl: Option<Duration>) -> KvResult<()> {
@@ -138,35 +173,30 @@ impl Kv for RedisKv {
         if let Some(t) = ttl {
             p.cmd("PEXPIRE").arg(&k).arg(ms(t)).ignore();
         }
-        p.query_async(&mut self.conn.clone()).await.map_err(err)
+        let mut conn = self.conn.clone();
+        self.guarded(p.query_async(&mut conn)).await
     }
 
     async fn hdel(&self, key: &str, field: &str) -> KvResult<bool> {
-        let n: u64 =
-            redis::cmd("HDEL").arg(self.k(key)).arg(field).query_async(&mut self.conn.clone()).await.map_err(err)?;
+        let n: u64 = self.query(redis::cmd("HDEL").arg(self.k(key)).arg(field)).await?;
         Ok(n > 0)
     }
 
     async fn hgetall(&self, key: &str) -> KvResult<HashMap<String, String>> {
-        redis::cmd("HGETALL").arg(self.k(key)).query_async(&mut self.conn.clone()).await.map_err(err)
+        self.query(redis::cmd("HGETALL").arg(self.k(key))).await
     }
 
     async fn hincr(&self, key: &str, field: &str, by: i64) -> KvResult<i64> {
-        redis::cmd("HINCRBY").arg(self.k(key)).arg(field).arg(by).query_async(&mut self.conn.clone()).await.map_err(err)
+        self.query(redis::cmd("HINCRBY").arg(self.k(key)).arg(field).arg(by)).await
     }
 
     async fn expire(&self, key: &str, ttl: Duration) -> KvResult<bool> {
-        let n: u64 = redis::cmd("PEXPIRE")
-            .arg(self.k(key))
-            .arg(ms(ttl))
-            .query_async(&mut self.conn.clone())
-            .await
-            .map_err(err)?;
+        let n: u64 = self.query(redis::cmd("PEXPIRE").arg(self.k(key)).arg(ms(ttl))).await?;
         Ok(n == 1)
     }
 
     async fn ping(&self) -> KvResult<()> {
-        let _: String = redis::cmd("PING").query_async(&mut self.conn.clone()).await.map_err(err)?;
+        let _: String = self.query(&redis::cmd("PING")).await?;
         Ok(())
     }
 

@@ -4,6 +4,7 @@
 //! back-off wait queue, and both sides reconnect after the broker restarts.
 
 use super::{backoff, new_job, DelayQueue, Job, JobRouter, QueueError};
+use crate::storage::health::{Backend, BackendHealth};
 use futures_util::StreamExt;
 use lapin::{
     options::{
@@ -35,7 +36,12 @@ pub struct AmqpQueue {
     /// Wait queues declared on the current publishing connection.
     declared: Mutex<HashSet<u64>>,
     stopped: Arc<AtomicBool>,
+    /// Publishes and the consumer report here; while RabbitMQ is down, publishes fail fast.
+    health: BackendHealth,
 }
+
+/// A publish the broker answered with a nack: the broker is up.
+const REFUSED: &str = "broker refused the message";
 
 fn qerr(e: impl std::fmt::Display) -> QueueError {
     QueueError(e.to_string())
@@ -55,17 +61,64 @@ fn tier_ms(delay: Duration) -> u64 {
 }
 
 impl AmqpQueue {
-    /// Connects once to fail fast on a bad URL; later disconnects are survived.
+    /// Connects with its own health tracker and a 5 s bound (test clean-up).
     pub async fn connect(url: &str, prefix: &str) -> Result<Self, QueueError> {
+        Self::connect_with(url, prefix, BackendHealth::new(Duration::from_secs(5))).await
+    }
+
+    /// Connects once to fail fast on a bad URL; later disconnects are survived. Publishes are
+    /// bounded by `health`'s timeout and report to it; while RabbitMQ is down it is probed by
+    /// opening a connection.
+    pub async fn connect_with(url: &str, prefix: &str, health: BackendHealth) -> Result<Self, QueueError> {
         let q = Self {
             url: url.to_owned(),
             prefix: prefix.to_owned(),
             publisher: tokio::sync::Mutex::new(None),
             declared: Mutex::new(HashSet::new()),
             stopped: Arc::new(AtomicBool::new(false)),
+            health: health.clone(),
         };
         q.publish_channel().await?;
+        let probe_url = url.to_owned();
+        health.set_probe(
+            Backend::Amqp,
+            Arc::new(move || {
+                let url = probe_url.clone();
+                Box::pin(async move {
+                    let conn =
+                        Connection::connect(&url, ConnectionProperties::default()).await.map_err(|e| e.to_string())?;
+                    let _ = conn.close(200, "probe".into()).await;
+                    Ok(())
+                })
+            }),
+        );
         Ok(q)
+    }
+
+    /// `publish`, failing fast while RabbitMQ is down and bounded by the backend timeout.
+    async fn publish_guarded(&self, env: &Envelope, delay: Duration) -> Result<(), QueueError> {
+        self.health.admit(Backend::Amqp).map_err(|d| QueueError(d.to_string()))?;
+        match tokio::time::timeout(self.health.timeout(), self.publish(env, delay)).await {
+            Ok(Ok(())) => {
+                self.health.success(Backend::Amqp);
+                Ok(())
+            }
+            Ok(Err(e)) => {
+                if e.0 != REFUSED && !self.stopped.load(Ordering::Relaxed) {
+                    self.health.failure(Backend::Amqp, &e);
+                }
+                Err(e)
+            }
+            Err(_) => {
+                // The channel may be wedged: the next publish opens a new one.
+                if let Ok(mut g) = self.publisher.try_lock() {
+                    *g = None;
+                }
+                let e = QueueError(format!("no publisher confirm within {} ms", self.health.timeout().as_millis()));
+                self.health.failure(Backend::Amqp, &e);
+                Err(e)
+            }
+        }
     }
 
     fn work_queue(&self) -> String {
@@ -144,7 +197,7 @@ impl AmqpQueue {
             match confirm {
                 Ok(pc) => match pc.await {
                     Ok(c) if c.is_ack() => return Ok(()),
-                    Ok(_) => last_err = Some(QueueError("broker refused the message".into())),
+                    Ok(_) => last_err = Some(QueueError(REFUSED.into())),
                     Err(e) => last_err = Some(qerr(e)),
                 },
                 Err(e) => last_err = Some(qerr(e)),
@@ -190,7 +243,7 @@ impl DelayQueue for AmqpQueue {
     async fn schedule(&self, kind: &str, payload: serde_json::Value, delay: Duration) -> Result<String, QueueError> {
         let job = new_job(kind, payload, delay);
         let id = job.id.clone();
-        self.publish(&Envelope { job, attempts: 0 }, delay).await?;
+        self.publish_guarded(&Envelope { job, attempts: 0 }, delay).await?;
         Ok(id)
     }
 
@@ -205,20 +258,37 @@ impl DelayQueue for AmqpQueue {
             publisher: tokio::sync::Mutex::new(None),
             declared: Mutex::new(HashSet::new()),
             stopped: self.stopped.clone(),
+            health: self.health.clone(),
         });
+        let health = self.health.clone();
         tokio::spawn(async move {
+            // Reconnects with backoff; the health tracker logs the outage once, not per attempt.
+            let mut wait = Duration::from_millis(100);
             while !stopped.load(Ordering::Relaxed) {
-                if let Err(e) = consume(&url, &work, &router, &retry, &stopped).await {
-                    tracing::warn!(error = %e, "RabbitMQ consumer lost its connection; reconnecting");
+                match consume(&url, &work, &router, &retry, &stopped, &health).await {
+                    Ok(()) => wait = Duration::from_millis(100),
+                    Err((e, was_consuming)) => {
+                        if was_consuming {
+                            wait = Duration::from_millis(100);
+                        }
+                        if !stopped.load(Ordering::Relaxed) {
+                            health.failure(Backend::Amqp, &format_args!("consumer: {e}"));
+                        }
+                    }
                 }
-                tokio::time::sleep(Duration::from_secs(1)).await;
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(Duration::from_secs(2));
             }
         });
         Ok(())
     }
 
     async fn ping(&self) -> Result<(), QueueError> {
-        self.publish_channel().await.map(|_| ())
+        self.health.admit(Backend::Amqp).map_err(|d| QueueError(d.to_string()))?;
+        match tokio::time::timeout(self.health.timeout(), self.publish_channel()).await {
+            Ok(r) => r.map(|_| ()),
+            Err(_) => Err(QueueError("RabbitMQ did not answer in time".into())),
+        }
     }
 
     fn backend(&self) -> &'static str {
@@ -236,16 +306,27 @@ async fn consume(
     router: &Arc<JobRouter>,
     retry: &Arc<AmqpQueue>,
     stopped: &Arc<AtomicBool>,
-) -> Result<(), QueueError> {
-    let conn = Connection::connect(url, ConnectionProperties::default()).await.map_err(qerr)?;
-    let ch = conn.create_channel().await.map_err(qerr)?;
-    declare_work_queue(&ch, work).await?;
-    ch.basic_qos(64, BasicQosOptions::default()).await.map_err(qerr)?;
-    let tag = format!("liveroom-{}", uuid::Uuid::new_v4().simple());
-    let mut consumer = ch
-        .basic_consume(work.into(), tag.as_str().into(), BasicConsumeOptions::default(), FieldTable::default())
-        .await
-        .map_err(qerr)?;
+    health: &BackendHealth,
+) -> Result<(), (QueueError, bool)> {
+    let setup = async {
+        let conn = Connection::connect(url, ConnectionProperties::default()).await.map_err(qerr)?;
+        let ch = conn.create_channel().await.map_err(qerr)?;
+        declare_work_queue(&ch, work).await?;
+        ch.basic_qos(64, BasicQosOptions::default()).await.map_err(qerr)?;
+        let tag = format!("liveroom-{}", uuid::Uuid::new_v4().simple());
+        let consumer = ch
+            .basic_consume(work.into(), tag.as_str().into(), BasicConsumeOptions::default(), FieldTable::default())
+            .await
+            .map_err(qerr)?;
+        Ok::<_, QueueError>((conn, ch, consumer))
+    };
+    let (conn, _ch, mut consumer) =
+        match tokio::time::timeout(health.timeout().max(Duration::from_secs(2)), setup).await {
+            Ok(Ok(v)) => v,
+            Ok(Err(e)) => return Err((e, false)),
+            Err(_) => return Err((QueueError("connecting the consumer timed out".into()), false)),
+        };
+    health.success(Backend::Amqp);
     let mut stop_check = tokio::time::interval(Duration::from_millis(200));
     loop {
         let next = tokio::select! {
@@ -259,9 +340,9 @@ async fn consume(
             }
         };
         let Some(delivery) = next else {
-            return Err(QueueError("consumer stream ended".into()));
+            return Err((QueueError("consumer stream ended".into()), true));
         };
-        let delivery = delivery.map_err(qerr)?;
+        let delivery = delivery.map_err(|e| (qerr(e), true))?;
         let router = router.clone();
         let retry = retry.clone();
         tokio::spawn(async move {
