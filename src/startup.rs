@@ -149,8 +149,11 @@ impl Application {
     /// Serves until SIGTERM/Ctrl-C (graceful: in-flight requests finish).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let queue = self.state.b.queue.clone();
+        let kv = self.state.b.kv.clone();
         let res = self.server.await;
         queue.stop();
+        // The embedded store's last durable commit, and its file released for the next process.
+        kv.close();
         res
     }
 }

@@ -7,6 +7,7 @@ mod auth;
 mod commerce;
 mod money;
 mod ops;
+mod persist;
 mod pk;
 mod rain;
 mod realtime;
