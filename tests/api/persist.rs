@@ -1,6 +1,8 @@
 //! Data people expect to keep across a restart of the app: mutes and their end on every backend
 //! set; sessions, carts and pending notices also on the embedded set (the redb key-value file).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use crate::helpers::*;
 use crate::ws_client::Got;
 use serde_json::{json, Value};

@@ -224,12 +224,24 @@ async fn hole20_the_redb_store_keeps_its_keys_and_their_ttls_across_a_reopen() {
     assert_eq!(kv.get("short").await.unwrap(), None, "the TTL lapsed");
     assert_eq!(kv.sweep().unwrap(), 1, "the expired record is removed from the file");
     assert_eq!(kv.durable_len().unwrap(), 5);
-    drop(kv);
+    kv.close();
 
-    // Without `close`, dropping the last handle also flushes and releases the file.
+    // Without `close`, dropping the last handle also flushes and releases the file (once the
+    // flush thread, which may hold it for a moment, lets go).
     let kv = RedbKv::open(&path, &[]).unwrap();
     kv.set("late", "y", None).await.unwrap();
     drop(kv);
-    let kv = RedbKv::open(&path, &[]).unwrap();
+    let kv = reopen(&path).await;
     assert_eq!(kv.get("late").await.unwrap().as_deref(), Some("y"));
+}
+
+async fn reopen(path: &std::path::Path) -> RedbKv {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        match RedbKv::open(path, &[]) {
+            Ok(kv) => return kv,
+            Err(e) if tokio::time::Instant::now() > deadline => panic!("{e}"),
+            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
 }
