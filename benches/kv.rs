@@ -1,6 +1,7 @@
 //! Key-value store latency and throughput: `get`, `set` (with a TTL) and `incr_window` (the
-//! rate-limit window), one at a time and 64 in flight at once, on the in-memory store and on
-//! Redis. Redis runs when `LIVEROOM_BENCH_REAL=1` or when 127.0.0.1:6379 answers, under a
+//! rate-limit window), one at a time and 64 in flight at once, on the in-memory store, on the
+//! embedded redb file (every key on disk: the app keeps rate windows in memory, so this is the
+//! cost of sessions, carts and notices) and on Redis. Redis runs when `LIVEROOM_BENCH_REAL=1` or when 127.0.0.1:6379 answers, under a
 //! unique prefix whose keys are deleted afterwards.
 //!
 //! `cargo bench --bench kv` (see BENCHMARKS.md for the figures and the exact command).
@@ -9,7 +10,7 @@
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use futures_util::future::join_all;
-use liveroom::storage::kv::{Kv, MemoryKv, RedisKv};
+use liveroom::storage::kv::{Kv, MemoryKv, RedbKv, RedisKv};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::runtime::Runtime;
@@ -88,6 +89,11 @@ fn kv(c: &mut Criterion) {
         Arc::new(MemoryKv::new())
     };
     bench_store(c, &rt, "memory", memory);
+
+    let dir = tempfile::tempdir().unwrap();
+    let redb: Arc<dyn Kv> = Arc::new(RedbKv::open(&dir.path().join("bench.kv"), &[]).unwrap());
+    bench_store(c, &rt, "redb", redb.clone());
+    redb.close();
 
     if redis_wanted(&rt) {
         let prefix = format!("lrb:{}:", uuid::Uuid::new_v4().simple());

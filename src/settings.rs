@@ -9,6 +9,7 @@ pub struct Settings {
     pub server: ServerSettings,
     pub database: DatabaseSettings,
     pub redis: RedisSettings,
+    pub kv: KvSettings,
     pub amqp: AmqpSettings,
     pub auth: AuthSettings,
     pub room: RoomSettings,
@@ -46,6 +47,15 @@ pub struct RedisSettings {
     pub url: String,
     /// Every key starts with this, so several deployments (or tests) share one Redis.
     pub prefix: String,
+}
+
+/// The embedded key-value store, used when `redis.url` is empty.
+#[derive(Debug, Clone, Deserialize)]
+pub struct KvSettings {
+    /// The redb file. Empty: beside an SQLite database file, same name with `.kv`
+    /// (`data/liveroom.db` → `data/liveroom.kv`), else `data/liveroom.kv`. `:memory:`: in
+    /// memory only (nothing survives a restart).
+    pub path: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]

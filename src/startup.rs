@@ -180,6 +180,7 @@ impl Application {
         // Periodic sweeps finish PKs and rains whose timer or close failed; they stop with the server.
         let pk_sweep = actix_web::rt::spawn(http::pk::sweep_every(self.state.clone()));
         let rain_sweep = actix_web::rt::spawn(http::rain::sweep_every(self.state.clone()));
+        let kv = self.state.b.kv.clone();
         let res = self.server.await;
         pk_sweep.abort();
         rain_sweep.abort();
@@ -187,6 +188,8 @@ impl Application {
         if let Some((h, _)) = self.metrics {
             h.stop(true).await;
         }
+        // The embedded store's last durable commit, and its file released for the next process.
+        kv.close();
         res
     }
 }

@@ -8,7 +8,7 @@ use super::state::AppState;
 use crate::actors::room;
 use crate::clock::{now_ms, rfc3339};
 use crate::domain::room::{parse_mute_seconds, parse_slow_mode};
-use crate::storage::rooms;
+use crate::storage::{mutes, rooms};
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
@@ -46,6 +46,8 @@ pub async fn mute(
     let r = live_room(&state, *id).await?;
     require_moderator(&user, &r)?;
     let until = now_ms() + seconds * 1000;
+    // Stored before the room hears of it: a room actor that (re)starts loads it from here.
+    mutes::mute(&state.b.db, r.id, body.0.user_id, until).await?;
     room_actor(&state, &r)
         .await?
         .send(room::Mute { user_id: body.0.user_id, until_ms: until })
@@ -65,6 +67,7 @@ pub async fn unmute(
     let (id, user_id) = path.into_inner();
     let r = live_room(&state, id).await?;
     require_moderator(&user, &r)?;
+    mutes::unmute(&state.b.db, r.id, user_id).await?;
     room_actor(&state, &r).await?.send(room::Unmute { user_id }).await.map_err(mailbox)?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -8,6 +8,7 @@ pub mod gifts;
 pub mod health;
 pub mod idgen;
 pub mod kv;
+pub mod mutes;
 pub mod pks;
 pub mod privileges;
 pub mod queue;
@@ -25,6 +26,34 @@ pub fn tx_err(e: sea_orm::TransactionError<sea_orm::DbErr>) -> sea_orm::DbErr {
     match e {
         sea_orm::TransactionError::Connection(e) | sea_orm::TransactionError::Transaction(e) => e,
     }
+}
+
+/// Key prefixes the embedded store keeps in memory only: hot and worthless after a restart.
+/// Rate-limit windows (`rl:`) are counted on every request; presence must not outlive the
+/// process whose sockets it counts; `/im` tickets live 30 s and are taken once, at connect; the
+/// PK join lock lives 5 s. Everything else (sessions, login codes, carts, notices) is kept.
+pub const VOLATILE_KEYS: &[&str] = &["rl:", "presence:", "ticket:", "pk_join:"];
+
+/// The embedded key-value file: `kv.path`, else beside an SQLite database file (same name,
+/// `.kv`), else `data/liveroom.kv`; None for `:memory:` or an in-memory SQLite database.
+pub fn embedded_kv_path(s: &Settings) -> Option<std::path::PathBuf> {
+    let set = s.kv.path.trim();
+    if set == ":memory:" {
+        return None;
+    }
+    if !set.is_empty() {
+        return Some(set.into());
+    }
+    let url = &s.database.url;
+    if let Some(rest) = url.strip_prefix("sqlite:") {
+        let (path, query) =
+            rest.trim_start_matches("//").split_once('?').unwrap_or((rest.trim_start_matches("//"), ""));
+        if path.is_empty() || path == ":memory:" || query.split('&').any(|kv| kv == "mode=memory") {
+            return None;
+        }
+        return Some(std::path::Path::new(path).with_extension("kv"));
+    }
+    Some("data/liveroom.kv".into())
 }
 
 /// Every backend the app talks to, chosen by settings.
@@ -46,7 +75,12 @@ impl Backends {
             .await
             .map_err(|e| anyhow::anyhow!("database.url: cannot connect or migrate: {e}"))?;
         let kv: Arc<dyn kv::Kv> = if s.redis.url.is_empty() {
-            Arc::new(kv::MemoryKv::new())
+            match embedded_kv_path(s) {
+                None => Arc::new(kv::MemoryKv::new()),
+                Some(path) => {
+                    Arc::new(kv::RedbKv::open(&path, VOLATILE_KEYS).map_err(|e| anyhow::anyhow!("kv.path: {e}"))?)
+                }
+            }
         } else {
             Arc::new(
                 kv::RedisKv::connect_with(&s.redis.url, &s.redis.prefix, health.clone())

@@ -242,6 +242,8 @@ impl TestApp {
     pub async fn stop(&self) {
         self.state.b.queue.stop();
         self.handle.stop(false).await;
+        // Releases the embedded key-value file, so that a second app can open it.
+        self.state.b.kv.close();
     }
 
     pub async fn call(
@@ -317,6 +319,7 @@ impl Drop for TestApp {
         // `stop` sends its command when called; its future only waits for the answer, which
         // cannot come while Drop blocks this runtime, so it is not awaited.
         drop(self.handle.stop(false));
+        self.state.b.kv.close();
         if !self.owns_storage {
             return;
         }

@@ -9,6 +9,7 @@ mod commerce;
 mod money;
 mod ops;
 mod outage;
+mod persist;
 mod pk;
 mod rain;
 mod realtime;

@@ -13,7 +13,7 @@ async fn health_names_every_backend() {
         let kinds: Vec<&str> =
             ["database", "kv", "queue"].iter().map(|k| b["backends"][k]["kind"].as_str().unwrap()).collect();
         match set {
-            BackendSet::Embedded => assert_eq!(kinds, ["sqlite", "memory", "local"]),
+            BackendSet::Embedded => assert_eq!(kinds, ["sqlite", "redb", "local"]),
             BackendSet::Postgres => assert_eq!(kinds, ["postgres", "redis", "rabbitmq"]),
             BackendSet::MySql => assert_eq!(kinds, ["mysql", "redis", "rabbitmq"]),
         }

@@ -234,6 +234,19 @@ impl Room {
         }));
     }
 
+    /// Reloads the room's mutes that have not ended (they outlive a restart); commands wait
+    /// until they are loaded, so a muted user cannot slip a chat in first.
+    fn load_mutes(&mut self, ctx: &mut Context<Self>) {
+        let db = self.deps.db.clone();
+        let id = self.info.id;
+        ctx.wait(async move { crate::storage::mutes::active(&db, id).await }.into_actor(self).map(|res, act, _| {
+            match res {
+                Ok(rows) => act.mutes.extend(rows),
+                Err(e) => tracing::error!(room = act.info.id, error = %e, "loading the mutes failed"),
+            }
+        }));
+    }
+
     fn start_tick(&mut self, ctx: &mut Context<Self>) {
         if let Some(h) = self.tick.take() {
             ctx.cancel_future(h);
@@ -252,6 +265,7 @@ impl Actor for Room {
             crate::metrics::ROOMS.inc();
             self.start_tick(ctx);
             self.load_ranking(ctx);
+            self.load_mutes(ctx);
         }
     }
 

@@ -15,6 +15,7 @@ pub mod recharges;
 pub mod red_packet_applications;
 pub mod red_packets;
 pub mod room_bans;
+pub mod room_mutes;
 pub mod rooms;
 pub mod trades;
 pub mod users;

@@ -1,11 +1,14 @@
 //! The key-value store: login codes, sessions, tickets, rate-limit windows, carts, presence.
-//! One trait, two implementations: in-memory (the embedded default) and Redis.
+//! One trait, three implementations: a `redb` file (the embedded default, survives a restart),
+//! in-memory (tests, benches, `kv.path = ":memory:"`) and Redis.
 
 mod memory;
+mod redb_kv;
 mod redis;
 
 pub use self::redis::RedisKv;
 pub use memory::MemoryKv;
+pub use redb_kv::RedbKv;
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -45,6 +48,9 @@ pub trait Kv: Send + Sync + 'static {
     async fn expire(&self, key: &str, ttl: Duration) -> KvResult<bool>;
     /// Answers when the store is reachable.
     async fn ping(&self) -> KvResult<()>;
+    /// Makes everything written durable and releases the store (graceful shutdown, so that the
+    /// next process can open an embedded file); later calls fail. Servers need nothing.
+    fn close(&self) {}
     /// Which implementation this is, for `/api/health`.
     fn backend(&self) -> &'static str;
 }

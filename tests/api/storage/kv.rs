@@ -1,8 +1,9 @@
-//! One conformance body for the `Kv` trait, run on the in-memory store and (with the real sets)
-//! on Redis under a unique prefix that is deleted afterwards.
+//! One conformance body for the `Kv` trait, run on the in-memory store, the redb file (all keys
+//! on disk, and with volatile prefixes routed to memory) and (with the real sets) on Redis under
+//! a unique prefix that is deleted afterwards.
 
 use crate::helpers::{backend_sets, BackendSet, REDIS_URL};
-use liveroom::storage::kv::{Kv, MemoryKv, RedisKv};
+use liveroom::storage::kv::{Kv, MemoryKv, RedbKv, RedisKv};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -41,7 +42,7 @@ impl Drop for ScopedRedis {
 
 /// The implementations this run covers: both real sets share one Redis, so it runs once.
 fn kv_backends() -> Vec<&'static str> {
-    let mut v = vec!["memory"];
+    let mut v = vec!["memory", "redb", "redb+volatile"];
     if backend_sets().iter().any(|s| *s != BackendSet::Embedded) {
         v.push("redis");
     }
@@ -52,13 +53,18 @@ fn kv_backends() -> Vec<&'static str> {
 async fn every_kv_store_keeps_the_same_contract() {
     for name in kv_backends() {
         let scope;
-        let kv: Arc<dyn Kv> = if name == "memory" {
-            Arc::new(MemoryKv::new())
-        } else {
-            scope = ScopedRedis::new().await;
-            Arc::new(scope.kv.clone())
+        let dir = tempfile::tempdir().unwrap();
+        let kv: Arc<dyn Kv> = match name {
+            "memory" => Arc::new(MemoryKv::new()),
+            "redb" => Arc::new(RedbKv::open(&dir.path().join("t.kv"), &[]).unwrap()),
+            // The hot keys of the conformance body live in memory, the rest on disk.
+            "redb+volatile" => Arc::new(RedbKv::open(&dir.path().join("t.kv"), &["w", "race:", "presence"]).unwrap()),
+            _ => {
+                scope = ScopedRedis::new().await;
+                Arc::new(scope.kv.clone())
+            }
         };
-        assert_eq!(kv.backend(), name);
+        assert_eq!(kv.backend(), name.split('+').next().unwrap());
         kv.ping().await.unwrap();
         strings_expire_and_set_nx_takes_the_first(&kv, name).await;
         one_take_wins_a_race(&kv, name).await;
@@ -184,4 +190,58 @@ async fn hashes_keep_fields_and_expire(kv: &Arc<dyn Kv>, name: &str) {
     tokio::time::sleep(Duration::from_millis(700)).await;
     assert!(kv.hgetall("h:renewed").await.unwrap().is_empty(), "{name}: the renewed TTL lapses too");
     assert_eq!(kv.hget("presence", "room1").await.unwrap().as_deref(), Some("2"), "{name}: no TTL, no expiry");
+}
+
+#[actix_web::test]
+async fn hole20_the_redb_store_keeps_its_keys_and_their_ttls_across_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.kv");
+    let kv = RedbKv::open(&path, &["rl:"]).unwrap();
+    kv.set("sess:a", "user 1", Some(Duration::from_secs(600))).await.unwrap();
+    kv.set("forever", "x", None).await.unwrap();
+    kv.set("short", "gone soon", Some(Duration::from_millis(800))).await.unwrap();
+    kv.hset("cart:1:2", "7", "2", Some(Duration::from_secs(600))).await.unwrap();
+    kv.hset("notices:1", "n1", "{}", Some(Duration::from_secs(600))).await.unwrap();
+    kv.incr_window("sms:fail:1", Duration::from_secs(600)).await.unwrap();
+    kv.incr_window("rl:hot", Duration::from_secs(600)).await.unwrap();
+    assert!(
+        RedbKv::open(&path, &[]).is_err_and(|e| e.to_string().contains("already open")),
+        "one process at a time owns the file"
+    );
+    // A clean stop: the last writes are made durable and the file is released.
+    kv.close();
+    assert!(kv.get("sess:a").await.is_err(), "a closed store answers errors, not stale data");
+
+    let kv = RedbKv::open(&path, &["rl:"]).unwrap();
+    assert_eq!(kv.get("sess:a").await.unwrap().as_deref(), Some("user 1"));
+    assert_eq!(kv.get("forever").await.unwrap().as_deref(), Some("x"));
+    assert_eq!(kv.hget("cart:1:2", "7").await.unwrap().as_deref(), Some("2"));
+    assert_eq!(kv.hgetall("notices:1").await.unwrap().len(), 1);
+    assert_eq!(kv.incr_window("sms:fail:1", Duration::from_secs(600)).await.unwrap().0, 2, "a kept window goes on");
+    assert_eq!(kv.window_count("rl:hot").await.unwrap(), 0, "volatile keys start afresh");
+    // TTLs run on the wall clock, so they keep running across the restart.
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert_eq!(kv.get("short").await.unwrap(), None, "the TTL lapsed");
+    assert_eq!(kv.sweep().unwrap(), 1, "the expired record is removed from the file");
+    assert_eq!(kv.durable_len().unwrap(), 5);
+    kv.close();
+
+    // Without `close`, dropping the last handle also flushes and releases the file (once the
+    // flush thread, which may hold it for a moment, lets go).
+    let kv = RedbKv::open(&path, &[]).unwrap();
+    kv.set("late", "y", None).await.unwrap();
+    drop(kv);
+    let kv = reopen(&path).await;
+    assert_eq!(kv.get("late").await.unwrap().as_deref(), Some("y"));
+}
+
+async fn reopen(path: &std::path::Path) -> RedbKv {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        match RedbKv::open(path, &[]) {
+            Ok(kv) => return kv,
+            Err(e) if tokio::time::Instant::now() > deadline => panic!("{e}"),
+            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
 }
