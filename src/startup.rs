@@ -120,6 +120,8 @@ impl Application {
         }
         let server = server.run();
         backends.queue.start(router).await?;
+        // Deferred work committed with its change (order expiry) reaches the queue from here.
+        backends.outbox.start();
         // Whatever came due while the server was down finishes now.
         http::pk::sweep(&state).await?;
         http::rain::sweep(&state).await?;
@@ -149,7 +151,9 @@ impl Application {
     /// Serves until SIGTERM/Ctrl-C (graceful: in-flight requests finish).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let queue = self.state.b.queue.clone();
+        let outbox = self.state.b.outbox.clone();
         let res = self.server.await;
+        outbox.stop();
         queue.stop();
         res
     }

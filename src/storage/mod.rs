@@ -7,6 +7,7 @@ pub mod entities;
 pub mod gifts;
 pub mod idgen;
 pub mod kv;
+pub mod outbox;
 pub mod pks;
 pub mod privileges;
 pub mod queue;
@@ -32,6 +33,8 @@ pub struct Backends {
     pub db: DatabaseConnection,
     pub kv: Arc<dyn kv::Kv>,
     pub queue: Arc<dyn queue::DelayQueue>,
+    /// Deferred work committed with its business change, relayed into `queue`.
+    pub outbox: outbox::Outbox,
     pub ids: idgen::IdGen,
     pub wallets: wallets::Wallets,
 }
@@ -66,6 +69,7 @@ impl Backends {
             s.wallet.batch_max,
             std::time::Duration::from_micros(s.wallet.batch_wait_us),
         );
-        Ok(Self { db, kv, queue, ids, wallets })
+        let outbox = outbox::Outbox::new(db.clone(), queue.clone());
+        Ok(Self { db, kv, queue, outbox, ids, wallets })
     }
 }
