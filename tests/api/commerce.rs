@@ -1,5 +1,7 @@
 //! Live commerce: products, carts, orders that reserve stock, pay and expiry racing.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use crate::helpers::*;
 use liveroom::storage::entities::{orders, products};
 use liveroom::storage::outbox::Outbox;
