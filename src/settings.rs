@@ -111,6 +111,9 @@ pub struct RainSettings {
 pub struct CommerceSettings {
     pub order_expiry_s: u64,
     pub cart_ttl_s: u64,
+    /// Units of one product a user may hold in pending (unpaid, unexpired) orders, so one
+    /// account cannot hold a whole flash sale.
+    pub max_pending_units_per_product: i64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -235,6 +238,9 @@ impl Settings {
         }
         if self.rain.preparing_timeout_s == 0 {
             return bad("rain.preparing_timeout_s", "must be at least 1");
+        }
+        if self.commerce.max_pending_units_per_product < 1 {
+            return bad("commerce.max_pending_units_per_product", "must be at least 1");
         }
         if self.wallet.batch_max == 0 {
             return bad("wallet.batch_max", "must be at least 1");

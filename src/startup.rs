@@ -143,6 +143,8 @@ impl Application {
             (handle, addr)
         });
         backends.queue.start(router).await?;
+        // Deferred work committed with its change (order expiry) reaches the queue from here.
+        backends.outbox.start();
         // Whatever came due while the server was down finishes now.
         http::pk::sweep(&state).await?;
         http::rain::sweep(&state).await?;
@@ -181,9 +183,11 @@ impl Application {
         let pk_sweep = actix_web::rt::spawn(http::pk::sweep_every(self.state.clone()));
         let rain_sweep = actix_web::rt::spawn(http::rain::sweep_every(self.state.clone()));
         let kv = self.state.b.kv.clone();
+        let outbox = self.state.b.outbox.clone();
         let res = self.server.await;
         pk_sweep.abort();
         rain_sweep.abort();
+        outbox.stop();
         queue.stop();
         if let Some((h, _)) = self.metrics {
             h.stop(true).await;

@@ -14,7 +14,7 @@ use crate::clock::{now_ms, rfc3339};
 use crate::domain::money::{count_in, TradeKind};
 use crate::domain::paging::Page;
 use crate::domain::ratelimit::Limit;
-use crate::storage::commerce::{self as shop, Line};
+use crate::storage::commerce::{self as shop, Line, PlaceError, StockLevel};
 use crate::storage::entities::{order_items, orders, products};
 use crate::storage::queue::{Job, JobHandler};
 use crate::storage::wallets::{Effect, Outcome, WalletOp};
@@ -25,7 +25,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 use utoipa::ToSchema;
 
-pub const EXPIRE_JOB: &str = "order_expire";
+pub const EXPIRE_JOB: &str = shop::EXPIRE_JOB;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/products", web::post().to(create_product))
@@ -287,18 +287,20 @@ fn order_view(o: orders::Model, items: Vec<order_items::Model>) -> OrderView {
     }
 }
 
-/// Tells the room the new stock of products.
-fn announce_stock(state: &AppState, room_id: i64, lefts: &[(i64, i64)]) {
+/// Tells the room the new stock of products (versioned: a late, stale one is ignored there).
+fn announce_stock(state: &AppState, room_id: i64, levels: &[StockLevel]) {
     if let Some(addr) = state.rooms.get(room_id) {
-        for (pid, left) in lefts {
-            addr.do_send(room::Stock { product_id: *pid, left: *left });
+        for l in levels {
+            addr.do_send(room::Stock { product_id: l.product_id, left: l.left, version: l.version });
         }
     }
 }
 
 /// Orders what is in the cart: each line with stock is reserved; the others stay in the cart.
 #[utoipa::path(post, path = "/api/rooms/{id}/orders", tag = "commerce", params(("id" = i64, Path)),
-    responses((status = 201, body = OrderView), (status = 409, body = super::openapi::ErrorBody, description = "sold_out or cart_empty"), (status = 429, body = super::openapi::ErrorBody)))]
+    responses((status = 201, body = OrderView),
+        (status = 409, body = super::openapi::ErrorBody, description = "sold_out, cart_empty, or limit_exceeded (the caller would hold more than `commerce.max_pending_units_per_product` units of one product in pending orders)"),
+        (status = 429, body = super::openapi::ErrorBody)))]
 pub async fn place_order(state: web::Data<AppState>, user: AuthUser, id: web::Path<i64>) -> AppResult<HttpResponse> {
     limits::check(&state, &format!("order:{}", user.id), Limit::new(3, 5)).await?;
     let r = live_room(&state, *id).await?;
@@ -306,35 +308,67 @@ pub async fn place_order(state: web::Data<AppState>, user: AuthUser, id: web::Pa
     if lines.is_empty() {
         return Err(AppError::conflict("cart_empty", "the cart is empty"));
     }
-    // Fast rejection from the room's live counts: lines known sold out skip the database.
+    // The room's live counts are a hint for fast rejection: a line they say is short is checked
+    // against the database before it is skipped, so a stale count never refuses a sale.
     let addr = room_actor(&state, &r).await?;
-    let known = addr
-        .send(room::StockLeft { product_ids: lines.iter().map(|(p, _)| p.id).collect() })
-        .await
-        .map_err(AppError::internal)?;
+    let known = match addr.send(room::StockLeft { product_ids: lines.iter().map(|(p, _)| p.id).collect() }).await {
+        Ok(k) => k,
+        Err(e) => {
+            tracing::warn!(room = r.id, error = %e, "room stock hint unavailable; asking the database");
+            HashMap::new()
+        }
+    };
+    let doubtful: Vec<i64> =
+        lines.iter().filter(|(p, c)| known.get(&p.id).is_some_and(|left| left < c)).map(|(p, _)| p.id).collect();
+    let truth: HashMap<i64, i64> = if doubtful.is_empty() {
+        HashMap::new()
+    } else {
+        let levels = shop::stock_levels(&state.b.db, &doubtful).await?;
+        announce_stock(&state, r.id, &levels); // heals the room's hint if it was stale
+        levels.iter().map(|l| (l.product_id, l.left)).collect()
+    };
     let mut to_try = vec![];
     let mut skipped = vec![];
     for (p, count) in &lines {
-        if known.get(&p.id).is_some_and(|left| *left < *count) {
-            skipped.push(Line { product_id: p.id, count: *count, price: p.price });
+        let line = Line { product_id: p.id, count: *count, price: p.price };
+        if truth.get(&p.id).is_some_and(|left| left < count) {
+            skipped.push(line);
         } else {
-            to_try.push(Line { product_id: p.id, count: *count, price: p.price });
+            to_try.push(line);
         }
+    }
+    if to_try.is_empty() {
+        return Err(AppError::conflict("sold_out", "none of the cart's products has stock left"));
     }
     let expiry = Duration::from_secs(state.settings.commerce.order_expiry_s);
     let order_id = state.b.ids.next("order").await?;
-    let placed = if to_try.is_empty() {
-        None
-    } else {
-        shop::place_order(&state.b.db, order_id, user.id, r.id, to_try, now_ms() + expiry.as_millis() as i64).await?
+    let cap = state.settings.commerce.max_pending_units_per_product;
+    let expires_at = now_ms() + expiry.as_millis() as i64;
+    let placed = match shop::place_order(&state.b.db, order_id, user.id, r.id, to_try, expires_at, cap).await {
+        Ok(p) => p,
+        Err(PlaceError::SoldOut) => {
+            return Err(AppError::conflict("sold_out", "none of the cart's products has stock left"))
+        }
+        Err(PlaceError::OverLimit { product_id, held, asked, cap }) => {
+            return Err(AppError::conflict(
+                "limit_exceeded",
+                format!(
+                    "product {product_id}: at most {cap} units may be held in pending orders \
+                     ({held} held, {asked} asked); pay or wait for an order to expire"
+                ),
+            ))
+        }
+        Err(PlaceError::Db(e)) => return Err(AppError::internal(e)),
     };
-    let Some((order, mut items, lefts)) = placed else {
-        return Err(AppError::conflict("sold_out", "none of the cart's products has stock left"));
-    };
-    state.b.queue.schedule(EXPIRE_JOB, json!({"order_id": order.id}), expiry).await?;
-    announce_stock(&state, r.id, &lefts);
+    // Committed, expiry included (in the outbox). From here on nothing may fail the request:
+    // a retry would reserve again.
+    state.b.outbox.wake();
+    let shop::Placed { order, mut items, levels } = placed;
+    announce_stock(&state, r.id, &levels);
     for i in items.iter().filter(|i| i.reserved) {
-        state.b.kv.hdel(&cart_key(user.id, r.id), &i.product_id.to_string()).await?;
+        if let Err(e) = state.b.kv.hdel(&cart_key(user.id, r.id), &i.product_id.to_string()).await {
+            tracing::warn!(order = order.id, error = %e, "could not clear an ordered line from the cart");
+        }
     }
     items.extend(skipped.into_iter().map(|l| order_items::Model {
         order_id: order.id,

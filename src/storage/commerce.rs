@@ -6,8 +6,9 @@ use crate::clock::now_ms;
 use sea_orm::{
     sea_query::{Expr, Query},
     ActiveValue::Set,
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect, Statement, TransactionTrait,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, EntityTrait,
+    IsolationLevel, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Statement, TransactionError,
+    TransactionTrait,
 };
 
 pub const PENDING: &str = "pending";
@@ -15,6 +16,35 @@ pub const APPROVED: &str = "approved";
 pub const REJECTED: &str = "rejected";
 pub const PAID: &str = "paid";
 pub const EXPIRED: &str = "expired";
+
+/// The delay-queue job that expires an unpaid order (payload `{"order_id"}`); written to the
+/// outbox in the order's own transaction, so a committed order always gets its expiry.
+pub const EXPIRE_JOB: &str = "order_expire";
+
+/// A product's stock as of one change: `version` orders announcements of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StockLevel {
+    pub product_id: i64,
+    pub left: i64,
+    pub version: i64,
+}
+
+impl From<&products::Model> for StockLevel {
+    fn from(p: &products::Model) -> Self {
+        Self { product_id: p.id, left: p.left_stock, version: p.stock_version }
+    }
+}
+
+/// The current stock of these products, read from the database (the truth).
+pub async fn stock_levels(db: &DatabaseConnection, ids: &[i64]) -> Result<Vec<StockLevel>, DbErr> {
+    Ok(products::Entity::find()
+        .filter(products::Column::Id.is_in(ids.iter().copied()))
+        .all(db)
+        .await?
+        .iter()
+        .map(StockLevel::from)
+        .collect())
+}
 
 pub async fn create_product(
     db: &DatabaseConnection,
@@ -31,6 +61,7 @@ pub async fn create_product(
         price,
         stock,
         left_stock: stock,
+        stock_version: 0,
         status: PENDING.into(),
         created_at: now_ms(),
     };
@@ -41,6 +72,7 @@ pub async fn create_product(
         price: Set(m.price),
         stock: Set(m.stock),
         left_stock: Set(m.left_stock),
+        stock_version: Set(m.stock_version),
         status: Set(m.status.clone()),
         created_at: Set(m.created_at),
     })
@@ -104,8 +136,32 @@ pub struct Line {
     pub price: i64,
 }
 
-/// Creates an order reserving what has stock; `None` when nothing could be reserved (no order
-/// is stored). Returns the order, its items and the reserved products' new `left`.
+/// A new order and what it changed.
+#[derive(Debug)]
+pub struct Placed {
+    pub order: orders::Model,
+    pub items: Vec<order_items::Model>,
+    /// The reserved products' stock after the reservation.
+    pub levels: Vec<StockLevel>,
+}
+
+/// Why no order was stored.
+#[derive(Debug, thiserror::Error)]
+pub enum PlaceError {
+    /// None of the lines had stock left.
+    #[error("nothing could be reserved")]
+    SoldOut,
+    /// Reserving this line would put the user over the per-product cap of pending units.
+    #[error("product {product_id}: {held} units held in pending orders, {asked} more asked, cap {cap}")]
+    OverLimit { product_id: i64, held: i64, asked: i64, cap: i64 },
+    #[error(transparent)]
+    Db(#[from] DbErr),
+}
+
+/// Creates an order reserving what has stock, and in the same transaction its expiry job in the
+/// outbox: the order and its expiry commit together or not at all. A line that would put the
+/// user over `max_units` (units of one product held in their pending, unexpired orders) refuses
+/// the whole order, nothing reserved. Call `Outbox::wake` after it returns.
 pub async fn place_order(
     db: &DatabaseConnection,
     id: i64,
@@ -113,69 +169,120 @@ pub async fn place_order(
     room_id: i64,
     lines: Vec<Line>,
     expires_at: i64,
-) -> Result<Option<(orders::Model, Vec<order_items::Model>, Vec<(i64, i64)>)>, DbErr> {
-    db.transaction::<_, _, DbErr>(|tx| {
-        Box::pin(async move {
-            if tx.get_database_backend() == DbBackend::Sqlite {
-                // Write lock first (see wallets.rs): no stale snapshot upgrades.
-                tx.execute_unprepared("UPDATE products SET left_stock = left_stock WHERE 1 = 0").await?;
-            }
-            let mut items = vec![];
-            let mut lefts = vec![];
-            let mut total = 0;
-            for l in &lines {
-                let r = products::Entity::update_many()
-                    .col_expr(products::Column::LeftStock, Expr::col(products::Column::LeftStock).sub(l.count))
-                    .filter(products::Column::Id.eq(l.product_id))
-                    .filter(products::Column::Status.eq(APPROVED))
-                    .filter(products::Column::LeftStock.gte(l.count))
-                    .exec(tx)
-                    .await?;
-                let reserved = r.rows_affected == 1;
-                if reserved {
-                    total += l.price * l.count;
-                    if let Some(p) = products::Entity::find_by_id(l.product_id).one(tx).await? {
-                        lefts.push((p.id, p.left_stock));
-                    }
+    max_units: i64,
+) -> Result<Placed, PlaceError> {
+    // MySQL's default REPEATABLE READ would count the user's holdings from a snapshot taken
+    // before a product's row lock was granted; READ COMMITTED reads what committed before it.
+    let isolation = (db.get_database_backend() == DbBackend::MySql).then_some(IsolationLevel::ReadCommitted);
+    db.transaction_with_config::<_, _, PlaceError>(
+        |tx| {
+            Box::pin(async move {
+                if tx.get_database_backend() == DbBackend::Sqlite {
+                    // Write lock first (see wallets.rs): no stale snapshot upgrades.
+                    tx.execute_unprepared("UPDATE products SET left_stock = left_stock WHERE 1 = 0").await?;
                 }
-                items.push(order_items::Model {
-                    order_id: id,
-                    product_id: l.product_id,
-                    count: l.count,
-                    price: l.price,
-                    reserved,
-                });
-            }
-            if !items.iter().any(|i| i.reserved) {
-                return Ok(None);
-            }
-            let order =
-                orders::Model { id, user_id, room_id, status: PENDING.into(), total, expires_at, created_at: now_ms() };
-            orders::Entity::insert(orders::ActiveModel {
-                id: Set(order.id),
-                user_id: Set(order.user_id),
-                room_id: Set(order.room_id),
-                status: Set(order.status.clone()),
-                total: Set(order.total),
-                expires_at: Set(order.expires_at),
-                created_at: Set(order.created_at),
+                let now = now_ms();
+                let mut items = vec![];
+                let mut levels = vec![];
+                let mut total = 0;
+                for l in &lines {
+                    // The conditional decrement also takes the product's row lock, so every
+                    // order of this product (this user's included) is serialised from here:
+                    // the holding counted next cannot change under us.
+                    let r = products::Entity::update_many()
+                        .col_expr(products::Column::LeftStock, Expr::col(products::Column::LeftStock).sub(l.count))
+                        .col_expr(products::Column::StockVersion, Expr::col(products::Column::StockVersion).add(1))
+                        .filter(products::Column::Id.eq(l.product_id))
+                        .filter(products::Column::Status.eq(APPROVED))
+                        .filter(products::Column::LeftStock.gte(l.count))
+                        .exec(tx)
+                        .await?;
+                    let reserved = r.rows_affected == 1;
+                    if reserved {
+                        let held = pending_units(tx, user_id, l.product_id, now).await?;
+                        if held + l.count > max_units {
+                            return Err(PlaceError::OverLimit {
+                                product_id: l.product_id,
+                                held,
+                                asked: l.count,
+                                cap: max_units,
+                            });
+                        }
+                        total += l.price * l.count;
+                        if let Some(p) = products::Entity::find_by_id(l.product_id).one(tx).await? {
+                            levels.push(StockLevel::from(&p));
+                        }
+                    }
+                    items.push(order_items::Model {
+                        order_id: id,
+                        product_id: l.product_id,
+                        count: l.count,
+                        price: l.price,
+                        reserved,
+                    });
+                }
+                if !items.iter().any(|i| i.reserved) {
+                    return Err(PlaceError::SoldOut);
+                }
+                let order =
+                    orders::Model { id, user_id, room_id, status: PENDING.into(), total, expires_at, created_at: now };
+                orders::Entity::insert(orders::ActiveModel {
+                    id: Set(order.id),
+                    user_id: Set(order.user_id),
+                    room_id: Set(order.room_id),
+                    status: Set(order.status.clone()),
+                    total: Set(order.total),
+                    expires_at: Set(order.expires_at),
+                    created_at: Set(order.created_at),
+                })
+                .exec(tx)
+                .await?;
+                order_items::Entity::insert_many(items.iter().map(|i| order_items::ActiveModel {
+                    order_id: Set(i.order_id),
+                    product_id: Set(i.product_id),
+                    count: Set(i.count),
+                    price: Set(i.price),
+                    reserved: Set(i.reserved),
+                }))
+                .exec(tx)
+                .await?;
+                super::outbox::add(tx, EXPIRE_JOB, &serde_json::json!({"order_id": id}), expires_at).await?;
+                Ok(Placed { order, items, levels })
             })
-            .exec(tx)
-            .await?;
-            order_items::Entity::insert_many(items.iter().map(|i| order_items::ActiveModel {
-                order_id: Set(i.order_id),
-                product_id: Set(i.product_id),
-                count: Set(i.count),
-                price: Set(i.price),
-                reserved: Set(i.reserved),
-            }))
-            .exec(tx)
-            .await?;
-            Ok(Some((order, items, lefts)))
-        })
-    })
+        },
+        isolation,
+        None,
+    )
     .await
-    .map_err(super::tx_err)
+    .map_err(|e| match e {
+        TransactionError::Connection(e) => PlaceError::Db(e),
+        TransactionError::Transaction(e) => e,
+    })
+}
+
+/// Units of `product_id` that `user_id` holds reserved in pending orders not yet past expiry.
+async fn pending_units(tx: &DatabaseTransaction, user_id: i64, product_id: i64, now: i64) -> Result<i64, DbErr> {
+    let backend = tx.get_database_backend();
+    let (sum, p) = match backend {
+        DbBackend::Postgres => ("CAST(COALESCE(SUM(oi.count), 0) AS BIGINT)", ["$1", "$2", "$3", "$4", "$5"]),
+        DbBackend::MySql => ("CAST(COALESCE(SUM(oi.count), 0) AS SIGNED)", ["?"; 5]),
+        DbBackend::Sqlite => ("COALESCE(SUM(oi.count), 0)", ["?"; 5]),
+    };
+    let sql = format!(
+        "SELECT {sum} FROM order_items oi JOIN orders o ON o.id = oi.order_id \
+         WHERE o.user_id = {} AND o.status = {} AND o.expires_at > {} AND oi.product_id = {} AND oi.reserved = {}",
+        p[0], p[1], p[2], p[3], p[4]
+    );
+    let stmt = Statement::from_sql_and_values(
+        backend,
+        sql,
+        [user_id.into(), PENDING.into(), now.into(), product_id.into(), true.into()],
+    );
+    let row = tx.query_one(stmt).await?;
+    Ok(match row {
+        Some(r) => r.try_get_by_index::<i64>(0)?,
+        None => 0,
+    })
 }
 
 pub async fn order(
@@ -226,8 +333,8 @@ pub fn pay_guard(db: &DatabaseConnection, order_id: i64, now: i64) -> Statement 
 }
 
 /// Expires a pending order and returns its reserved stock, in one transaction; the products'
-/// new `left`, or None when it was not pending (paid, or expired already).
-pub async fn expire(db: &DatabaseConnection, order_id: i64) -> Result<Option<Vec<(i64, i64)>>, DbErr> {
+/// new stock, or None when it was not pending (paid, or expired already).
+pub async fn expire(db: &DatabaseConnection, order_id: i64) -> Result<Option<Vec<StockLevel>>, DbErr> {
     db.transaction::<_, _, DbErr>(|tx| {
         Box::pin(async move {
             let r = orders::Entity::update_many()
@@ -248,11 +355,12 @@ pub async fn expire(db: &DatabaseConnection, order_id: i64) -> Result<Option<Vec
             for i in items {
                 products::Entity::update_many()
                     .col_expr(products::Column::LeftStock, Expr::col(products::Column::LeftStock).add(i.count))
+                    .col_expr(products::Column::StockVersion, Expr::col(products::Column::StockVersion).add(1))
                     .filter(products::Column::Id.eq(i.product_id))
                     .exec(tx)
                     .await?;
                 if let Some(p) = products::Entity::find_by_id(i.product_id).one(tx).await? {
-                    lefts.push((p.id, p.left_stock));
+                    lefts.push(StockLevel::from(&p));
                 }
             }
             Ok(Some(lefts))

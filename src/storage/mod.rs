@@ -9,6 +9,7 @@ pub mod health;
 pub mod idgen;
 pub mod kv;
 pub mod mutes;
+pub mod outbox;
 pub mod pks;
 pub mod privileges;
 pub mod queue;
@@ -62,6 +63,8 @@ pub struct Backends {
     pub db: DatabaseConnection,
     pub kv: Arc<dyn kv::Kv>,
     pub queue: Arc<dyn queue::DelayQueue>,
+    /// Deferred work committed with its business change, relayed into `queue`.
+    pub outbox: outbox::Outbox,
     pub ids: idgen::IdGen,
     pub wallets: wallets::Wallets,
     /// Which backends answer right now; calls fail fast while theirs is down.
@@ -104,6 +107,7 @@ impl Backends {
             s.wallet.batch_max,
             std::time::Duration::from_micros(s.wallet.batch_wait_us),
         );
-        Ok(Self { db, kv, queue, ids, wallets, health })
+        let outbox = outbox::Outbox::new(db.clone(), queue.clone());
+        Ok(Self { db, kv, queue, outbox, ids, wallets, health })
     }
 }

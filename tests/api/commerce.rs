@@ -1,7 +1,16 @@
 //! Live commerce: products, carts, orders that reserve stock, pay and expiry racing.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use crate::helpers::*;
-use serde_json::json;
+use liveroom::storage::entities::{orders, products};
+use liveroom::storage::outbox::Outbox;
+use liveroom::storage::queue::{DelayQueue, JobRouter, QueueError};
+use liveroom::storage::Backends;
+use sea_orm::EntityTrait;
+use serde_json::{json, Value};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 impl TestApp {
@@ -175,6 +184,7 @@ async fn pay_and_expiry_raced_two_hundred_times_end_one_way_each() {
     for set in backend_sets() {
         let app = spawn_app_with(set, |s| {
             s.commerce.order_expiry_s = 1;
+            s.commerce.max_pending_units_per_product = 1000;
             s.limits.enabled = false;
         })
         .await;
@@ -244,8 +254,6 @@ async fn orders_due_while_the_server_was_down_expire_at_start_up() {
         app.stop().await;
         tokio::time::sleep(Duration::from_millis(1500)).await;
         let app2 = spawn_on(&app.storage, |s| s.commerce.order_expiry_s = 1).await;
-        use liveroom::storage::entities::{orders, products};
-        use sea_orm::EntityTrait;
         let mut st = String::new();
         for _ in 0..100 {
             st = orders::Entity::find_by_id(oid).one(&app2.state.b.db).await.unwrap().unwrap().status;
@@ -257,5 +265,250 @@ async fn orders_due_while_the_server_was_down_expire_at_start_up() {
         assert_eq!(st, "expired");
         let prod = products::Entity::find_by_id(p).one(&app2.state.b.db).await.unwrap().unwrap();
         assert_eq!(prod.left_stock, 3, "the stock came back");
+    }
+}
+
+/// A delay queue whose broker can be taken down: `schedule` fails while `down` is set, as a
+/// RabbitMQ outage or a lost connection would make it.
+struct FlakyQueue {
+    inner: Arc<dyn DelayQueue>,
+    down: Arc<AtomicBool>,
+}
+
+#[async_trait::async_trait]
+impl DelayQueue for FlakyQueue {
+    async fn schedule(&self, kind: &str, payload: Value, delay: Duration) -> Result<String, QueueError> {
+        if self.down.load(Ordering::SeqCst) {
+            return Err(QueueError("broker unreachable (test)".into()));
+        }
+        self.inner.schedule(kind, payload, delay).await
+    }
+    async fn start(&self, router: Arc<JobRouter>) -> Result<(), QueueError> {
+        self.inner.start(router).await
+    }
+    async fn ping(&self) -> Result<(), QueueError> {
+        self.inner.ping().await
+    }
+    fn backend(&self) -> &'static str {
+        self.inner.backend()
+    }
+    fn stop(&self) {
+        self.inner.stop()
+    }
+}
+
+/// Puts a `FlakyQueue` under the app (and its outbox relay), switched by `down`.
+fn flaky(down: Arc<AtomicBool>) -> impl FnOnce(&mut Backends) {
+    move |b| {
+        let q: Arc<dyn DelayQueue> = Arc::new(FlakyQueue { inner: b.queue.clone(), down });
+        b.queue = q.clone();
+        b.outbox = Outbox::new(b.db.clone(), q);
+    }
+}
+
+async fn order_status(app: &TestApp, oid: i64) -> String {
+    orders::Entity::find_by_id(oid).one(&app.state.b.db).await.unwrap().unwrap().status
+}
+
+async fn left_stock(app: &TestApp, pid: i64) -> i64 {
+    products::Entity::find_by_id(pid).one(&app.state.b.db).await.unwrap().unwrap().left_stock
+}
+
+/// Polls until the order is expired (60 s at most: the relay backs off while the broker is down).
+async fn wait_expired(app: &TestApp, oid: i64) -> String {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let st = order_status(app, oid).await;
+        if st == "expired" || std::time::Instant::now() > deadline {
+            return st;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[actix_web::test]
+async fn hole02_a_broker_outage_at_order_time_still_answers_success_and_the_order_expires() {
+    for set in backend_sets() {
+        let down = Arc::new(AtomicBool::new(true));
+        let app = spawn_app_wrapped(set, |s| s.commerce.order_expiry_s = 2, flaky(down.clone())).await;
+        let (anchor, _) = app.new_user().await;
+        let room = app.open_room(&anchor, "normal").await;
+        let p = app.approved_product(&anchor, 5, 3).await;
+        let (buyer, _) = app.new_user().await;
+        app.post(&format!("/api/rooms/{room}/cart/items"), &buyer, json!({"product_id": p, "count": 3})).await;
+        let (s, o) = app.post(&format!("/api/rooms/{room}/orders"), &buyer, json!({})).await;
+        assert_eq!(s, 201, "a committed order answers success whatever the broker does: {o}");
+        let oid = o["id"].as_i64().unwrap();
+        assert_eq!(left_stock(&app, p).await, 0);
+        // Past its expiry with the broker still down: the expiry waits in the outbox.
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        assert_eq!(order_status(&app, oid).await, "pending", "{set:?}");
+        assert!(app.state.b.outbox.waiting().await.unwrap() >= 1, "the expiry waits in the database");
+        // The broker returns: the relay hands the job over and the order expires.
+        down.store(false, Ordering::SeqCst);
+        assert_eq!(wait_expired(&app, oid).await, "expired", "{set:?}");
+        assert_eq!(left_stock(&app, p).await, 3, "the stock came back");
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while app.state.b.outbox.waiting().await.unwrap() > 0 && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(app.state.b.outbox.waiting().await.unwrap(), 0, "relayed rows are deleted");
+    }
+}
+
+#[actix_web::test]
+async fn hole02_a_crash_between_commit_and_scheduling_still_expires_the_order() {
+    for set in backend_sets() {
+        let down = Arc::new(AtomicBool::new(true));
+        let app = spawn_app_wrapped(set, |s| s.commerce.order_expiry_s = 8, flaky(down.clone())).await;
+        let (anchor, _) = app.new_user().await;
+        let room = app.open_room(&anchor, "normal").await;
+        let p = app.approved_product(&anchor, 5, 3).await;
+        let (buyer, _) = app.new_user().await;
+        app.post(&format!("/api/rooms/{room}/cart/items"), &buyer, json!({"product_id": p, "count": 2})).await;
+        let (s, o) = app.post(&format!("/api/rooms/{room}/orders"), &buyer, json!({})).await;
+        assert_eq!(s, 201, "{o}");
+        let oid = o["id"].as_i64().unwrap();
+        // The process dies before its expiry reached the queue.
+        app.stop().await;
+        // A new process on the same storage, started before the order is due (so the start-up
+        // sweep of overdue orders does not take it), relays the expiry.
+        let app2 = spawn_on(&app.storage, |s| s.commerce.order_expiry_s = 8).await;
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while app2.state.b.outbox.waiting().await.unwrap() > 0 && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(app2.state.b.outbox.waiting().await.unwrap(), 0, "the new process relayed the expiry");
+        assert_eq!(wait_expired(&app2, oid).await, "expired", "{set:?}");
+        assert_eq!(left_stock(&app2, p).await, 3, "the stock came back");
+    }
+}
+
+#[actix_web::test]
+async fn hole03_a_stale_stock_count_in_the_room_never_refuses_a_sale_the_database_accepts() {
+    use liveroom::actors::room::{Stock, StockLeft};
+    use liveroom::storage::commerce as shop;
+    for set in backend_sets() {
+        let app = spawn_app_with(set, |s| s.limits.enabled = false).await;
+        let (anchor, _) = app.new_user().await;
+        let room = app.open_room(&anchor, "normal").await;
+        let p = app.approved_product(&anchor, 5, 5).await;
+        let (first, _) = app.new_user().await;
+        app.post(&format!("/api/rooms/{room}/cart/items"), &first, json!({"product_id": p, "count": 5})).await;
+        let (s, o) = app.post(&format!("/api/rooms/{room}/orders"), &first, json!({})).await;
+        assert_eq!(s, 201, "{o}");
+        let addr = app.state.rooms.get(room).expect("the room's actor runs");
+        let hint = |addr: actix::Addr<liveroom::actors::room::Room>| async move {
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            loop {
+                let known = addr.send(StockLeft { product_ids: vec![p] }).await.unwrap();
+                if known.contains_key(&p) || std::time::Instant::now() > deadline {
+                    return known.get(&p).copied();
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        };
+        assert_eq!(hint(addr.clone()).await, Some(0), "the room knows the product sold out");
+        // The stock comes back in the database without the room hearing of it (an announcement
+        // lost, or made by another node).
+        let oid = o["id"].as_i64().unwrap();
+        assert!(shop::expire(&app.state.b.db, oid).await.unwrap().is_some());
+        let (second, _) = app.new_user().await;
+        app.post(&format!("/api/rooms/{room}/cart/items"), &second, json!({"product_id": p, "count": 2})).await;
+        let (s, o2) = app.post(&format!("/api/rooms/{room}/orders"), &second, json!({})).await;
+        assert_eq!(s, 201, "a stale 0 in the room refused a sale the database accepts: {o2}");
+        assert_eq!(o2["items"][0]["reserved"], true);
+        // A late, stale announcement (older version) arrives after the newer ones: ignored.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while hint(addr.clone()).await != Some(3) && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(hint(addr.clone()).await, Some(3), "the room's count healed to the database's");
+        addr.send(Stock { product_id: p, left: 0, version: 0 }).await.unwrap();
+        assert_eq!(hint(addr.clone()).await, Some(3), "an out-of-order announcement does not overwrite");
+        let (third, _) = app.new_user().await;
+        app.post(&format!("/api/rooms/{room}/cart/items"), &third, json!({"product_id": p, "count": 3})).await;
+        let (s, o3) = app.post(&format!("/api/rooms/{room}/orders"), &third, json!({})).await;
+        assert_eq!(s, 201, "{o3}");
+        assert_eq!(left_stock(&app, p).await, 0);
+        // And a truly sold-out product is still refused.
+        let (fourth, _) = app.new_user().await;
+        app.post(&format!("/api/rooms/{room}/cart/items"), &fourth, json!({"product_id": p, "count": 1})).await;
+        let (s, e) = app.post(&format!("/api/rooms/{room}/orders"), &fourth, json!({})).await;
+        assert_eq!((s.as_u16(), code(&e)), (409, "sold_out"));
+    }
+}
+
+/// Units of `pid` the user of `token` holds in pending orders, from the database.
+async fn held(app: &TestApp, token: &str, pid: i64) -> i64 {
+    let (_, page) = app.get("/api/orders?status=pending&page_size=100", token).await;
+    page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|o| o["items"].as_array().unwrap().clone())
+        .filter(|i| i["product_id"] == pid && i["reserved"] == true)
+        .map(|i| i["count"].as_i64().unwrap())
+        .sum()
+}
+
+#[actix_web::test]
+async fn hole09_one_user_cannot_hold_more_than_the_cap_of_one_product_in_pending_orders() {
+    for set in backend_sets() {
+        let app = spawn_app_with(set, |s| s.limits.enabled = false).await;
+        assert_eq!(app.state.settings.commerce.max_pending_units_per_product, 5, "the default cap");
+        let (anchor, _) = app.new_user().await;
+        let room = app.open_room(&anchor, "normal").await;
+        let a = app.approved_product(&anchor, 1, 100).await;
+        let (buyer, _) = app.new_user().await;
+        let order = |count: i64| {
+            let (app, buyer) = (&app, &buyer);
+            async move {
+                app.post(&format!("/api/rooms/{room}/cart/items"), buyer, json!({"product_id": a, "count": count}))
+                    .await;
+                app.post(&format!("/api/rooms/{room}/orders"), buyer, json!({})).await
+            }
+        };
+        let (s, first) = order(3).await;
+        assert_eq!(s, 201, "{first}");
+        let (s, e) = order(3).await;
+        assert_eq!((s.as_u16(), code(&e)), (409, "limit_exceeded"), "{e}");
+        assert_eq!(left_stock(&app, a).await, 97, "a refused order reserves nothing");
+        let (s, _) = order(2).await;
+        assert_eq!(s, 201);
+        let (s, e) = order(1).await;
+        assert_eq!((s.as_u16(), code(&e)), (409, "limit_exceeded"));
+        // The cap is per user: someone else buys.
+        let (other, _) = app.new_user().await;
+        app.post(&format!("/api/rooms/{room}/cart/items"), &other, json!({"product_id": a, "count": 5})).await;
+        let (s, _) = app.post(&format!("/api/rooms/{room}/orders"), &other, json!({})).await;
+        assert_eq!(s, 201);
+        // Paying releases the hold.
+        app.recharge(&buyer, 1).await;
+        let oid = first["id"].as_i64().unwrap();
+        let (s, _) = app.post(&format!("/api/orders/{oid}/pay"), &buyer, json!({})).await;
+        assert_eq!(s, 200);
+        let (s, _) = order(3).await;
+        assert_eq!(s, 201);
+        assert_eq!(held(&app, &buyer, a).await, 5);
+
+        // Under concurrency: forty parallel orders of one unit each from one user.
+        let b = app.approved_product(&anchor, 1, 100).await;
+        let (racer, _) = app.new_user().await;
+        let app = &app;
+        let racer = &racer;
+        let tries = (0..40).map(|_| async move {
+            app.post(&format!("/api/rooms/{room}/cart/items"), racer, json!({"product_id": b, "count": 1})).await;
+            app.post(&format!("/api/rooms/{room}/orders"), racer, json!({})).await
+        });
+        let res = futures_util::future::join_all(tries).await;
+        let ok = res.iter().filter(|(s, _)| *s == 201).count() as i64;
+        for (s, e) in &res {
+            assert!(*s == 201 || (*s == 409 && matches!(code(e), "limit_exceeded" | "cart_empty")), "{s} {e}");
+        }
+        assert!(res.iter().any(|(s, e)| *s == 409 && code(e) == "limit_exceeded"), "the cap was reached");
+        assert!((1..=5).contains(&ok), "{ok} parallel orders went through");
+        assert_eq!(held(app, racer, b).await, ok, "{set:?}");
+        assert_eq!(left_stock(app, b).await, 100 - ok, "nothing reserved for a refused order");
     }
 }

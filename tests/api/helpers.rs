@@ -205,21 +205,37 @@ pub async fn spawn_app(set: BackendSet) -> TestApp {
 
 pub async fn spawn_app_with(set: BackendSet, tweak: impl FnOnce(&mut Settings)) -> TestApp {
     let storage = Storage::fresh(set).await;
-    start_on(storage, true, tweak).await
+    start_on(storage, true, tweak, |_| {}).await
+}
+
+/// As `spawn_app_with`, and `wrap` may replace backends (a queue that fails on demand).
+pub async fn spawn_app_wrapped(
+    set: BackendSet,
+    tweak: impl FnOnce(&mut Settings),
+    wrap: impl FnOnce(&mut Backends),
+) -> TestApp {
+    let storage = Storage::fresh(set).await;
+    start_on(storage, true, tweak, wrap).await
 }
 
 /// A second app on the same storage (restart tests); it does not clean the storage up.
 pub async fn spawn_on(storage: &Storage, tweak: impl FnOnce(&mut Settings)) -> TestApp {
-    start_on(storage.clone(), false, tweak).await
+    start_on(storage.clone(), false, tweak, |_| {}).await
 }
 
-async fn start_on(storage: Storage, owns: bool, tweak: impl FnOnce(&mut Settings)) -> TestApp {
+async fn start_on(
+    storage: Storage,
+    owns: bool,
+    tweak: impl FnOnce(&mut Settings),
+    wrap: impl FnOnce(&mut Backends),
+) -> TestApp {
     if std::env::var("LIVEROOM_TEST_LOG").is_ok() {
         liveroom::telemetry::init();
     }
     let mut s = storage.settings();
     tweak(&mut s);
-    let backends = Backends::connect(&s).await.expect("backends connect");
+    let mut backends = Backends::connect(&s).await.expect("backends connect");
+    wrap(&mut backends);
     let app = Application::build_with(s, backends).await.expect("app builds");
     let port = app.port();
     let state = app.state();
@@ -240,6 +256,7 @@ async fn start_on(storage: Storage, owns: bool, tweak: impl FnOnce(&mut Settings
 impl TestApp {
     /// Stops the server (the storage stays) and its consumers.
     pub async fn stop(&self) {
+        self.state.b.outbox.stop();
         self.state.b.queue.stop();
         self.handle.stop(false).await;
         // Releases the embedded key-value file, so that a second app can open it.
@@ -315,6 +332,7 @@ impl TestApp {
 
 impl Drop for TestApp {
     fn drop(&mut self) {
+        self.state.b.outbox.stop();
         self.state.b.queue.stop();
         // `stop` sends its command when called; its future only waits for the answer, which
         // cannot come while Drop blocks this runtime, so it is not awaited.

@@ -151,11 +151,15 @@ pub struct GiftEffect {
 pub struct Ranking;
 
 /// A product's stock changed; the room sees `stock` at most once a second per product.
+/// Announcements can arrive out of order (they come from concurrent requests): one whose
+/// `version` is not newer than what the room holds is stale and ignored.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Stock {
     pub product_id: i64,
     pub left: i64,
+    /// The product's `stock_version` when `left` was read.
+    pub version: i64,
 }
 
 /// The live stock the room knows of these products.
@@ -415,7 +419,10 @@ impl Handler<Ranking> for Room {
 impl Handler<Stock> for Room {
     type Result = ();
     fn handle(&mut self, msg: Stock, _: &mut Context<Self>) {
-        self.stock.insert(msg.product_id, msg.left);
+        if self.stock.get(&msg.product_id).is_some_and(|(_, v)| *v >= msg.version) {
+            return; // stale: a newer count is known already
+        }
+        self.stock.insert(msg.product_id, (msg.left, msg.version));
         let recently = self.stock_sent_ms.get(&msg.product_id).is_some_and(|t| now_ms() - t < 1000);
         if recently {
             self.stock_dirty.insert(msg.product_id, msg.left);
@@ -430,6 +437,6 @@ impl Handler<Stock> for Room {
 impl Handler<StockLeft> for Room {
     type Result = MessageResult<StockLeft>;
     fn handle(&mut self, msg: StockLeft, _: &mut Context<Self>) -> Self::Result {
-        MessageResult(msg.product_ids.iter().filter_map(|id| self.stock.get(id).map(|l| (*id, *l))).collect())
+        MessageResult(msg.product_ids.iter().filter_map(|id| self.stock.get(id).map(|(l, _)| (*id, *l))).collect())
     }
 }

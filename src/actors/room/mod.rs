@@ -84,8 +84,9 @@ pub struct Room {
     extras: HashMap<&'static str, Value>,
     /// Coins each gifter gave in this live session: `(nickname, coins)` by user id.
     ranking: HashMap<i64, (String, i64)>,
-    /// Live stock of products on sale here, for fast `sold_out` answers.
-    stock: HashMap<i64, i64>,
+    /// Live stock of products on sale here, `(left, version)`: a hint for fast `sold_out`
+    /// answers (orders check the database before refusing on it).
+    stock: HashMap<i64, (i64, i64)>,
     /// Products whose `stock` event waits for the next tick, and when each was last sent.
     stock_dirty: HashMap<i64, i64>,
     stock_sent_ms: HashMap<i64, i64>,

@@ -7,6 +7,7 @@ pub mod id_segments;
 pub mod live_anchors;
 pub mod order_items;
 pub mod orders;
+pub mod outbox;
 pub mod pks;
 pub mod products;
 pub mod rains;

@@ -11,6 +11,8 @@ pub struct Model {
     pub price: i64,
     pub stock: i64,
     pub left_stock: i64,
+    /// Bumped by every change of `left_stock`, so announcements of it can be ordered.
+    pub stock_version: i64,
     pub status: String,
     pub created_at: i64,
 }
