@@ -6,6 +6,7 @@ mod m20261124_000001_foundation;
 mod m20261124_000002_rooms;
 mod m20261124_000003_money_pk;
 mod m20261124_000004_rain_commerce;
+mod m20261129_000003_idempotency_digests;
 
 pub struct Migrator;
 
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000002_rooms::Migration),
             Box::new(m20261124_000003_money_pk::Migration),
             Box::new(m20261124_000004_rain_commerce::Migration),
+            Box::new(m20261129_000003_idempotency_digests::Migration),
         ]
     }
 }
