@@ -70,6 +70,7 @@ fn limit_key(ip: IpAddr) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use actix_web::test::TestRequest;

@@ -1,5 +1,7 @@
 //! Phone-code login, sessions, profile, CSRF and bad input on the auth endpoints.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use crate::helpers::*;
 use reqwest::Method;
 use serde_json::json;

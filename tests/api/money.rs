@@ -1,5 +1,7 @@
 //! Wallet, recharges, the payment callback and gifts: money never lost or doubled.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use crate::helpers::*;
 use serde_json::{json, Value};
 
