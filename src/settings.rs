@@ -22,6 +22,15 @@ pub struct Settings {
     pub limits: LimitSettings,
     pub backends: BackendSettings,
     pub metrics: MetricsSettings,
+    /// The deployment this runs as (`LIVEROOM_ENV`; unset means `dev`). Not a key: it picks
+    /// the overlay file, and outside dev it refuses the providers that give things away.
+    #[serde(skip, default = "env_from_process")]
+    pub env: String,
+}
+
+/// `LIVEROOM_ENV`, or `dev` when it is unset or empty.
+pub fn env_from_process() -> String {
+    std::env::var("LIVEROOM_ENV").ok().filter(|e| !e.trim().is_empty()).unwrap_or_else(|| "dev".into())
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -34,6 +43,10 @@ pub struct ServerSettings {
     pub shutdown_timeout_s: u64,
     /// 0: one worker per core.
     pub workers: usize,
+    /// Header a trusted reverse proxy puts the client's address in (e.g. `X-Forwarded-For`,
+    /// `X-Real-IP`); empty: the peer address of the connection. Only set it behind a proxy that
+    /// overwrites or appends it, or clients choose their own address.
+    pub trusted_proxy_header: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -75,6 +88,10 @@ pub struct AuthSettings {
     pub wrong_code_window_s: u64,
     pub token_ttl_s: u64,
     pub cookie_secure: bool,
+    /// Login codes one client address may ask for per hour (SMS pumping); 0: no limit.
+    pub sms_per_ip_per_hour: u64,
+    /// Login attempts one client address may make per minute; 0: no limit.
+    pub login_per_ip_per_minute: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -172,7 +189,13 @@ impl Settings {
     /// environment. Falls back to the compiled-in defaults when `dir` has no default file, so the
     /// binary also starts outside the source tree.
     pub fn load_from(dir: &Path) -> Result<Self, SettingsError> {
-        let env = std::env::var("LIVEROOM_ENV").unwrap_or_else(|_| "dev".into());
+        Self::load_with(dir, &env_from_process(), &[])
+    }
+
+    /// As `load_from`, as deployment `env`, with `overrides` (`("section.key", value)`) applied
+    /// last. Tests use it to load another deployment's settings without touching the process
+    /// environment.
+    pub fn load_with(dir: &Path, env: &str, overrides: &[(&str, &str)]) -> Result<Self, SettingsError> {
         let mut builder =
             config::Config::builder().add_source(config::File::from_str(DEFAULT_TOML, config::FileFormat::Toml));
         builder = builder
@@ -188,10 +211,20 @@ impl Settings {
                     .with_list_parse_key("room.word_filter")
                     .try_parsing(true),
             );
+        for (key, value) in overrides {
+            builder = builder.set_override(*key, *value).map_err(|e| SettingsError(e.to_string()))?;
+        }
         let cfg = builder.build().map_err(|e| SettingsError(e.to_string()))?;
-        let settings: Settings = cfg.try_deserialize().map_err(|e| SettingsError(e.to_string()))?;
+        let mut settings: Settings = cfg.try_deserialize().map_err(|e| SettingsError(e.to_string()))?;
+        settings.env = env.to_owned();
         settings.validate()?;
         Ok(settings)
+    }
+
+    /// Whether this is a development or test deployment (`LIVEROOM_ENV` unset, `dev` or
+    /// `test`): only there may the dev payment and SMS providers run.
+    pub fn is_dev(&self) -> bool {
+        matches!(self.env.as_str(), "dev" | "test")
     }
 
     /// Loads from `./config` (the usual case).
@@ -220,6 +253,33 @@ impl Settings {
         }
         if !matches!(self.payments.provider.as_str(), "dev" | "external") {
             return bad("payments.provider", "must be dev or external");
+        }
+        if !matches!(self.auth.sms_provider.as_str(), "dev" | "none") {
+            return bad("auth.sms_provider", "must be dev or none");
+        }
+        if !self.is_dev() {
+            let env = &self.env;
+            if self.payments.provider == "dev" {
+                return bad(
+                    "payments.provider",
+                    &format!(
+                        "is dev, which credits recharges without any payment; it is refused when \
+                         LIVEROOM_ENV is {env:?} (allowed only in dev or test): set it to external"
+                    ),
+                );
+            }
+            if self.auth.sms_provider == "dev" {
+                return bad(
+                    "auth.sms_provider",
+                    &format!(
+                        "is dev, which answers every phone's login code (1000); it is refused when \
+                         LIVEROOM_ENV is {env:?} (allowed only in dev or test)"
+                    ),
+                );
+            }
+        }
+        if self.server.trusted_proxy_header.contains(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_')) {
+            return bad("server.trusted_proxy_header", "must be empty or a header name");
         }
         if self.room.queue_size == 0 {
             return bad("room.queue_size", "must be at least 1");

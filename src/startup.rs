@@ -44,6 +44,9 @@ impl Application {
         backends: Backends,
         extra_jobs: Vec<(String, Arc<dyn JobHandler>)>,
     ) -> anyhow::Result<Self> {
+        // Settings may have been changed since they were loaded: refuse again what would give
+        // coins or login codes away outside dev.
+        settings.validate()?;
         crate::metrics::init();
         let settings = Arc::new(settings);
         let sms = http::sms::from_setting(&settings.auth.sms_provider)?;

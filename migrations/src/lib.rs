@@ -7,6 +7,7 @@ mod m20261124_000002_rooms;
 mod m20261124_000003_money_pk;
 mod m20261124_000004_rain_commerce;
 mod m20261129_000001_outbox;
+mod m20261129_000003_idempotency_digests;
 mod m20261129_000005_mutes;
 
 pub struct Migrator;
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000003_money_pk::Migration),
             Box::new(m20261124_000004_rain_commerce::Migration),
             Box::new(m20261129_000001_outbox::Migration),
+            Box::new(m20261129_000003_idempotency_digests::Migration),
             Box::new(m20261129_000005_mutes::Migration),
         ]
     }

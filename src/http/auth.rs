@@ -2,6 +2,7 @@
 
 use super::error::{AppError, AppResult};
 use super::extract::Json;
+use super::limits;
 use super::session::{new_token, session_key, token_hash, AuthUser, COOKIE};
 use super::state::AppState;
 use super::views::{user_view, UserView};
@@ -40,9 +41,12 @@ fn code_key(p: &Phone) -> String {
 /// Sends a login code; 429 when asked again for the same phone within 60 s.
 #[utoipa::path(post, path = "/api/auth/sms", tag = "auth", request_body = SmsRequest,
     responses((status = 200, body = SmsResponse), (status = 400, body = super::openapi::ErrorBody), (status = 429, body = super::openapi::ErrorBody)))]
-pub async fn send_sms(state: web::Data<AppState>, body: Json<SmsRequest>) -> AppResult<HttpResponse> {
+pub async fn send_sms(state: web::Data<AppState>, req: HttpRequest, body: Json<SmsRequest>) -> AppResult<HttpResponse> {
     let phone = Phone::parse(&body.0.phone)?;
     let a = &state.settings.auth;
+    // Per address first, so one client cannot pump codes to many phones (nor grow a key per
+    // phone without bound).
+    limits::check_addr(&state, &req, "sms", a.sms_per_ip_per_hour, 3600).await?;
     let lock = format!("sms:lock:{}", phone.as_str());
     if !state.b.kv.set_nx(&lock, "1", Duration::from_secs(a.resend_after_s)).await? {
         return Err(AppError::RateLimited {
@@ -87,24 +91,28 @@ pub async fn login(state: web::Data<AppState>, req: HttpRequest, body: Json<Logi
     let phone = Phone::parse(&body.0.phone)?;
     let code = LoginCode::parse(&body.0.code)?;
     let a = &state.settings.auth;
+    limits::check_addr(&state, &req, "login", a.login_per_ip_per_minute, 60).await?;
+    // Every attempt is counted before its code is compared, in one atomic step: parallel
+    // guesses each get their own number, and only the first `max_wrong_codes` of a window are
+    // ever compared. A successful login clears the count (its code is used up).
     let fails_key = format!("sms:fail:{}", phone.as_str());
     let window = Duration::from_secs(a.wrong_code_window_s);
-    if state.b.kv.window_count(&fails_key).await? >= a.max_wrong_codes {
+    let (attempt, left) = state.b.kv.incr_window(&fails_key, window).await?;
+    if attempt > a.max_wrong_codes {
         return Err(AppError::RateLimited {
-            retry_after_s: a.wrong_code_window_s,
+            retry_after_s: (left.as_secs_f64().ceil() as u64).max(1),
             message: "too many wrong codes for this phone; try again later".into(),
         });
     }
     let invalid = || AppError::Unauthorized("invalid_code", "the code is wrong, expired or already used".into());
+    // One use: whoever takes the right code first logs in; a wrong guess leaves it in place.
     let stored = state.b.kv.get(&code_key(&phone)).await?;
-    if stored.as_deref() != Some(code.as_str()) {
-        state.b.kv.incr_window(&fails_key, window).await?;
+    if stored.as_deref() != Some(code.as_str())
+        || state.b.kv.take(&code_key(&phone)).await?.as_deref() != Some(code.as_str())
+    {
         return Err(invalid());
     }
-    // One use: whoever takes the code first logs in.
-    if state.b.kv.take(&code_key(&phone)).await?.as_deref() != Some(code.as_str()) {
-        return Err(invalid());
-    }
+    state.b.kv.del(&fails_key).await?;
     let user = users::find_or_create(&state.b.db, &state.b.ids, &phone).await?;
     let token = new_token();
     state

@@ -7,11 +7,12 @@ use super::rooms::{live_room, room_actor};
 use super::session::AuthUser;
 use super::state::AppState;
 use super::views::UserRef;
+use super::wallet::IdempotencyKey;
 use crate::actors::{pk, room};
 use crate::domain::money::{cost, count_in, TradeKind};
 use crate::storage::wallets::{Effect, Outcome, WalletOp};
 use crate::storage::{gifts as catalog, users};
-use actix_web::web;
+use actix_web::{web, HttpRequest};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
@@ -53,16 +54,27 @@ pub struct Sent {
 }
 
 /// Sends a gift to the anchor (or, in a running PK, to the host or the challenger). The debit
-/// and its trade commit first; then everyone in the room sees the gift.
-#[utoipa::path(post, path = "/api/rooms/{id}/gifts", tag = "gifts", request_body = SendGift, params(("id" = i64, Path)),
+/// and its trade commit first; then everyone in the room sees the gift. With an
+/// `Idempotency-Key`, the same key again answers the first charge's body and charges nothing.
+#[utoipa::path(post, path = "/api/rooms/{id}/gifts", tag = "gifts", request_body = SendGift,
+    params(("id" = i64, Path), ("Idempotency-Key" = Option<String>, Header, description = "1 to 100 visible ASCII characters")),
     responses((status = 200, body = Sent), (status = 400, body = super::openapi::ErrorBody), (status = 402, body = super::openapi::ErrorBody),
         (status = 404, body = super::openapi::ErrorBody), (status = 409, body = super::openapi::ErrorBody)))]
 pub async fn send(
     state: web::Data<AppState>,
+    req: HttpRequest,
     user: AuthUser,
     id: web::Path<i64>,
     body: Json<SendGift>,
 ) -> AppResult<web::Json<Sent>> {
+    // The trade's ref is the key's digest: the wallet applies a ref once, so retries of one
+    // key (even concurrent ones, even on other nodes) charge once and answer the first charge.
+    let idem_ref = IdempotencyKey::from_request(&req)?.map(|k| k.trade_ref(user.id));
+    if let Some(r) = &idem_ref {
+        if let Some(t) = state.b.wallets.trade_by_ref(TradeKind::Gift, r).await? {
+            return Ok(web::Json(Sent { balance: t.balance_after, trade_id: t.id }));
+        }
+    }
     let count = count_in("count", body.0.count.unwrap_or(1), 99)?;
     let r = live_room(&state, *id).await?;
     let gift = catalog::gift(&state.b.db, body.0.gift_id).await?.ok_or(AppError::NotFound("gift"))?;
@@ -97,7 +109,7 @@ pub async fn send(
         user_id: user.id,
         delta: -amount,
         kind: TradeKind::Gift,
-        r#ref: uuid::Uuid::new_v4().simple().to_string(),
+        r#ref: idem_ref.unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string()),
         effect: Effect::GiftSend { room_id: r.id, to_id: to, gift_id: gift.id, count, pk_id },
     };
     // Effects run in the wallet writer in commit order, so PK scores follow commit order.
@@ -110,7 +122,9 @@ pub async fn send(
         }
     });
     match state.b.wallets.apply_then(op, Some(on_commit)).await.map_err(AppError::internal)? {
-        Outcome::Done { trade_id, balance } => Ok(web::Json(Sent { balance, trade_id })),
+        Outcome::Done { trade_id, balance } | Outcome::Duplicate { trade_id, balance } => {
+            Ok(web::Json(Sent { balance, trade_id }))
+        }
         Outcome::Insufficient => {
             let _ = state
                 .notices

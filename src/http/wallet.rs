@@ -6,7 +6,7 @@ use super::extract::{read_limited, Json};
 use super::session::AuthUser;
 use super::state::AppState;
 use super::views::PageOf;
-use crate::clock::{now_ms, rfc3339};
+use crate::clock::rfc3339;
 use crate::domain::money::TradeKind;
 use crate::domain::paging::Page;
 use crate::storage::entities::recharges;
@@ -14,10 +14,8 @@ use crate::storage::gifts as catalog;
 use crate::storage::wallets::{Effect, Outcome, WalletOp};
 use actix_web::{web, HttpRequest, HttpResponse};
 use hmac::{Hmac, Mac};
-use sea_orm::{ActiveValue::Set, EntityTrait};
 use serde::{Deserialize, Serialize};
-use sha2::Sha256;
-use std::time::Duration;
+use sha2::{Digest, Sha256};
 use utoipa::{IntoParams, ToSchema};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -75,9 +73,50 @@ fn recharge_ref(id: i64) -> String {
     format!("recharge:{id}")
 }
 
+/// Longest `Idempotency-Key` accepted.
+pub const IDEMPOTENCY_KEY_MAX: usize = 100;
+
+/// A client's `Idempotency-Key` header (recharges, gifts): 1 to 100 visible ASCII characters.
+/// It is stored only as a fixed-size digest, so its length never meets a column's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyKey(String);
+
+impl IdempotencyKey {
+    /// The request's key; None without the header; 400 naming the header when it is malformed.
+    pub fn from_request(req: &HttpRequest) -> AppResult<Option<Self>> {
+        let Some(v) = req.headers().get("idempotency-key") else {
+            return Ok(None);
+        };
+        let bad = || {
+            AppError::invalid(
+                "Idempotency-Key",
+                format!("Idempotency-Key must be 1 to {IDEMPOTENCY_KEY_MAX} visible ASCII characters"),
+            )
+        };
+        v.to_str().ok().and_then(Self::parse).map(Some).ok_or_else(bad)
+    }
+
+    /// A key as a client sends it; None when it is empty, too long or not visible ASCII.
+    pub fn parse(k: &str) -> Option<Self> {
+        let ok = !k.is_empty() && k.len() <= IDEMPOTENCY_KEY_MAX && k.bytes().all(|b| b.is_ascii_graphic());
+        ok.then(|| Self(k.to_owned()))
+    }
+
+    /// SHA-256 of the key, hex: what a recharge row stores (unique per user and digest).
+    pub fn digest(&self) -> String {
+        hex::encode(Sha256::digest(self.0.as_bytes()))
+    }
+
+    /// SHA-256 of the user and the key, hex: the `ref` of a trade made under this key, unique
+    /// per kind across users.
+    pub fn trade_ref(&self, user_id: i64) -> String {
+        hex::encode(Sha256::digest(format!("{user_id}:{}", self.0).as_bytes()))
+    }
+}
+
 /// Buys coins. The same `Idempotency-Key` again answers the same body and credits nothing.
 #[utoipa::path(post, path = "/api/wallet/recharges", tag = "wallet", request_body = RechargeBody,
-    params(("Idempotency-Key" = Option<String>, Header)),
+    params(("Idempotency-Key" = Option<String>, Header, description = "1 to 100 visible ASCII characters")),
     responses((status = 201, body = RechargeAnswer), (status = 400, body = super::openapi::ErrorBody), (status = 404, body = super::openapi::ErrorBody)))]
 pub async fn recharge(
     state: web::Data<AppState>,
@@ -85,59 +124,23 @@ pub async fn recharge(
     user: AuthUser,
     body: Json<RechargeBody>,
 ) -> AppResult<HttpResponse> {
-    let key = match req.headers().get("idempotency-key") {
+    let key = match IdempotencyKey::from_request(&req)? {
+        Some(k) => k.digest(),
+        // No key: a fresh one, which no digest (64 hex digits) can equal.
         None => uuid::Uuid::new_v4().simple().to_string(),
-        Some(v) => {
-            let k = v
-                .to_str()
-                .map_err(|_| AppError::invalid("Idempotency-Key", "Idempotency-Key must be visible ASCII"))?;
-            if k.is_empty() || k.len() > 100 || !k.bytes().all(|b| b.is_ascii_graphic()) {
-                return Err(AppError::invalid(
-                    "Idempotency-Key",
-                    "Idempotency-Key must be 1 to 100 visible characters",
-                ));
-            }
-            format!("k:{k}")
-        }
     };
     let product =
         catalog::recharge_product(&state.b.db, body.0.product_id).await?.ok_or(AppError::NotFound("product"))?;
     if let Some(r) = catalog::recharge_by_key(&state.b.db, user.id, &key).await? {
-        return answer_existing(&state, r).await;
+        return answer(&state, r).await;
     }
     let id = state.b.ids.next("recharge").await?;
-    let row = recharges::ActiveModel {
-        id: Set(id),
-        user_id: Set(user.id),
-        product_id: Set(product.id),
-        coins: Set(product.coins),
-        price_cents: Set(product.price_cents),
-        idem_key: Set(key.clone()),
-        status: Set("pending".into()),
-        created_at: Set(now_ms()),
-    };
-    if recharges::Entity::insert(row).exec(&state.b.db).await.is_err() {
+    let row = match catalog::insert_recharge(&state.b.db, id, user.id, &product, &key).await {
+        Ok(r) => r,
         // The same key raced in: answer what the first one does.
-        let r = catalog::recharge_by_key(&state.b.db, user.id, &key)
-            .await?
-            .ok_or_else(|| AppError::internal(anyhow::anyhow!("recharge insert failed")))?;
-        return answer_existing(&state, r).await;
-    }
-    if !state.settings.payments.settles_at_once() {
-        let balance = state.b.wallets.balance(user.id).await?;
-        return Ok(HttpResponse::Created().json(RechargeAnswer {
-            recharge_id: id,
-            coins: product.coins,
-            balance,
-            status: "pending".into(),
-        }));
-    }
-    let outcome = credit_recharge(&state, user.id, id, product.coins).await?;
-    match outcome {
-        Outcome::Done { balance, .. } | Outcome::Duplicate { balance, .. } => Ok(HttpResponse::Created()
-            .json(RechargeAnswer { recharge_id: id, coins: product.coins, balance, status: "paid".into() })),
-        _ => Err(AppError::internal(anyhow::anyhow!("recharge credit refused"))),
-    }
+        Err(e) => catalog::recharge_by_key(&state.b.db, user.id, &key).await?.ok_or_else(|| AppError::internal(e))?,
+    };
+    answer(&state, row).await
 }
 
 async fn credit_recharge(state: &AppState, user_id: i64, recharge_id: i64, coins: i64) -> AppResult<Outcome> {
@@ -151,19 +154,33 @@ async fn credit_recharge(state: &AppState, user_id: i64, recharge_id: i64, coins
     state.b.wallets.apply(op).await.map_err(AppError::internal)
 }
 
-/// The answer of a recharge made before with the same key: the same status and body.
-async fn answer_existing(state: &AppState, mut r: recharges::Model) -> AppResult<HttpResponse> {
-    // A first request still crediting: wait for it (briefly).
-    for _ in 0..50 {
-        if r.status == "paid" || !state.settings.payments.settles_at_once() {
-            break;
+/// The answer for a recharge row, first time or replay: the same status and body. With the
+/// simulated provider a row still pending is paid here: the first request may be crediting it
+/// right now, or may have died between the row and the credit; the credit is applied once
+/// whoever gets there first (its trade is unique by the recharge), so a retry completes it.
+async fn answer(state: &AppState, mut r: recharges::Model) -> AppResult<HttpResponse> {
+    let mut balance = None;
+    if r.status == "pending" && state.settings.payments.settles_at_once() {
+        match credit_recharge(state, r.user_id, r.id, r.coins).await? {
+            Outcome::Done { balance: b, .. } | Outcome::Duplicate { balance: b, .. } => {
+                r.status = "paid".into();
+                balance = Some(b);
+            }
+            // Paid meanwhile by another node: read what it stored.
+            Outcome::Refused => {
+                r = catalog::recharge(&state.b.db, r.id).await?.ok_or(AppError::NotFound("recharge"))?;
+            }
+            Outcome::Insufficient => {
+                return Err(AppError::internal(anyhow::anyhow!("a recharge credit was refused as a debit")));
+            }
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        r = catalog::recharge(&state.b.db, r.id).await?.ok_or(AppError::NotFound("recharge"))?;
     }
-    let balance = match state.b.wallets.trade_by_ref(TradeKind::Recharge, &recharge_ref(r.id)).await? {
-        Some(t) => t.balance_after,
-        None => state.b.wallets.balance(r.user_id).await?,
+    let balance = match balance {
+        Some(b) => b,
+        None => match state.b.wallets.trade_by_ref(TradeKind::Recharge, &recharge_ref(r.id)).await? {
+            Some(t) => t.balance_after,
+            None => state.b.wallets.balance(r.user_id).await?,
+        },
     };
     Ok(HttpResponse::Created().json(RechargeAnswer { recharge_id: r.id, coins: r.coins, balance, status: r.status }))
 }

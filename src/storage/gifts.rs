@@ -1,6 +1,7 @@
 //! The gift catalogue, recharge products and recharges, and room rankings.
 
 use super::entities::{gift_sends, gifts, recharge_products, recharges, users};
+use crate::clock::now_ms;
 use sea_orm::{
     ColumnTrait, DatabaseConnection, DbErr, EntityTrait, FromQueryResult, QueryFilter, QueryOrder, QuerySelect,
 };
@@ -31,6 +32,29 @@ pub async fn recharge_by_key(
         .filter(recharges::Column::IdemKey.eq(key))
         .one(db)
         .await
+}
+
+/// Stores a new recharge, `pending` until it is credited; fails when the user already has one
+/// under `key` (the digest of their Idempotency-Key).
+pub async fn insert_recharge(
+    db: &DatabaseConnection,
+    id: i64,
+    user_id: i64,
+    product: &recharge_products::Model,
+    key: &str,
+) -> Result<recharges::Model, DbErr> {
+    let row = recharges::Model {
+        id,
+        user_id,
+        product_id: product.id,
+        coins: product.coins,
+        price_cents: product.price_cents,
+        idem_key: key.to_owned(),
+        status: "pending".into(),
+        created_at: now_ms(),
+    };
+    recharges::Entity::insert(recharges::ActiveModel::from(row.clone())).exec(db).await?;
+    Ok(row)
 }
 
 pub async fn recharge(db: &DatabaseConnection, id: i64) -> Result<Option<recharges::Model>, DbErr> {

@@ -1,5 +1,7 @@
 //! Phone-code login, sessions, profile, CSRF and bad input on the auth endpoints.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use crate::helpers::*;
 use reqwest::Method;
 use serde_json::json;
@@ -212,5 +214,109 @@ async fn api_paths_need_auth() {
         assert_eq!((s.as_u16(), code(&b)), (401, "unauthorized"), "{p}");
         let (s, _) = app.call(m, p, Some("not-a-token"), None).await;
         assert_eq!(s, 401);
+    }
+}
+
+async fn try_login(app: &TestApp, phone: &str, code: &str) -> u16 {
+    app.call(Method::POST, "/api/auth/login", None, Some(json!({"phone": phone, "code": code}))).await.0.as_u16()
+}
+
+#[actix_web::test]
+async fn hole10_parallel_wrong_codes_are_counted_before_they_are_compared() {
+    for set in backend_sets() {
+        let app = spawn_app(set).await;
+        let phone = "13800000021";
+        app.call(Method::POST, "/api/auth/sms", None, Some(json!({"phone": phone}))).await;
+        let guesses = (0..20).map(|i| try_login(&app, phone, if i % 2 == 0 { "1234" } else { "9999" }));
+        let mut res = futures_util::future::join_all(guesses).await;
+        res.sort_unstable();
+        let compared = res.iter().filter(|s| **s == 401).count();
+        assert_eq!((compared, res.iter().filter(|s| **s == 429).count()), (5, 15), "{res:?}");
+        assert_eq!(try_login(&app, phone, "1000").await, 429, "the right code is refused too");
+
+        // Twenty at once with the right code among them: it only wins if it was among the
+        // first five counted, so never more than five are compared.
+        let phone = "13800000022";
+        app.call(Method::POST, "/api/auth/sms", None, Some(json!({"phone": phone}))).await;
+        let tries = (0..20).map(|i| try_login(&app, phone, if i == 10 { "1000" } else { "4321" }));
+        let res = futures_util::future::join_all(tries).await;
+        let ok = res.iter().filter(|s| **s == 200).count();
+        let wrong = res.iter().filter(|s| **s == 401).count();
+        assert!(ok <= 1 && ok + wrong <= 5, "{res:?}");
+        assert_eq!(res.iter().filter(|s| **s == 429).count(), 20 - ok - wrong, "{res:?}");
+
+        // Four wrong codes, then the right one: the fifth attempt is still compared, and a
+        // login clears the count.
+        let phone = "13800000023";
+        app.call(Method::POST, "/api/auth/sms", None, Some(json!({"phone": phone}))).await;
+        for _ in 0..4 {
+            assert_eq!(try_login(&app, phone, "9999").await, 401);
+        }
+        assert_eq!(try_login(&app, phone, "1000").await, 200);
+        assert_eq!(try_login(&app, phone, "9999").await, 401, "counting starts again after a login");
+    }
+}
+
+#[actix_web::test]
+async fn hole11_code_requests_and_logins_are_limited_per_client_address() {
+    for set in backend_sets() {
+        let app = spawn_app_with(set, |s| {
+            s.auth.sms_per_ip_per_hour = 3;
+            s.auth.login_per_ip_per_minute = 4;
+        })
+        .await;
+        let sms = |phone: String, forwarded: Option<&'static str>| {
+            let mut r = app.http.post(format!("{}/api/auth/sms", app.addr)).json(&json!({"phone": phone}));
+            if let Some(f) = forwarded {
+                r = r.header("x-forwarded-for", f);
+            }
+            r.send()
+        };
+        for i in 0..3 {
+            assert_eq!(sms(format!("1380000003{i}"), None).await.unwrap().status(), 200);
+        }
+        // A fourth phone from the same address, even claiming another one in a header nobody
+        // configured as trusted.
+        for forwarded in [None, Some("203.0.113.9")] {
+            let res = sms("13800000039".into(), forwarded).await.unwrap();
+            assert_eq!(res.status(), 429);
+            assert!(res.headers().get("retry-after").is_some());
+            let b: serde_json::Value = res.json().await.unwrap();
+            assert_eq!(code(&b), "rate_limited");
+        }
+        // Logins: four attempts a minute from one address, whatever the phone.
+        for i in 0..4 {
+            assert_eq!(try_login(&app, &format!("1390000004{i}"), "9999").await, 401);
+        }
+        let res = app
+            .http
+            .post(format!("{}/api/auth/login", app.addr))
+            .json(&json!({"phone": "13800000030", "code": "1000"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 429);
+        assert!(res.headers().get("retry-after").is_some());
+        let b: serde_json::Value = res.json().await.unwrap();
+        assert_eq!(code(&b), "rate_limited");
+
+        // Behind a trusted proxy, its header names the client (the proxy's own entry, last).
+        let app = spawn_app_with(set, |s| {
+            s.auth.sms_per_ip_per_hour = 2;
+            s.server.trusted_proxy_header = "X-Forwarded-For".into();
+        })
+        .await;
+        let sms = |phone: &'static str, forwarded: &'static str| {
+            app.http
+                .post(format!("{}/api/auth/sms", app.addr))
+                .header("x-forwarded-for", forwarded)
+                .json(&json!({"phone": phone}))
+                .send()
+        };
+        assert_eq!(sms("13800000051", "198.51.100.1").await.unwrap().status(), 200);
+        assert_eq!(sms("13800000052", "198.51.100.1").await.unwrap().status(), 200);
+        assert_eq!(sms("13800000053", "198.51.100.1").await.unwrap().status(), 429);
+        assert_eq!(sms("13800000053", "198.51.100.1, 198.51.100.2").await.unwrap().status(), 200, "another client");
+        assert_eq!(sms("13800000054", "6.6.6.6, 198.51.100.1").await.unwrap().status(), 429, "a forged first entry");
     }
 }

@@ -1,5 +1,7 @@
 //! Wallet, recharges, the payment callback and gifts: money never lost or doubled.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use crate::helpers::*;
 use serde_json::{json, Value};
 
@@ -214,5 +216,196 @@ async fn a_gift_is_seen_by_everyone_and_refusals_debit_nothing() {
         let (s, b) = app.post(&format!("/api/rooms/{room}/gifts"), &viewer, json!({"gift_id": 2})).await;
         assert_eq!((s.as_u16(), code(&b)), (409, "room_closed"));
         assert_eq!(app.balance(&viewer).await, 30);
+    }
+}
+
+#[actix_web::test]
+async fn hole01_production_refuses_the_dev_payment_and_sms_providers() {
+    use liveroom::settings::Settings;
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+    let secret = ("payments.notify_secret", "a-real-secret");
+    let prod = Settings::load_with(&dir, "production", &[secret]).expect("production loads with a secret");
+    assert_eq!(prod.payments.provider, "external", "the production overlay waits for the payment provider");
+    assert_eq!(prod.auth.sms_provider, "none");
+    for (key, value) in [("payments.provider", "dev"), ("auth.sms_provider", "dev")] {
+        let e = Settings::load_with(&dir, "production", &[secret, (key, value)]).expect_err(key).to_string();
+        assert!(e.contains(key) && e.contains("production"), "the error names the key: {e}");
+        // An environment without its own overlay file is not dev either.
+        let safe = [secret, ("payments.provider", "external"), ("auth.sms_provider", "none")];
+        let e =
+            Settings::load_with(&dir, "staging", &[&safe[..], &[(key, value)]].concat()).expect_err(key).to_string();
+        assert!(e.contains(key), "{e}");
+    }
+    for env in ["dev", "test"] {
+        let s = Settings::load_with(&dir, env, &[]).expect("dev settings load");
+        assert_eq!((s.payments.provider.as_str(), s.auth.sms_provider.as_str()), ("dev", "dev"));
+    }
+    for set in backend_sets() {
+        let app = spawn_app_with(set, |s| {
+            s.env = "production".into();
+            s.payments.provider = "external".into();
+            s.auth.sms_provider = "none".into();
+        })
+        .await;
+        // Start-up refuses settings changed after loading too.
+        for (key, tweak) in [
+            ("payments.provider", (|s: &mut Settings| s.payments.provider = "dev".into()) as fn(&mut Settings)),
+            ("auth.sms_provider", |s: &mut Settings| s.auth.sms_provider = "dev".into()),
+        ] {
+            let mut s = app.storage.settings();
+            s.env = "production".into();
+            s.payments.provider = "external".into();
+            s.auth.sms_provider = "none".into();
+            tweak(&mut s);
+            let backends = liveroom::storage::Backends::connect(&s).await.unwrap();
+            let e = liveroom::startup::Application::build_with(s, backends).await.err().expect("start-up refuses");
+            assert!(e.to_string().contains(key), "{e}");
+        }
+        // The running production app gives neither codes nor coins away.
+        let (s, b) =
+            app.call(reqwest::Method::POST, "/api/auth/sms", None, Some(json!({"phone": "13800000011"}))).await;
+        assert_eq!(s, 503, "{b}");
+        assert!(b.get("dev_code").is_none());
+        let phone = liveroom::domain::user::Phone::parse("13800000011").unwrap();
+        let user = liveroom::storage::users::find_or_create(&app.state.b.db, &app.state.b.ids, &phone).await.unwrap();
+        let token = liveroom::http::session::new_token();
+        let key = liveroom::http::session::session_key(&liveroom::http::session::token_hash(&token));
+        app.state.b.kv.set(&key, &format!("{}:{}", user.id, user.phone), None).await.unwrap();
+        let (s, b) = app.post("/api/wallet/recharges", &token, json!({"product_id": 2})).await;
+        assert_eq!((s.as_u16(), b["status"].as_str(), b["balance"].as_i64()), (201, Some("pending"), Some(0)), "{b}");
+        assert_eq!(app.balance(&token).await, 0);
+    }
+}
+
+/// A recharge row stored as the handler's first step stores it, as if the process then died.
+async fn crashed_recharge(app: &TestApp, user_id: i64, key: &str) -> i64 {
+    use liveroom::http::wallet::IdempotencyKey;
+    use liveroom::storage::gifts as catalog;
+    let db = &app.state.b.db;
+    let product = catalog::recharge_product(db, 1).await.unwrap().unwrap();
+    let id = app.state.b.ids.next("recharge").await.unwrap();
+    let digest = IdempotencyKey::parse(key).unwrap().digest();
+    catalog::insert_recharge(db, id, user_id, &product, &digest).await.unwrap();
+    id
+}
+
+/// POSTs `path` with an Idempotency-Key header (raw bytes); status and body.
+async fn post_with_key(app: &TestApp, path: &str, token: &str, key: &[u8], body: Value) -> (u16, Value) {
+    let r = app
+        .http
+        .post(format!("{}{path}", app.addr))
+        .bearer_auth(token)
+        .header("Idempotency-Key", reqwest::header::HeaderValue::from_bytes(key).unwrap())
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let s = r.status().as_u16();
+    (s, r.json().await.unwrap_or(Value::Null))
+}
+
+#[actix_web::test]
+async fn hole06_a_recharge_left_pending_by_a_crash_is_completed_by_its_retry() {
+    for set in backend_sets() {
+        let app = spawn_app(set).await;
+        let (t, uid) = app.new_user().await;
+        let id = crashed_recharge(&app, uid, "crashed-before-credit").await;
+        assert_eq!(app.balance(&t).await, 0);
+        // Twenty retries at once: one credit, one answer.
+        let retries = (0..20).map(|_| {
+            post_with_key(&app, "/api/wallet/recharges", &t, b"crashed-before-credit", json!({"product_id": 1}))
+        });
+        let res = futures_util::future::join_all(retries).await;
+        for r in &res {
+            assert_eq!(r, &(201, json!({"recharge_id": id, "coins": 60, "balance": 60, "status": "paid"})));
+        }
+        assert_eq!(app.balance(&t).await, 60);
+        assert_eq!(app.all_trades(&t).await.len(), 1);
+        // A retry later still answers the same and credits nothing.
+        let again =
+            post_with_key(&app, "/api/wallet/recharges", &t, b"crashed-before-credit", json!({"product_id": 1})).await;
+        assert_eq!(again, res[0]);
+        assert_eq!(app.balance(&t).await, 60);
+    }
+}
+
+#[actix_web::test]
+async fn hole07_a_gift_retried_with_its_idempotency_key_is_charged_once() {
+    use liveroom::storage::entities::gift_sends;
+    use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+    for set in backend_sets() {
+        let app = spawn_app(set).await;
+        let (anchor, _) = app.new_user().await;
+        let room = app.open_room(&anchor, "normal").await;
+        let (fan, _) = app.new_user().await;
+        let (other, _) = app.new_user().await;
+        app.recharge(&fan, 1).await;
+        app.recharge(&other, 1).await;
+        let path = format!("/api/rooms/{room}/gifts");
+        // A heart is 10 coins: twenty retries at once pay for one.
+        let retries = (0..20).map(|_| post_with_key(&app, &path, &fan, b"gift-retry-1", json!({"gift_id": 2})));
+        let res = futures_util::future::join_all(retries).await;
+        assert_eq!(res[0].0, 200, "{:?}", res[0]);
+        assert_eq!(res[0].1["balance"], 50);
+        assert!(res.iter().all(|r| r == &res[0]), "{res:?}");
+        assert_eq!(app.balance(&fan).await, 50);
+        // Later, the same answer and no charge.
+        assert_eq!(post_with_key(&app, &path, &fan, b"gift-retry-1", json!({"gift_id": 2})).await, res[0]);
+        // Another key, another gift; the same key from another user is that user's own.
+        let second = post_with_key(&app, &path, &fan, b"gift-retry-2", json!({"gift_id": 2})).await;
+        assert_eq!((second.0, second.1["balance"].as_i64()), (200, Some(40)));
+        assert_ne!(second.1["trade_id"], res[0].1["trade_id"]);
+        let theirs = post_with_key(&app, &path, &other, b"gift-retry-1", json!({"gift_id": 2})).await;
+        assert_eq!((theirs.0, theirs.1["balance"].as_i64()), (200, Some(50)));
+        // Without a key every request is a gift.
+        for b in [30, 20] {
+            let (s, v) = app.post(&path, &fan, json!({"gift_id": 2})).await;
+            assert_eq!((s.as_u16(), v["balance"].as_i64()), (200, Some(b)));
+        }
+        let gifts_trades = app.all_trades(&fan).await.iter().filter(|t| t["kind"] == "gift").count();
+        assert_eq!(gifts_trades, 4);
+        let sent = gift_sends::Entity::find()
+            .filter(gift_sends::Column::RoomId.eq(room))
+            .count(&app.state.b.db)
+            .await
+            .unwrap();
+        assert_eq!(sent, 5, "each charged gift is recorded (and shown) once");
+    }
+}
+
+#[actix_web::test]
+async fn hole08_idempotency_keys_up_to_100_characters_work_and_longer_ones_get_400() {
+    for set in backend_sets() {
+        let app = spawn_app(set).await;
+        let (anchor, _) = app.new_user().await;
+        let room = app.open_room(&anchor, "normal").await;
+        let (t, _) = app.new_user().await;
+        let mut balance = 0;
+        for len in [1usize, 64, 98, 99, 100] {
+            let key = format!("{len}-{}", "x".repeat(len)).into_bytes()[..len].to_vec();
+            let first = post_with_key(&app, "/api/wallet/recharges", &t, &key, json!({"product_id": 1})).await;
+            balance += 60;
+            assert_eq!((first.0, first.1["balance"].as_i64()), (201, Some(balance)), "key of {len}: {:?}", first.1);
+            let again = post_with_key(&app, "/api/wallet/recharges", &t, &key, json!({"product_id": 1})).await;
+            assert_eq!(again, first, "key of {len}");
+            let path = format!("/api/rooms/{room}/gifts");
+            let gift = post_with_key(&app, &path, &t, &key, json!({"gift_id": 2})).await;
+            balance -= 10;
+            assert_eq!((gift.0, gift.1["balance"].as_i64()), (200, Some(balance)), "gift key of {len}: {:?}", gift.1);
+            assert_eq!(post_with_key(&app, &path, &t, &key, json!({"gift_id": 2})).await, gift);
+        }
+        let long = "y".repeat(101);
+        for bad in [long.as_bytes(), b"", b"two words", "ключ".as_bytes(), b"tab\there"] {
+            for (path, body) in [
+                ("/api/wallet/recharges".to_owned(), json!({"product_id": 1})),
+                (format!("/api/rooms/{room}/gifts"), json!({"gift_id": 2})),
+            ] {
+                let (s, b) = post_with_key(&app, &path, &t, bad, body).await;
+                let shown = String::from_utf8_lossy(bad);
+                assert_eq!((s, code(&b)), (400, "invalid_input"), "{path} {shown:?}: {b}");
+                assert_eq!(b["error"]["field"], "Idempotency-Key", "{path} {shown:?}");
+            }
+        }
+        assert_eq!(app.balance(&t).await, balance, "a refused key charges and credits nothing");
     }
 }
