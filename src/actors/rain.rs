@@ -77,10 +77,13 @@ impl Handler<Close> for RainActor {
     }
 }
 
+/// A running rain's id and its actor.
+type Running = (i64, Addr<RainActor>);
+
 /// Running rains by room id, with the rain each actor hands out.
 #[derive(Clone, Default)]
 pub struct RainService {
-    running: Arc<Mutex<HashMap<i64, (i64, Addr<RainActor>)>>>,
+    running: Arc<Mutex<HashMap<i64, Running>>>,
 }
 
 impl RainService {

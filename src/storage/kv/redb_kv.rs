@@ -238,20 +238,34 @@ impl RedbKv {
         f(&table, now_ms())
     }
 
-    /// Runs `f` in one write transaction (so the call is atomic) and commits it without fsync;
-    /// the flusher makes it durable within a second.
-    fn write<T>(&self, f: impl FnOnce(&mut Table<'_>, u64) -> KvResult<T>) -> KvResult<T> {
-        let guard = self.inner.db.read();
-        let db = guard.as_ref().ok_or_else(|| KvError("key-value store is closed".into()))?;
-        let mut tx = db.begin_write().map_err(err)?;
-        tx.set_durability(Durability::None);
-        let out = {
-            let mut table = tx.open_table(TABLE).map_err(err)?;
-            f(&mut table, now_ms())?
+    /// Runs `f` on `key` in one write transaction (so the call is atomic) and commits it without
+    /// fsync; the flusher makes it durable within a second. It runs on the blocking pool: a
+    /// writer can wait for the flusher's fsync, and that must not stall an async worker's other
+    /// sockets and requests (reads never wait for writers in redb, so they run inline).
+    async fn write<T: Send + 'static>(
+        &self,
+        key: &str,
+        f: impl FnOnce(&mut Table<'_>, &str, u64) -> KvResult<T> + Send + 'static,
+    ) -> KvResult<T> {
+        let inner = self.inner.clone();
+        let key = key.to_owned();
+        let run = move || {
+            let guard = inner.db.read();
+            let db = guard.as_ref().ok_or_else(|| KvError("key-value store is closed".into()))?;
+            let mut tx = db.begin_write().map_err(err)?;
+            tx.set_durability(Durability::None);
+            let out = {
+                let mut table = tx.open_table(TABLE).map_err(err)?;
+                f(&mut table, &key, now_ms())?
+            };
+            tx.commit().map_err(err)?;
+            inner.dirty.store(true, Ordering::Release);
+            Ok(out)
         };
-        tx.commit().map_err(err)?;
-        self.inner.dirty.store(true, Ordering::Release);
-        Ok(out)
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => rt.spawn_blocking(run).await.map_err(err)?,
+            Err(_) => run(),
+        }
     }
 }
 
@@ -310,54 +324,60 @@ impl Kv for RedbKv {
         if let Some(m) = self.volatile(key) {
             return m.set(key, value, ttl).await;
         }
-        self.write(|t, now| {
+        let value = value.to_owned();
+        self.write(key, move |t, key, now| {
             let expires = ttl.map(|ttl| deadline(now, ttl)).unwrap_or(0);
-            store(t, key, &Record { value: Value::Str(value.to_owned()), expires })
+            store(t, key, &Record { value: Value::Str(value), expires })
         })
+        .await
     }
 
     async fn set_nx(&self, key: &str, value: &str, ttl: Duration) -> KvResult<bool> {
         if let Some(m) = self.volatile(key) {
             return m.set_nx(key, value, ttl).await;
         }
-        self.write(|t, now| {
+        let value = value.to_owned();
+        self.write(key, move |t, key, now| {
             if load(t, key, now)?.is_some() {
                 return Ok(false);
             }
-            store(t, key, &Record { value: Value::Str(value.to_owned()), expires: deadline(now, ttl) })?;
+            store(t, key, &Record { value: Value::Str(value), expires: deadline(now, ttl) })?;
             Ok(true)
         })
+        .await
     }
 
     async fn del(&self, key: &str) -> KvResult<bool> {
         if let Some(m) = self.volatile(key) {
             return m.del(key).await;
         }
-        self.write(|t, now| {
+        self.write(key, move |t, key, now| {
             let live = load(t, key, now)?.is_some();
             t.remove(key).map_err(err)?;
             Ok(live)
         })
+        .await
     }
 
     async fn take(&self, key: &str) -> KvResult<Option<String>> {
         if let Some(m) = self.volatile(key) {
             return m.take(key).await;
         }
-        self.write(|t, now| match load(t, key, now)? {
+        self.write(key, move |t, key, now| match load(t, key, now)? {
             Some(Record { value: Value::Str(s), .. }) => {
                 t.remove(key).map_err(err)?;
                 Ok(Some(s))
             }
             _ => Ok(None),
         })
+        .await
     }
 
     async fn incr_window(&self, key: &str, window: Duration) -> KvResult<(u64, Duration)> {
         if let Some(m) = self.volatile(key) {
             return m.incr_window(key, window).await;
         }
-        self.write(|t, now| {
+        self.write(key, move |t, key, now| {
             let (n, expires) = match load(t, key, now)? {
                 Some(Record { value: Value::Str(s), expires }) => (s.parse::<u64>().unwrap_or(0) + 1, expires),
                 _ => (1, deadline(now, window)),
@@ -366,6 +386,7 @@ impl Kv for RedbKv {
             let left = if expires == 0 { window } else { Duration::from_millis(expires.saturating_sub(now)) };
             Ok((n, left))
         })
+        .await
     }
 
     async fn window_count(&self, key: &str) -> KvResult<u64> {
@@ -388,26 +409,29 @@ impl Kv for RedbKv {
         if let Some(m) = self.volatile(key) {
             return m.hset(key, field, value, ttl).await;
         }
-        self.write(|t, now| {
+        let (field, value) = (field.to_owned(), value.to_owned());
+        self.write(key, move |t, key, now| {
             let (mut h, old_expires) = match load(t, key, now)? {
                 Some(Record { value: Value::Hash(h), expires }) => (h, expires),
                 _ => (HashMap::new(), 0),
             };
-            h.insert(field.to_owned(), value.to_owned());
+            h.insert(field, value);
             let expires = ttl.map(|ttl| deadline(now, ttl)).unwrap_or(old_expires);
             store(t, key, &Record { value: Value::Hash(h), expires })
         })
+        .await
     }
 
     async fn hdel(&self, key: &str, field: &str) -> KvResult<bool> {
         if let Some(m) = self.volatile(key) {
             return m.hdel(key, field).await;
         }
-        self.write(|t, now| {
+        let field = field.to_owned();
+        self.write(key, move |t, key, now| {
             let Some(Record { value: Value::Hash(mut h), expires }) = load(t, key, now)? else {
                 return Ok(false);
             };
-            if h.remove(field).is_none() {
+            if h.remove(field.as_str()).is_none() {
                 return Ok(false);
             }
             if h.is_empty() {
@@ -417,6 +441,7 @@ impl Kv for RedbKv {
             }
             Ok(true)
         })
+        .await
     }
 
     async fn hgetall(&self, key: &str) -> KvResult<HashMap<String, String>> {
@@ -435,23 +460,25 @@ impl Kv for RedbKv {
         if let Some(m) = self.volatile(key) {
             return m.hincr(key, field, by).await;
         }
-        self.write(|t, now| {
+        let field = field.to_owned();
+        self.write(key, move |t, key, now| {
             let (mut h, expires) = match load(t, key, now)? {
                 Some(Record { value: Value::Hash(h), expires }) => (h, expires),
                 _ => (HashMap::new(), 0),
             };
-            let v = h.get(field).and_then(|s| s.parse::<i64>().ok()).unwrap_or(0) + by;
-            h.insert(field.to_owned(), v.to_string());
+            let v = h.get(field.as_str()).and_then(|s| s.parse::<i64>().ok()).unwrap_or(0) + by;
+            h.insert(field, v.to_string());
             store(t, key, &Record { value: Value::Hash(h), expires })?;
             Ok(v)
         })
+        .await
     }
 
     async fn expire(&self, key: &str, ttl: Duration) -> KvResult<bool> {
         if let Some(m) = self.volatile(key) {
             return m.expire(key, ttl).await;
         }
-        self.write(|t, now| match load(t, key, now)? {
+        self.write(key, move |t, key, now| match load(t, key, now)? {
             Some(mut r) => {
                 r.expires = deadline(now, ttl);
                 store(t, key, &r)?;
@@ -459,6 +486,7 @@ impl Kv for RedbKv {
             }
             None => Ok(false),
         })
+        .await
     }
 
     async fn ping(&self) -> KvResult<()> {
