@@ -257,6 +257,8 @@ async fn hole01_production_refuses_the_dev_payment_and_sms_providers() {
             s.payments.provider = "external".into();
             s.auth.sms_provider = "none".into();
             tweak(&mut s);
+            // The running app holds the embedded key-value file; this refused start needs its own.
+            s.kv.path = ":memory:".into();
             let backends = liveroom::storage::Backends::connect(&s).await.unwrap();
             let e = liveroom::startup::Application::build_with(s, backends).await.err().expect("start-up refuses");
             assert!(e.to_string().contains(key), "{e}");
