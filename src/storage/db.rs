@@ -21,8 +21,14 @@ pub async fn connect_with(
     health: &BackendHealth,
 ) -> Result<DatabaseConnection, DbErr> {
     let bound = health.timeout();
-    // Start-up migrations may wait longer than one request should.
-    let db = connect_bounded(url, max_connections, bound.max(Duration::from_secs(5)), bound).await?;
+    let db = if url.starts_with("sqlite:") {
+        // A file cannot go away like a server; waiting for a pooled connection there only means
+        // contention (one writer), which must queue, not answer 503.
+        connect(url, max_connections).await?
+    } else {
+        // Start-up migrations may wait longer than one request should.
+        connect_bounded(url, max_connections, bound.max(Duration::from_secs(5)), bound).await?
+    };
     let probe_db = db.clone();
     health.set_probe(
         Backend::Sql,
