@@ -64,12 +64,23 @@ where
 }
 
 /// Parses JSON, naming the field at fault where serde knows it.
+///
+/// Every body of the contract is a JSON object: an array, `null`, a string, a number or a
+/// boolean at the top is refused before serde sees it (serde's derived structs would otherwise
+/// take an array as the fields in order, so `[null, null]` passed as an empty profile change).
 pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, AppError> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(AppError::bad("the request body must be a JSON object"));
+    match body.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'{') => {}
+        None => return Err(AppError::bad("the request body must be a JSON object")),
+        Some(_) => {
+            return Err(match serde_json::from_slice::<serde::de::IgnoredAny>(body) {
+                Ok(_) => AppError::bad("the request body must be a JSON object"),
+                Err(e) => AppError::bad(format!("malformed JSON: {e}")),
+            })
+        }
     }
-    let de = &mut serde_json::Deserializer::from_slice(body);
-    serde_path_to_error::deserialize(de).map_err(|e| {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
         let msg = inner.to_string();
@@ -81,7 +92,10 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, AppError> {
         };
         let message = if syntax { format!("malformed JSON: {msg}") } else { strip_position(&msg) };
         AppError::InvalidInput { message, field }
-    })
+    })?;
+    // Nothing but whitespace may follow the object.
+    de.end().map_err(|e| AppError::bad(format!("malformed JSON: {e}")))?;
+    Ok(value)
 }
 
 fn missing_field(msg: &str) -> Option<String> {
@@ -136,5 +150,29 @@ mod tests {
         assert!(matches!(e, AppError::InvalidInput { field: Some(ref f), .. } if f == "n"));
         let e = parse_json::<P>(b"{").err().unwrap();
         assert!(matches!(e, AppError::InvalidInput { field: None, .. }));
+    }
+
+    #[test]
+    fn only_an_object_is_a_body() {
+        for body in [
+            &br#"["x", 1]"#[..],
+            b"[null, null]",
+            b"null",
+            b"\"x\"",
+            b"12",
+            b"true",
+            b"  ",
+            b"[1,",
+            br#"{"phone": "x"} {"phone": "y"}"#,
+            br#"{"phone": "x"} x"#,
+        ] {
+            let e = parse_json::<P>(body).err();
+            assert!(
+                matches!(e, Some(AppError::InvalidInput { field: None, .. })),
+                "{} was taken",
+                String::from_utf8_lossy(body)
+            );
+        }
+        assert!(parse_json::<P>(b" {\"phone\": \"x\"}\n").is_ok());
     }
 }

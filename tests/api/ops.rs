@@ -2,6 +2,7 @@
 
 use crate::helpers::*;
 use reqwest::Method;
+use serde_json::{json, Value};
 
 #[actix_web::test]
 async fn health_names_every_backend() {
@@ -119,4 +120,137 @@ async fn responses_carry_a_request_id_and_security_headers() {
     assert!(h.get("x-request-id").is_some());
     assert_eq!(h["x-content-type-options"], "nosniff");
     assert!(h.get("content-security-policy").is_some());
+}
+
+/// Sends `body` as-is with a JSON content type.
+async fn send_raw(app: &TestApp, method: Method, path: &str, token: Option<&str>, body: &str) -> (u16, Value) {
+    let mut r = app
+        .http
+        .request(method, format!("{}{}", app.addr, path))
+        .header("content-type", "application/json")
+        .body(body.to_owned());
+    if let Some(t) = token {
+        r = r.bearer_auth(t);
+    }
+    let res = r.send().await.expect("request sent");
+    let status = res.status().as_u16();
+    let text = res.text().await.unwrap_or_default();
+    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+}
+
+#[actix_web::test]
+async fn hole13_every_body_that_is_not_an_object_of_the_documented_shape_gets_400() {
+    for set in backend_sets() {
+        let app = spawn_app(set).await;
+        let (anchor, _) = app.new_user().await;
+        let (viewer, viewer_id) = app.new_user().await;
+        let (_, room) = app.post("/api/rooms", &anchor, json!({"title": "bodies", "kind": "normal"})).await;
+        let room = room["id"].as_i64().unwrap();
+        let (_, before) = app.get("/api/me", &viewer).await;
+
+        // Not an object at all: arrays (which serde would take as the fields in order), null,
+        // strings, numbers, booleans, and an object with something after it.
+        let not_objects = [
+            "[null, null]",
+            "[]",
+            r#"["13800000000"]"#,
+            r#"["13800000000", "1000"]"#,
+            "null",
+            r#""x""#,
+            "12",
+            "-1",
+            "true",
+            r#"{"nickname": "x"} {"nickname": "y"}"#,
+            r#"{"nickname": "x"} ]"#,
+        ];
+        let endpoints: Vec<(Method, String, Option<&str>, Vec<&str>)> = vec![
+            (
+                Method::PATCH,
+                "/api/me".into(),
+                Some(&viewer),
+                vec![r#"{"nickname": 5}"#, r#"{"avatar": ["https://a"]}"#, r#"{"nickname": {}}"#],
+            ),
+            (Method::POST, "/api/auth/sms".into(), None, vec![r#"{"phone": 13800000000}"#, "{}", r#"{"phone": null}"#]),
+            (
+                Method::POST,
+                "/api/auth/login".into(),
+                None,
+                vec![r#"{"phone": "13800000000", "code": 1000}"#, r#"{"phone": "13800000000"}"#],
+            ),
+            (
+                Method::POST,
+                "/api/rooms".into(),
+                Some(&viewer),
+                vec![r#"{"title": 1, "kind": "normal"}"#, r#"{"title": "t", "kind": 3}"#, r#"{"title": "t"}"#],
+            ),
+            (
+                Method::POST,
+                format!("/api/rooms/{room}/gifts"),
+                Some(&viewer),
+                vec![
+                    r#"{"gift_id": "1"}"#,
+                    r#"{"gift_id": 1, "count": 1.5}"#,
+                    r#"{"gift_id": 1, "to": "x"}"#,
+                    r#"{"gift_id": 9223372036854775808}"#,
+                ],
+            ),
+            (
+                Method::POST,
+                "/api/wallet/recharges".into(),
+                Some(&viewer),
+                vec![r#"{"product_id": "1"}"#, r#"{"product_id": null}"#, "{}"],
+            ),
+            (
+                Method::POST,
+                format!("/api/rooms/{room}/mutes"),
+                Some(&anchor),
+                vec![r#"{"user_id": "1", "seconds": 60}"#, r#"{"user_id": 1, "seconds": true}"#],
+            ),
+            (
+                Method::POST,
+                format!("/api/rooms/{room}/kicks"),
+                Some(&anchor),
+                vec![r#"{"user_id": 1, "ban": "yes"}"#, r#"{"ban": true}"#],
+            ),
+            (
+                Method::PUT,
+                format!("/api/rooms/{room}/slow-mode"),
+                Some(&anchor),
+                vec![r#"{"seconds": "10"}"#, r#"{"seconds": [10]}"#],
+            ),
+            (
+                Method::POST,
+                "/api/red-packet/applications".into(),
+                Some(&anchor),
+                vec![r#"{"total_coins": "10", "packets": 1}"#, r#"{"total_coins": 10}"#],
+            ),
+            (
+                Method::POST,
+                "/api/products".into(),
+                Some(&anchor),
+                vec![r#"{"name": 1, "price": 1, "stock": 1}"#, r#"{"name": "a", "price": 1.25, "stock": 1}"#],
+            ),
+            (
+                Method::POST,
+                format!("/api/rooms/{room}/cart/items"),
+                Some(&viewer),
+                vec![r#"{"product_id": 1, "count": "2"}"#, r#"{"count": 2}"#],
+            ),
+        ];
+        for (method, path, token, wrong_types) in endpoints {
+            for body in not_objects.iter().copied().chain(wrong_types) {
+                let (s, b) = send_raw(&app, method.clone(), &path, token, body).await;
+                assert_eq!((s, code(&b)), (400, "invalid_input"), "{set:?} {method} {path} with {body}: {b}");
+            }
+        }
+
+        // Nothing changed: the profile is as it was and the viewer was not muted or kicked.
+        let (_, after) = app.get("/api/me", &viewer).await;
+        assert_eq!(after, before, "{set:?}");
+        let (s, _) = app.get(&format!("/api/rooms/{room}/im"), &viewer).await;
+        assert_eq!(s, 200, "{set:?}: user {viewer_id} can still enter");
+        // A well-formed object still works.
+        let (s, b) = send_raw(&app, Method::PATCH, "/api/me", Some(&viewer), r#" {"nickname": "Ada"} "#).await;
+        assert_eq!((s, b["nickname"].as_str()), (200, Some("Ada")), "{set:?}");
+    }
 }
