@@ -79,23 +79,36 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, AppError> {
             })
         }
     }
-    let mut de = serde_json::Deserializer::from_slice(body);
-    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+    // One whole JSON value and nothing after it (a syntax error names no field).
+    let mut value: serde_json::Value = serde_json::from_slice(body)
+        .map_err(|e| AppError::bad(format!("malformed JSON: {}", strip_position(&e.to_string()))))?;
+    whole_numbers(&mut value);
+    serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
-        let inner = e.into_inner();
-        let msg = inner.to_string();
-        let syntax = matches!(inner.classify(), serde_json::error::Category::Syntax | serde_json::error::Category::Eof);
-        let field = if syntax {
-            None
-        } else {
-            missing_field(&msg).or(if path == "." || path == "?" || path.is_empty() { None } else { Some(path) })
-        };
-        let message = if syntax { format!("malformed JSON: {msg}") } else { strip_position(&msg) };
-        AppError::InvalidInput { message, field }
-    })?;
-    // Nothing but whitespace may follow the object.
-    de.end().map_err(|e| AppError::bad(format!("malformed JSON: {e}")))?;
-    Ok(value)
+        let msg = e.into_inner().to_string();
+        let field =
+            missing_field(&msg).or(if path == "." || path == "?" || path.is_empty() { None } else { Some(path) });
+        AppError::InvalidInput { message: strip_position(&msg), field }
+    })
+}
+
+/// `62.0` is the number 62 in JSON (and an integer to JSON Schema): floats without a fraction
+/// that fit an i64 become integers, so integer fields take them; `62.5` stays a float and is
+/// refused where an integer is expected.
+fn whole_numbers(v: &mut serde_json::Value) {
+    use serde_json::Value;
+    match v {
+        Value::Number(n) if n.is_f64() => {
+            if let Some(f) = n.as_f64() {
+                if f.fract() == 0.0 && f >= -9.007_199_254_740_992e15 && f <= 9.007_199_254_740_992e15 {
+                    *v = Value::from(f as i64);
+                }
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(whole_numbers),
+        Value::Object(o) => o.values_mut().for_each(whole_numbers),
+        _ => {}
+    }
 }
 
 fn missing_field(msg: &str) -> Option<String> {
@@ -174,5 +187,10 @@ mod tests {
             );
         }
         assert!(parse_json::<P>(b" {\"phone\": \"x\"}\n").is_ok());
+        // Whole numbers written as floats are the same numbers; fractions are not integers.
+        assert_eq!(parse_json::<P>(br#"{"phone": "x", "n": 62.0}"#).ok().and_then(|p| p.n), Some(62));
+        assert!(parse_json::<P>(br#"{"phone": "x", "n": 62.5}"#).is_err());
+        assert!(parse_json::<P>(br#"{"phone": "x", "n": 1e300}"#).is_err());
+        assert!(parse_json::<P>(br#"{"phone": "x", "n": 9223372036854775808}"#).is_err());
     }
 }
