@@ -254,3 +254,93 @@ async fn hole13_every_body_that_is_not_an_object_of_the_documented_shape_gets_40
         assert_eq!((s, b["nickname"].as_str()), (200, Some("Ada")), "{set:?}");
     }
 }
+
+#[actix_web::test]
+async fn hole21_the_openapi_document_names_every_route_with_its_error_statuses() {
+    for set in backend_sets() {
+        let app = spawn_app(set).await;
+        let (s, doc) = app.call(Method::GET, "/api/openapi.json", None, None).await;
+        assert_eq!(s, 200);
+        let public = [
+            "post /api/auth/sms",
+            "post /api/auth/login",
+            "get /api/gifts",
+            "get /api/health",
+            "get /api/openapi.json",
+            "post /api/payments/notify",
+        ];
+        // Statuses particular to some operations, beyond the ones every operation of its kind has.
+        let particular: &[(&str, &[&str])] = &[
+            ("post /api/auth/sms", &["429"]),
+            ("post /api/auth/login", &["401", "429"]),
+            ("post /api/rooms", &["409"]),
+            ("get /api/rooms/{id}/im", &["403", "409", "429"]),
+            ("post /api/rooms/{id}/gifts", &["402", "409"]),
+            ("post /api/rooms/{id}/orders", &["409", "429"]),
+            ("post /api/orders/{id}/pay", &["402", "409", "410"]),
+            ("post /api/rooms/{id}/rain/prepare", &["402", "403", "409"]),
+            ("post /api/rooms/{id}/rain/start", &["409"]),
+            ("post /api/rooms/{id}/rain/grab", &["409", "429"]),
+            ("post /api/rooms/{id}/pk/join", &["403", "409"]),
+            ("post /api/rooms/{id}/cart/items", &["409"]),
+            ("post /api/rooms/{id}/mutes", &["409"]),
+            ("get /api/admin/products", &["403"]),
+            ("get /api/admin/red-packet/applications", &["403"]),
+            ("post /api/payments/notify", &["401"]),
+        ];
+        let mut ops = 0;
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, op) in item.as_object().unwrap() {
+                ops += 1;
+                let key = format!("{method} {path}");
+                let statuses: Vec<&str> = op["responses"].as_object().unwrap().keys().map(String::as_str).collect();
+                let mut want: Vec<&str> = vec![];
+                if !public.contains(&key.as_str()) {
+                    want.push("401");
+                    assert!(op["security"].as_array().is_some_and(|s| !s.is_empty()), "{key}: no security");
+                    if method != "get" {
+                        want.push("403");
+                    }
+                }
+                if op.get("requestBody").is_some() {
+                    want.extend(["400", "413"]);
+                }
+                if path.contains('{') {
+                    want.extend(["400", "404"]);
+                }
+                if path != "/api/openapi.json" {
+                    want.push("503");
+                }
+                if let Some((_, extra)) = particular.iter().find(|(k, _)| *k == key) {
+                    want.extend(extra.iter());
+                }
+                for w in want {
+                    assert!(statuses.contains(&w), "{set:?} {key} does not name {w} (names {statuses:?})");
+                }
+                for (status, r) in op["responses"].as_object().unwrap() {
+                    if status.starts_with('4') || status.starts_with('5') {
+                        assert!(r["content"]["application/json"]["schema"].is_object(), "{key} {status}: no body schema");
+                    }
+                    if status == "429" || (status == "503" && path != "/api/health") {
+                        assert!(r["headers"].get("Retry-After").is_some(), "{key} {status}: no Retry-After");
+                    }
+                }
+                // The route is really served: a request without a session reaches it (not the
+                // fallback's 404 or 405).
+                let concrete = path.replace("{id}", "1").replace("{user_id}", "1").replace("{seq}", "1").replace("{product_id}", "1");
+                let m = Method::from_bytes(method.to_ascii_uppercase().as_bytes()).unwrap();
+                let (s, b) = app.call(m, &concrete, None, None).await;
+                assert!(s != 405 && b["error"]["message"] != "path not found", "{set:?} {key} is documented but not served: {s} {b}");
+            }
+        }
+        assert!(ops >= 48, "{set:?}: only {ops} operations");
+        // And a route the app serves is documented: a known path asked with another method
+        // answers 405 naming the documented ones.
+        let res = app.http.put(format!("{}/api/me", app.addr)).send().await.unwrap();
+        assert_eq!(res.status(), 405);
+        let allow = res.headers()["allow"].to_str().unwrap().to_owned();
+        assert!(allow.contains("GET") && allow.contains("PATCH"), "{allow}");
+        let (s, b) = app.call(Method::GET, "/api/nope/1", None, None).await;
+        assert_eq!((s.as_u16(), code(&b)), (404, "not_found"));
+    }
+}
