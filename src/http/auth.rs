@@ -23,6 +23,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 
 #[derive(Deserialize, ToSchema)]
 pub struct SmsRequest {
+    /// 11 digits, starting with 1.
+    #[schema(pattern = r"^1[0-9]{10}$", example = "13800000000")]
     pub phone: String,
 }
 
@@ -73,7 +75,10 @@ pub async fn send_sms(state: web::Data<AppState>, req: HttpRequest, body: Json<S
 
 #[derive(Deserialize, ToSchema)]
 pub struct LoginRequest {
+    #[schema(pattern = r"^1[0-9]{10}$", example = "13800000000")]
     pub phone: String,
+    /// The code sent by SMS (4 to 8 digits).
+    #[schema(pattern = r"^[0-9]{4,8}$", example = "1000")]
     pub code: String,
 }
 
@@ -154,7 +159,13 @@ pub async fn me(state: web::Data<AppState>, user: AuthUser) -> AppResult<web::Js
 
 #[derive(Deserialize, ToSchema)]
 pub struct PatchMe {
+    /// 1 to 20 characters once trimmed (spaces around are ignored), no control characters.
+    #[schema(
+        pattern = r#"^[\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000](?:[^\x00-\x1f\x7f-\x9f]{0,18}[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000])?[\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$"#
+    )]
     pub nickname: Option<String>,
+    /// An https URL of at most 300 bytes, without spaces, quotes or angle brackets.
+    #[schema(max_length = 300, pattern = r#"^https://[^\s\x00-\x1f\x7f-\x9f"<>]+$"#)]
     pub avatar: Option<String>,
 }
 

@@ -67,8 +67,14 @@ fn product_view(p: products::Model) -> ProductView {
 
 #[derive(Deserialize, ToSchema)]
 pub struct NewProduct {
+    /// 1 to 60 characters once trimmed (spaces around are ignored), no control characters.
+    #[schema(
+        pattern = r#"^[\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000](?:[^\x00-\x1f\x7f-\x9f]{0,58}[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000])?[\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$"#
+    )]
     pub name: String,
+    #[schema(minimum = 1, maximum = 100_000_000)]
     pub price: i64,
+    #[schema(minimum = 1, maximum = 1_000_000)]
     pub stock: i64,
 }
 
@@ -104,7 +110,7 @@ pub async fn create_product(
 }
 
 /// Products, newest first; admins only.
-#[utoipa::path(get, path = "/api/admin/products", tag = "admin", params(StatusQuery),
+#[utoipa::path(get, path = "/api/admin/products", tag = "admin", params(("status" = Option<String>, Query, pattern = r"^(pending|approved|rejected)$"), ("page" = Option<i64>, Query, minimum = 1, maximum = 1000000, description = "from 1 (default 1)"), ("page_size" = Option<i64>, Query, minimum = 1, maximum = 100, description = "1 to 100 (default 20)")),
     responses((status = 200, body = PageOf<ProductView>), (status = 403, body = super::openapi::ErrorBody)))]
 pub async fn admin_products(
     state: web::Data<AppState>,
@@ -221,6 +227,7 @@ pub async fn cart(state: web::Data<AppState>, user: AuthUser, id: web::Path<i64>
 #[derive(Deserialize, ToSchema)]
 pub struct CartItem {
     pub product_id: i64,
+    #[schema(minimum = 1, maximum = 99)]
     pub count: i64,
 }
 
@@ -401,7 +408,7 @@ pub async fn get_order(
 }
 
 /// The caller's orders, newest first.
-#[utoipa::path(get, path = "/api/orders", tag = "commerce", params(StatusQuery), responses((status = 200, body = PageOf<OrderView>)))]
+#[utoipa::path(get, path = "/api/orders", tag = "commerce", params(("status" = Option<String>, Query, pattern = r"^(pending|paid|expired)$"), ("page" = Option<i64>, Query, minimum = 1, maximum = 1000000, description = "from 1 (default 1)"), ("page_size" = Option<i64>, Query, minimum = 1, maximum = 100, description = "1 to 100 (default 20)")), responses((status = 200, body = PageOf<OrderView>)))]
 pub async fn my_orders(
     state: web::Data<AppState>,
     user: AuthUser,

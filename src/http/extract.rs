@@ -64,24 +64,51 @@ where
 }
 
 /// Parses JSON, naming the field at fault where serde knows it.
+///
+/// Every body of the contract is a JSON object: an array, `null`, a string, a number or a
+/// boolean at the top is refused before serde sees it (serde's derived structs would otherwise
+/// take an array as the fields in order, so `[null, null]` passed as an empty profile change).
 pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, AppError> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(AppError::bad("the request body must be a JSON object"));
+    match body.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'{') => {}
+        None => return Err(AppError::bad("the request body must be a JSON object")),
+        Some(_) => {
+            return Err(match serde_json::from_slice::<serde::de::IgnoredAny>(body) {
+                Ok(_) => AppError::bad("the request body must be a JSON object"),
+                Err(e) => AppError::bad(format!("malformed JSON: {e}")),
+            })
+        }
     }
-    let de = &mut serde_json::Deserializer::from_slice(body);
-    serde_path_to_error::deserialize(de).map_err(|e| {
+    // One whole JSON value and nothing after it (a syntax error names no field).
+    let mut value: serde_json::Value = serde_json::from_slice(body)
+        .map_err(|e| AppError::bad(format!("malformed JSON: {}", strip_position(&e.to_string()))))?;
+    whole_numbers(&mut value);
+    serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
-        let inner = e.into_inner();
-        let msg = inner.to_string();
-        let syntax = matches!(inner.classify(), serde_json::error::Category::Syntax | serde_json::error::Category::Eof);
-        let field = if syntax {
-            None
-        } else {
-            missing_field(&msg).or(if path == "." || path == "?" || path.is_empty() { None } else { Some(path) })
-        };
-        let message = if syntax { format!("malformed JSON: {msg}") } else { strip_position(&msg) };
-        AppError::InvalidInput { message, field }
+        let msg = e.into_inner().to_string();
+        let field =
+            missing_field(&msg).or(if path == "." || path == "?" || path.is_empty() { None } else { Some(path) });
+        AppError::InvalidInput { message: strip_position(&msg), field }
     })
+}
+
+/// `62.0` is the number 62 in JSON (and an integer to JSON Schema): floats without a fraction
+/// that fit an i64 become integers, so integer fields take them; `62.5` stays a float and is
+/// refused where an integer is expected.
+fn whole_numbers(v: &mut serde_json::Value) {
+    use serde_json::Value;
+    match v {
+        Value::Number(n) if n.is_f64() => {
+            if let Some(f) = n.as_f64() {
+                if f.fract() == 0.0 && f >= -9.007_199_254_740_992e15 && f <= 9.007_199_254_740_992e15 {
+                    *v = Value::from(f as i64);
+                }
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(whole_numbers),
+        Value::Object(o) => o.values_mut().for_each(whole_numbers),
+        _ => {}
+    }
 }
 
 fn missing_field(msg: &str) -> Option<String> {
@@ -136,5 +163,34 @@ mod tests {
         assert!(matches!(e, AppError::InvalidInput { field: Some(ref f), .. } if f == "n"));
         let e = parse_json::<P>(b"{").err().unwrap();
         assert!(matches!(e, AppError::InvalidInput { field: None, .. }));
+    }
+
+    #[test]
+    fn only_an_object_is_a_body() {
+        for body in [
+            &br#"["x", 1]"#[..],
+            b"[null, null]",
+            b"null",
+            b"\"x\"",
+            b"12",
+            b"true",
+            b"  ",
+            b"[1,",
+            br#"{"phone": "x"} {"phone": "y"}"#,
+            br#"{"phone": "x"} x"#,
+        ] {
+            let e = parse_json::<P>(body).err();
+            assert!(
+                matches!(e, Some(AppError::InvalidInput { field: None, .. })),
+                "{} was taken",
+                String::from_utf8_lossy(body)
+            );
+        }
+        assert!(parse_json::<P>(b" {\"phone\": \"x\"}\n").is_ok());
+        // Whole numbers written as floats are the same numbers; fractions are not integers.
+        assert_eq!(parse_json::<P>(br#"{"phone": "x", "n": 62.0}"#).ok().and_then(|p| p.n), Some(62));
+        assert!(parse_json::<P>(br#"{"phone": "x", "n": 62.5}"#).is_err());
+        assert!(parse_json::<P>(br#"{"phone": "x", "n": 1e300}"#).is_err());
+        assert!(parse_json::<P>(br#"{"phone": "x", "n": 9223372036854775808}"#).is_err());
     }
 }

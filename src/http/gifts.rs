@@ -43,7 +43,11 @@ pub async fn list(state: web::Data<AppState>) -> AppResult<web::Json<Vec<GiftVie
 #[derive(Deserialize, ToSchema)]
 pub struct SendGift {
     pub gift_id: i64,
+    /// Default 1.
+    #[schema(minimum = 1, maximum = 99)]
     pub count: Option<i64>,
+    /// The anchor, or in a running PK the host or the challenger (default: the room's anchor);
+    /// anyone else is 400 with `field` `to`.
     pub to: Option<i64>,
 }
 
@@ -56,8 +60,7 @@ pub struct Sent {
 /// Sends a gift to the anchor (or, in a running PK, to the host or the challenger). The debit
 /// and its trade commit first; then everyone in the room sees the gift. With an
 /// `Idempotency-Key`, the same key again answers the first charge's body and charges nothing.
-#[utoipa::path(post, path = "/api/rooms/{id}/gifts", tag = "gifts", request_body = SendGift,
-    params(("id" = i64, Path), ("Idempotency-Key" = Option<String>, Header, description = "1 to 100 visible ASCII characters")),
+#[utoipa::path(post, path = "/api/rooms/{id}/gifts", tag = "gifts", request_body = SendGift, params(("id" = i64, Path), ("Idempotency-Key" = Option<String>, Header, pattern = r"^[!-~]{1,100}$", description = "1 to 100 visible ASCII characters; a retry with the same key pays once")),
     responses((status = 200, body = Sent), (status = 400, body = super::openapi::ErrorBody), (status = 402, body = super::openapi::ErrorBody),
         (status = 404, body = super::openapi::ErrorBody), (status = 409, body = super::openapi::ErrorBody)))]
 pub async fn send(

@@ -40,7 +40,7 @@ pub fn api(cfg: &mut web::ServiceConfig) {
             .configure(pk::routes)
             .configure(rain::routes)
             .configure(commerce::routes)
-            .default_service(web::to(|| async { Err::<actix_web::HttpResponse, _>(AppError::NotFound("path")) })),
+            .default_service(web::to(openapi::fallback)),
     )
     .configure(ws::routes);
 }

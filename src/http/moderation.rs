@@ -30,6 +30,7 @@ fn mailbox(e: actix::MailboxError) -> AppError {
 #[derive(Deserialize, ToSchema)]
 pub struct MuteBody {
     pub user_id: i64,
+    #[schema(minimum = 10, maximum = 86_400)]
     pub seconds: i64,
 }
 
@@ -113,6 +114,8 @@ pub async fn unban(state: web::Data<AppState>, user: AuthUser, path: web::Path<(
 
 #[derive(Deserialize, ToSchema)]
 pub struct SlowModeBody {
+    /// 0 turns slow mode off.
+    #[schema(minimum = 0, maximum = 300)]
     pub seconds: i64,
 }
 

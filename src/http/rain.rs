@@ -71,7 +71,10 @@ pub fn rain_json(r: &rain_rows::Model, left: i64) -> Value {
 
 #[derive(Deserialize, ToSchema)]
 pub struct ApplyBody {
+    /// At least `packets`.
+    #[schema(minimum = 1, maximum = 10_000_000)]
     pub total_coins: i64,
+    #[schema(minimum = 1, maximum = 100_000)]
     pub packets: i64,
 }
 
@@ -115,7 +118,7 @@ pub fn parse_status(s: Option<&str>, allowed: &[&'static str]) -> AppResult<Opti
 }
 
 /// Applications, newest first; admins only.
-#[utoipa::path(get, path = "/api/admin/red-packet/applications", tag = "admin", params(StatusQuery),
+#[utoipa::path(get, path = "/api/admin/red-packet/applications", tag = "admin", params(("status" = Option<String>, Query, pattern = r"^(pending|approved|rejected|used)$"), ("page" = Option<i64>, Query, minimum = 1, maximum = 1000000, description = "from 1 (default 1)"), ("page_size" = Option<i64>, Query, minimum = 1, maximum = 100, description = "1 to 100 (default 20)")),
     responses((status = 200, body = PageOf<ApplicationView>), (status = 403, body = super::openapi::ErrorBody)))]
 pub async fn list_applications(
     state: web::Data<AppState>,

@@ -114,7 +114,12 @@ pub fn require_moderator(user: &AuthUser, r: &room_rows::Model) -> AppResult<()>
 
 #[derive(Deserialize, ToSchema)]
 pub struct CreateRoom {
+    /// 1 to 60 characters once trimmed (spaces around are ignored), no control characters.
+    #[schema(
+        pattern = r#"^[\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000](?:[^\x00-\x1f\x7f-\x9f]{0,58}[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000])?[\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$"#
+    )]
     pub title: String,
+    #[schema(pattern = r"^(normal|pk)$")]
     pub kind: String,
 }
 
@@ -152,7 +157,7 @@ pub struct ListQuery {
 }
 
 /// Live rooms, newest first, from a snapshot at most a second old.
-#[utoipa::path(get, path = "/api/rooms", tag = "rooms", params(ListQuery),
+#[utoipa::path(get, path = "/api/rooms", tag = "rooms", params(("kind" = Option<String>, Query, pattern = r"^(normal|pk)$"), ("page" = Option<i64>, Query, minimum = 1, maximum = 1000000, description = "from 1 (default 1)"), ("page_size" = Option<i64>, Query, minimum = 1, maximum = 100, description = "1 to 100 (default 20)")),
     responses((status = 200, body = PageOf<RoomView>), (status = 400, body = super::openapi::ErrorBody)))]
 pub async fn list(
     state: web::Data<AppState>,

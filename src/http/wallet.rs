@@ -116,7 +116,7 @@ impl IdempotencyKey {
 
 /// Buys coins. The same `Idempotency-Key` again answers the same body and credits nothing.
 #[utoipa::path(post, path = "/api/wallet/recharges", tag = "wallet", request_body = RechargeBody,
-    params(("Idempotency-Key" = Option<String>, Header, description = "1 to 100 visible ASCII characters")),
+    params(("Idempotency-Key" = Option<String>, Header, pattern = r"^[!-~]{1,100}$", description = "1 to 100 visible ASCII characters; the same key answers the same result")),
     responses((status = 201, body = RechargeAnswer), (status = 400, body = super::openapi::ErrorBody), (status = 404, body = super::openapi::ErrorBody)))]
 pub async fn recharge(
     state: web::Data<AppState>,
@@ -201,7 +201,7 @@ pub struct PageQuery {
 }
 
 /// The caller's trades, newest first; `amount` is signed.
-#[utoipa::path(get, path = "/api/wallet/trades", tag = "wallet", params(PageQuery), responses((status = 200, body = PageOf<TradeView>)))]
+#[utoipa::path(get, path = "/api/wallet/trades", tag = "wallet", params(("page" = Option<i64>, Query, minimum = 1, maximum = 1000000, description = "from 1 (default 1)"), ("page_size" = Option<i64>, Query, minimum = 1, maximum = 100, description = "1 to 100 (default 20)")), responses((status = 200, body = PageOf<TradeView>)))]
 pub async fn trades(
     state: web::Data<AppState>,
     user: AuthUser,
