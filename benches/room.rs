@@ -70,7 +70,7 @@ async fn fixture(n: usize) -> Fixture {
     let mut sender = 0;
     for i in 0..n {
         let uid = 2 + (i / 4) as i64;
-        let (h, rx) = SocketHandle::new(uid, QUEUE);
+        let (h, rx) = SocketHandle::new(uid, 1, QUEUE);
         if i == 0 {
             sender = h.id;
         }
