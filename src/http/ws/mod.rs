@@ -315,13 +315,13 @@ impl Socket {
                         likes_sent = Instant::now();
                     }
                 }
-                done = async { writing.as_mut().expect("guarded").await }, if writing.is_some() => {
+                done = async { match writing.as_mut() { Some(w) => w.await, None => std::future::pending().await } }, if writing.is_some() => {
                     writing = None;
                     if done.is_err() {
                         break End::Gone;
                     }
                 }
-                reply = async { doing.as_mut().expect("guarded").await }, if doing.is_some() => {
+                reply = async { match doing.as_mut() { Some(d) => d.await, None => std::future::pending().await } }, if doing.is_some() => {
                     doing = None;
                     outbox.extend(reply.map(Out::Text));
                 }
