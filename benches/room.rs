@@ -41,6 +41,12 @@ fn settings() -> RoomSettings {
         chat_per_second: 5,
         word_filter: vec!["fuck".into(), "shit".into(), "傻逼".into()],
         arbiters: 1,
+        write_timeout_s: 10,
+        client_frames_per_second: 20,
+        client_frames_burst: 40,
+        max_sockets_per_user_per_room: 5,
+        max_sockets_per_user: 20,
+        im_per_minute: 30,
     }
 }
 
@@ -70,7 +76,7 @@ async fn fixture(n: usize) -> Fixture {
     let mut sender = 0;
     for i in 0..n {
         let uid = 2 + (i / 4) as i64;
-        let (h, rx) = SocketHandle::new(uid, QUEUE);
+        let (h, rx) = SocketHandle::new(uid, 1, QUEUE);
         if i == 0 {
             sender = h.id;
         }

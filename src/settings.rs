@@ -105,6 +105,18 @@ pub struct RoomSettings {
     pub word_filter: Vec<String>,
     /// 0: one arbiter per core.
     pub arbiters: usize,
+    /// A write to a socket (or any response) that makes no progress for this long drops the
+    /// connection: a client that stops reading does not keep its socket.
+    pub write_timeout_s: u64,
+    /// Each socket's frame budget: a steady rate and a burst. Frames past it are dropped with
+    /// `error rate_limited`; a socket that goes on past twice the burst is closed with 1008.
+    pub client_frames_per_second: u32,
+    pub client_frames_burst: u32,
+    /// Open sockets one user may hold in one room, and in all, on this node (429 past them).
+    pub max_sockets_per_user_per_room: usize,
+    pub max_sockets_per_user: usize,
+    /// `/im` tickets one user may ask for per minute (429 past it).
+    pub im_per_minute: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -301,6 +313,18 @@ impl Settings {
         }
         if self.commerce.max_pending_units_per_product < 1 {
             return bad("commerce.max_pending_units_per_product", "must be at least 1");
+        }
+        if self.room.write_timeout_s == 0 {
+            return bad("room.write_timeout_s", "must be at least 1");
+        }
+        if self.room.client_frames_per_second == 0 || self.room.client_frames_burst == 0 {
+            return bad("room.client_frames_per_second", "the frame rate and burst must be at least 1");
+        }
+        if self.room.max_sockets_per_user_per_room == 0 || self.room.max_sockets_per_user == 0 {
+            return bad("room.max_sockets_per_user", "socket caps must be at least 1");
+        }
+        if self.room.im_per_minute == 0 {
+            return bad("room.im_per_minute", "must be at least 1");
         }
         if self.wallet.batch_max == 0 {
             return bad("wallet.batch_max", "must be at least 1");

@@ -110,6 +110,7 @@ impl Application {
             tracing::info!("metrics on http://{addr}/metrics");
             Some((srv, addr))
         };
+        let write_timeout = std::time::Duration::from_secs(settings.room.write_timeout_s);
         let mut server = HttpServer::new(move || {
             let mut cors = actix_cors::Cors::default()
                 .allowed_methods(["GET", "POST", "PUT", "PATCH", "DELETE"])
@@ -134,6 +135,18 @@ impl Application {
         })
         // Real-time frames are small: do not let Nagle hold them back waiting for an ACK.
         .tcp_nodelay(true)
+        // A client that stops reading must not keep its connection (and a socket task's stalled
+        // write) for ever: unacknowledged or unsent data older than this ends the connection.
+        .on_connect(move |conn, _| {
+            #[cfg(any(target_os = "linux", target_os = "android", target_os = "fuchsia"))]
+            if let Some(tcp) = conn.downcast_ref::<actix_web::rt::net::TcpStream>() {
+                if let Err(e) = socket2::SockRef::from(tcp).set_tcp_user_timeout(Some(write_timeout)) {
+                    tracing::debug!(error = %e, "TCP_USER_TIMEOUT not set");
+                }
+            }
+            #[cfg(not(any(target_os = "linux", target_os = "android", target_os = "fuchsia")))]
+            let _ = (conn, write_timeout);
+        })
         .listen(listener)?
         .shutdown_timeout(settings.server.shutdown_timeout_s);
         if settings.server.workers > 0 {

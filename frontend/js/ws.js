@@ -150,6 +150,7 @@ export class RoomSocket {
       4001: 'The connection fell behind.',
       4401: 'The live ticket expired.',
       1009: 'A message was too large.',
+      1008: 'Too many messages were sent.',
     }[ev.code] || 'The connection dropped.';
     this.scheduleRetry(why);
   }

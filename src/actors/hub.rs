@@ -16,6 +16,8 @@ pub mod close {
     pub const KICKED: u16 = 4003;
     pub const ROOM_CLOSED: u16 = 4004;
     pub const TICKET: u16 = 4401;
+    /// RFC 6455 policy violation: the socket kept sending past its frame budget.
+    pub const POLICY: u16 = 1008;
 }
 
 /// Asks a socket's task to close with a code; the first code wins.
@@ -53,16 +55,18 @@ static NEXT_SOCKET: AtomicU64 = AtomicU64::new(1);
 pub struct SocketHandle {
     pub id: u64,
     pub user_id: i64,
+    /// The room the socket is in: the per-room socket cap counts by it.
+    pub room_id: i64,
     tx: mpsc::Sender<ByteString>,
     pub kill: Arc<Kill>,
 }
 
 impl SocketHandle {
     /// A handle and the receiving end of its queue (the socket task reads it).
-    pub fn new(user_id: i64, queue: usize) -> (Self, mpsc::Receiver<ByteString>) {
+    pub fn new(user_id: i64, room_id: i64, queue: usize) -> (Self, mpsc::Receiver<ByteString>) {
         let (tx, rx) = mpsc::channel(queue.max(1));
         let id = NEXT_SOCKET.fetch_add(1, Ordering::Relaxed);
-        (Self { id, user_id, tx, kill: Arc::new(Kill::default()) }, rx)
+        (Self { id, user_id, room_id, tx, kill: Arc::new(Kill::default()) }, rx)
     }
 
     /// Queues a frame without waiting. A full queue marks the viewer as too slow: the socket is
@@ -92,6 +96,17 @@ impl SocketHandle {
     }
 }
 
+/// How many sockets one user may hold on this node.
+#[derive(Debug, Clone, Copy)]
+pub struct SocketCaps {
+    pub per_room: usize,
+    pub per_user: usize,
+}
+
+impl SocketCaps {
+    pub const NONE: Self = Self { per_room: usize::MAX, per_user: usize::MAX };
+}
+
 /// Every socket of every user on this node.
 #[derive(Clone, Default)]
 pub struct UserHub {
@@ -101,6 +116,38 @@ pub struct UserHub {
 impl UserHub {
     pub fn add(&self, h: &SocketHandle) {
         self.map.write().entry(h.user_id).or_default().push(h.clone());
+    }
+
+    /// Adds the socket unless its user already holds as many as `caps` allow (counted and
+    /// added under one lock, so parallel handshakes cannot both take the last place); the
+    /// error says which cap was hit.
+    pub fn try_add(&self, h: &SocketHandle, caps: SocketCaps) -> Result<(), &'static str> {
+        let mut m = self.map.write();
+        let v = m.entry(h.user_id).or_default();
+        let refused = Self::refusal(v, h.room_id, caps);
+        if refused.is_none() {
+            v.push(h.clone());
+        } else if v.is_empty() {
+            m.remove(&h.user_id);
+        }
+        refused.map_or(Ok(()), Err)
+    }
+
+    /// Whether one more socket of `user_id` in `room_id` would pass `caps` (a hint for `/im`;
+    /// the handshake's `try_add` decides).
+    pub fn check(&self, user_id: i64, room_id: i64, caps: SocketCaps) -> Result<(), &'static str> {
+        let m = self.map.read();
+        m.get(&user_id).and_then(|v| Self::refusal(v, room_id, caps)).map_or(Ok(()), Err)
+    }
+
+    fn refusal(v: &[SocketHandle], room_id: i64, caps: SocketCaps) -> Option<&'static str> {
+        if v.len() >= caps.per_user {
+            Some("too many open sockets for this user")
+        } else if v.iter().filter(|x| x.room_id == room_id).count() >= caps.per_room {
+            Some("too many open sockets for this user in this room")
+        } else {
+            None
+        }
     }
 
     pub fn remove(&self, h: &SocketHandle) {

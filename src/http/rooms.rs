@@ -240,10 +240,14 @@ pub async fn im(
     user: AuthUser,
     id: web::Path<i64>,
 ) -> AppResult<web::Json<ImTicket>> {
+    // Tickets per user per minute, and the user's socket caps (the handshake checks them again).
+    let per_minute = crate::domain::ratelimit::Limit::new(state.settings.room.im_per_minute, 60);
+    super::limits::check(&state, &format!("im:{}", user.id), per_minute).await?;
     let r = live_room(&state, *id).await?;
     if rooms::is_banned(&state.b.db, r.id, user.id).await? {
         return Err(AppError::Forbidden("banned", "you are banned from this room".into()));
     }
+    state.notices.hub.check(user.id, r.id, super::ws::socket_caps(&state)).map_err(super::ws::too_many_sockets)?;
     let ticket = super::session::new_token();
     let ttl = state.settings.room.ticket_ttl_s;
     state.b.kv.set(&ticket_key(&ticket), &format!("{}:{}", user.id, r.id), Some(Duration::from_secs(ttl))).await?;

@@ -2,7 +2,7 @@
 //! in the room, notices, supervision, and a thousand viewers.
 
 use crate::helpers::*;
-use crate::ws_client::Got;
+use crate::ws_client::{server_holds_connection, Got};
 use futures_util::StreamExt;
 use serde_json::json;
 use std::time::Duration;
@@ -495,5 +495,211 @@ async fn presence_records_which_node_holds_each_socket() {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         assert!(app.state.presence.room(room).await.unwrap().is_empty());
+    }
+}
+
+/// Polls `f` until it holds, for up to `secs` seconds.
+async fn eventually<F, Fut>(secs: u64, what: &str, mut f: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    while !f().await {
+        assert!(tokio::time::Instant::now() < deadline, "{what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[actix_web::test]
+async fn hole14_a_client_that_stops_reading_is_dropped_and_its_connection_closed() {
+    for set in backend_sets() {
+        let app = spawn_app_with(set, |s| {
+            s.room.write_timeout_s = 1;
+            // Neither the heartbeat nor the room's too-slow drop can end it: only the write timeout.
+            s.room.heartbeat_timeout_s = 600;
+            s.room.queue_size = 100_000;
+            s.limits.enabled = false;
+        })
+        .await;
+        let (anchor, _) = app.new_user().await;
+        let room = app.open_room(&anchor, "normal").await;
+        let (viewer, _) = app.new_user().await;
+        let (slow, client_port) = app.never_reading(room, &viewer).await;
+        eventually(30, "the socket joins", || async { app.snapshot(room).await.sockets == 1 }).await;
+        // ~700-byte events, ~7 MiB in all: more than every buffer on the way holds.
+        let addr = app.state.rooms.get(room).unwrap();
+        let text = "好".repeat(230);
+        for i in 0..10_000 {
+            let data = json!({"from": {"id": 0, "nickname": "flood"}, "text": format!("{i} {text}")});
+            addr.send(liveroom::actors::room::Publish { kind: "chat", data }).await.unwrap();
+        }
+        eventually(60, "the stalled socket is still held by its task and room", || async {
+            app.snapshot(room).await.sockets == 0 && app.state.notices.hub.sockets() == 0
+        })
+        .await;
+        let (_, r) = app.get(&format!("/api/rooms/{room}"), &anchor).await;
+        assert_eq!(r["online"], 0);
+        #[cfg(target_os = "linux")]
+        eventually(60, "the server still holds the TCP connection", || async {
+            !server_holds_connection(app.port, client_port)
+        })
+        .await;
+        let _ = client_port;
+        drop(slow);
+    }
+}
+
+#[actix_web::test]
+async fn hole15_ten_thousand_likes_from_one_socket_add_a_bounded_amount_and_chat_goes_on() {
+    use futures_util::SinkExt;
+    use tokio_tungstenite::tungstenite::Message;
+    for set in backend_sets() {
+        let app = spawn_app(set).await;
+        let (anchor, _) = app.new_user().await;
+        let room = app.open_room(&anchor, "normal").await;
+        let (mut a, _) = app.join(room, &anchor).await;
+        let (flooder, _) = app.new_user().await;
+        let (mut f, _) = app.join(room, &flooder).await;
+        let (viewer, _) = app.new_user().await;
+        let (mut v, _) = app.join(room, &viewer).await;
+        let like = Message::Text(json!({"type": "like", "data": {"count": 50}}).to_string().into());
+        for _ in 0..10_000 {
+            if f.inner.feed(like.clone()).await.is_err() {
+                break;
+            }
+        }
+        let _ = f.inner.flush().await;
+        // Told first, then closed as a policy violation.
+        let mut told = false;
+        let code = loop {
+            match f.next(Duration::from_secs(10)).await {
+                Got::Frame(x) if x["type"] == "error" => {
+                    assert_eq!(x["data"]["code"], "rate_limited");
+                    told = true;
+                }
+                Got::Frame(_) => {}
+                Got::Closed(c) => break c,
+                Got::Timeout => panic!("the flooding socket is not closed"),
+            }
+        };
+        assert!(told, "the flooder was told it is rate limited");
+        assert_eq!(code, 1008);
+        v.chat("still serving").await;
+        let c = a.expect("chat").await;
+        assert_eq!(c["data"]["text"], "still serving");
+        // Its likes settle at a bounded total (all 10,000 would be 500,000).
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        let mut likes = app.snapshot(room).await.likes;
+        loop {
+            tokio::time::sleep(Duration::from_millis(600)).await;
+            let now = app.snapshot(room).await.likes;
+            if now == likes {
+                break;
+            }
+            likes = now;
+            assert!(tokio::time::Instant::now() < deadline, "likes do not settle");
+        }
+        assert!(likes > 0 && likes <= 50_000, "likes from one flooding socket: {likes}");
+    }
+}
+
+#[actix_web::test]
+async fn hole16_a_user_is_capped_at_sockets_per_room_and_per_node() {
+    for set in backend_sets() {
+        let app = spawn_app_with(set, |s| {
+            s.room.max_sockets_per_user_per_room = 2;
+            s.room.max_sockets_per_user = 3;
+        })
+        .await;
+        let mut rooms = vec![];
+        for _ in 0..3 {
+            let (anchor, _) = app.new_user().await;
+            rooms.push(app.open_room(&anchor, "normal").await);
+        }
+        let (viewer, _) = app.new_user().await;
+        let (_w1, _) = app.join(rooms[0], &viewer).await;
+        // Two tickets while one socket is open: both are issued, the second handshake is refused.
+        let (_, t1) = app.ticket(rooms[0], &viewer).await;
+        let (_, t2) = app.ticket(rooms[0], &viewer).await;
+        let (_w2, _) = tokio_tungstenite::connect_async(t1["url"].as_str().unwrap()).await.expect("second socket");
+        match tokio_tungstenite::connect_async(t2["url"].as_str().unwrap()).await {
+            Err(tokio_tungstenite::tungstenite::Error::Http(r)) => assert_eq!(r.status(), 429),
+            other => panic!("third socket in one room: {:?}", other.map(|_| ())),
+        }
+        // At the cap, `/im` says so before a ticket is spent.
+        let (s, b) = app.ticket(rooms[0], &viewer).await;
+        assert_eq!((s.as_u16(), code(&b)), (429, "rate_limited"), "{b}");
+        // Another room takes the user's third and last socket on this node.
+        let (w3, _) = app.join(rooms[1], &viewer).await;
+        let (s, b) = app.ticket(rooms[2], &viewer).await;
+        assert_eq!((s.as_u16(), code(&b)), (429, "rate_limited"), "{b}");
+        // Other users are not affected.
+        let (someone, _) = app.new_user().await;
+        let (_o, _) = app.join(rooms[0], &someone).await;
+        // Closing a socket frees its place.
+        w3.close().await;
+        eventually(30, "the closed socket is forgotten", || async { app.state.notices.hub.sockets() == 3 }).await;
+        let (_w4, _) = app.join(rooms[2], &viewer).await;
+    }
+}
+
+#[actix_web::test]
+async fn hole16_im_is_rate_limited_per_user() {
+    for set in backend_sets() {
+        let app = spawn_app_with(set, |s| s.room.im_per_minute = 5).await;
+        let (anchor, _) = app.new_user().await;
+        let room = app.open_room(&anchor, "normal").await;
+        let (viewer, _) = app.new_user().await;
+        for _ in 0..5 {
+            assert_eq!(app.ticket(room, &viewer).await.0, 200);
+        }
+        let res = app.http.get(format!("{}/api/rooms/{room}/im", app.addr)).bearer_auth(&viewer).send().await.unwrap();
+        assert_eq!(res.status(), 429);
+        let retry: u64 = res.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+        assert!((1..=60).contains(&retry), "{retry}");
+        let b: serde_json::Value = res.json().await.unwrap();
+        assert_eq!(code(&b), "rate_limited");
+        // Per user: the anchor still gets tickets.
+        assert_eq!(app.ticket(room, &anchor).await.0, 200);
+    }
+}
+
+#[actix_web::test]
+async fn hole17_a_chatter_in_a_busy_room_keeps_its_socket_while_awaiting_the_reply() {
+    use liveroom::actors::room::{Publish, Stall};
+    for set in backend_sets() {
+        let app = spawn_app_with(set, |s| {
+            s.room.queue_size = 4;
+            s.limits.enabled = false;
+        })
+        .await;
+        let (anchor, _) = app.new_user().await;
+        let room = app.open_room(&anchor, "normal").await;
+        let (mut a, _) = app.join(room, &anchor).await;
+        // A busy room: 20 events, each followed by 50 ms of work, are queued before the chat, so
+        // far more than the socket's queue holds reaches it while it awaits the chat's answer.
+        let addr = app.state.rooms.get(room).unwrap();
+        for i in 0..20 {
+            addr.do_send(Publish { kind: "gift", data: json!({"n": i}) });
+            addr.do_send(Stall { ms: 50 });
+        }
+        a.chat("hello while busy").await;
+        let mut gifts = 0;
+        loop {
+            match a.next(Duration::from_secs(15)).await {
+                Got::Frame(f) if f["type"] == "gift" => gifts += 1,
+                Got::Frame(f) if f["type"] == "chat" => {
+                    assert_eq!(f["data"]["text"], "hello while busy");
+                    break;
+                }
+                Got::Frame(_) => {}
+                Got::Closed(c) => panic!("the chatter was dropped with {c}"),
+                Got::Timeout => panic!("no chat"),
+            }
+        }
+        assert_eq!(gifts, 20);
+        a.send(json!({"type": "ping"})).await;
+        a.expect("pong").await;
     }
 }

@@ -10,6 +10,18 @@ use tokio_tungstenite::tungstenite::{protocol::frame::coding::CloseCode, Message
 
 pub type Stream = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
+pub type RawWs = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;
+
+/// Whether the server side of the TCP connection from `client_port` still exists (Linux).
+pub fn server_holds_connection(server_port: u16, client_port: u16) -> bool {
+    let port = |a: &str| a.rsplit(':').next().and_then(|p| u16::from_str_radix(p, 16).ok());
+    let table = std::fs::read_to_string("/proc/net/tcp").unwrap_or_default();
+    table.lines().skip(1).any(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        f.len() > 2 && port(f[1]) == Some(server_port) && port(f[2]) == Some(client_port)
+    })
+}
+
 pub struct Ws {
     pub inner: Stream,
     /// The close code once the server closed the socket.
@@ -39,6 +51,28 @@ impl TestApp {
         let mut ws = Ws { inner, closed: None };
         let w = ws.expect("welcome").await;
         (ws, w)
+    }
+
+    /// A client that completes the handshake to `room` and then never reads: a tiny receive
+    /// buffer, so the server's writes stall soon. Returns the socket and its local port.
+    pub async fn never_reading(&self, room: i64, token: &str) -> (RawWs, u16) {
+        let (s, b) = self.ticket(room, token).await;
+        assert_eq!(s, 200, "im: {b}");
+        let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        sock.set_recv_buffer_size(4096).unwrap();
+        let addr: std::net::SocketAddr = format!("127.0.0.1:{}", self.port).parse().unwrap();
+        sock.connect(&addr.into()).unwrap();
+        sock.set_nonblocking(true).unwrap();
+        let port = sock.local_addr().unwrap().as_socket().unwrap().port();
+        let tcp = tokio::net::TcpStream::from_std(std::net::TcpStream::from(sock)).unwrap();
+        let (ws, _) = tokio_tungstenite::client_async(b["url"].as_str().unwrap(), tcp).await.unwrap();
+        (ws, port)
+    }
+
+    /// The room's counts, from its actor.
+    pub async fn snapshot(&self, room: i64) -> liveroom::actors::room::RoomSnapshot {
+        let addr = self.state.rooms.get(room).expect("the room runs");
+        addr.send(liveroom::actors::room::Snapshot).await.unwrap()
     }
 
     /// Opens a room as `token`; returns its id.

@@ -174,6 +174,13 @@ pub struct StockLeft {
 #[rtype(result = "()")]
 pub struct Crash;
 
+/// Test-only fault: the actor is busy for a while, as under a heavy load (it blocks its thread).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Stall {
+    pub ms: u64,
+}
+
 fn timed<T>(kind: &'static str, f: impl FnOnce() -> T) -> T {
     let t = std::time::Instant::now();
     let r = f();
@@ -387,6 +394,13 @@ impl Handler<Crash> for Room {
     fn handle(&mut self, _: Crash, ctx: &mut Context<Self>) {
         tracing::warn!(room = self.info.id, "injected fault: room actor fails");
         ctx.stop();
+    }
+}
+
+impl Handler<Stall> for Room {
+    type Result = ();
+    fn handle(&mut self, msg: Stall, _: &mut Context<Self>) {
+        std::thread::sleep(std::time::Duration::from_millis(msg.ms));
     }
 }
 
