@@ -53,6 +53,9 @@ pub struct ServerSettings {
 pub struct DatabaseSettings {
     pub url: String,
     pub max_connections: u32,
+    /// Longest wait for a pooled connection (Postgres/MySQL) before a request answers 503: load
+    /// queues here; an outage is caught sooner by the health tracker.
+    pub acquire_timeout_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

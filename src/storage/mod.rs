@@ -74,7 +74,12 @@ pub struct Backends {
 impl Backends {
     pub async fn connect(s: &Settings) -> anyhow::Result<Self> {
         let health = health::BackendHealth::new(std::time::Duration::from_millis(s.backends.timeout_ms));
-        let db = db::connect_with(&s.database.url, s.database.max_connections, &health)
+        let db = db::connect_with(
+            &s.database.url,
+            s.database.max_connections,
+            std::time::Duration::from_millis(s.database.acquire_timeout_ms),
+            &health,
+        )
             .await
             .map_err(|e| anyhow::anyhow!("database.url: cannot connect or migrate: {e}"))?;
         let kv: Arc<dyn kv::Kv> = if s.redis.url.is_empty() {
