@@ -66,7 +66,7 @@ impl Application {
         let notices = Notices::new(
             UserHub::default(),
             backends.kv.clone(),
-            backends.queue.clone(),
+            backends.outbox.clone(),
             Duration::from_millis(settings.notice.retry_after_ms),
         );
         router.register(notices::RETRY_JOB, Arc::new(notices::RetryHandler(notices.clone())));

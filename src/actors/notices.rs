@@ -1,12 +1,14 @@
 //! Notices to one user (`gift_failed`, `rain_credited`, `order_paid`, `order_expired`): pushed to
 //! each of the user's sockets, kept unacked for 10 minutes (replayed on the next `welcome`), and
-//! sent once more through the delay queue when no `ack` came within `notice.retry_after_ms`.
+//! sent once more through the delay queue (by way of the outbox) when no `ack` came within
+//! `notice.retry_after_ms`.
 
 use super::frames;
 use super::hub::UserHub;
 use crate::clock::now_ms;
 use crate::storage::kv::Kv;
-use crate::storage::queue::{DelayQueue, Job, JobHandler};
+use crate::storage::outbox::Outbox;
+use crate::storage::queue::{Job, JobHandler};
 use bytestring::ByteString;
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -20,7 +22,8 @@ const KEEP: Duration = Duration::from_secs(600);
 pub struct Notices {
     pub hub: UserHub,
     kv: Arc<dyn Kv>,
-    queue: Arc<dyn DelayQueue>,
+    /// The retry waits in the database until the queue takes it (RabbitMQ may be down).
+    outbox: Outbox,
     retry_after: Duration,
 }
 
@@ -29,8 +32,8 @@ fn key(user_id: i64) -> String {
 }
 
 impl Notices {
-    pub fn new(hub: UserHub, kv: Arc<dyn Kv>, queue: Arc<dyn DelayQueue>, retry_after: Duration) -> Self {
-        Self { hub, kv, queue, retry_after }
+    pub fn new(hub: UserHub, kv: Arc<dyn Kv>, outbox: Outbox, retry_after: Duration) -> Self {
+        Self { hub, kv, outbox, retry_after }
     }
 
     /// Sends a notice of `kind` with `fields` (merged beside `id` and `kind`); returns its id.
@@ -44,7 +47,7 @@ impl Notices {
         let stored = json!({"at": now_ms(), "frame": frame.to_string()}).to_string();
         self.kv.hset(&key(user_id), &id, &stored, Some(KEEP)).await?;
         self.hub.deliver(user_id, &frame);
-        self.queue.schedule(RETRY_JOB, json!({"user_id": user_id, "id": id}), self.retry_after).await?;
+        self.outbox.schedule(RETRY_JOB, json!({"user_id": user_id, "id": id}), self.retry_after).await?;
         Ok(id)
     }
 

@@ -150,14 +150,14 @@ async fn decide(state: &AppState, id: i64, to: &str) -> AppResult<web::Json<Prod
 
 /// Approves a product; admins only.
 #[utoipa::path(post, path = "/api/admin/products/{id}/approve", tag = "admin", params(("id" = i64, Path)),
-    responses((status = 200, body = ProductView), (status = 403, body = super::openapi::ErrorBody), (status = 404, body = super::openapi::ErrorBody)))]
+    responses((status = 200, body = ProductView), (status = 403, body = super::openapi::ErrorBody), (status = 404, body = super::openapi::ErrorBody), (status = 409, body = super::openapi::ErrorBody, description = "not_pending: decided already")))]
 pub async fn approve(state: web::Data<AppState>, _a: Admin, id: web::Path<i64>) -> AppResult<web::Json<ProductView>> {
     decide(&state, *id, shop::APPROVED).await
 }
 
 /// Rejects a product; admins only.
 #[utoipa::path(post, path = "/api/admin/products/{id}/reject", tag = "admin", params(("id" = i64, Path)),
-    responses((status = 200, body = ProductView), (status = 403, body = super::openapi::ErrorBody), (status = 404, body = super::openapi::ErrorBody)))]
+    responses((status = 200, body = ProductView), (status = 403, body = super::openapi::ErrorBody), (status = 404, body = super::openapi::ErrorBody), (status = 409, body = super::openapi::ErrorBody, description = "not_pending: decided already")))]
 pub async fn reject(state: web::Data<AppState>, _a: Admin, id: web::Path<i64>) -> AppResult<web::Json<ProductView>> {
     decide(&state, *id, shop::REJECTED).await
 }

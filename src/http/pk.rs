@@ -111,7 +111,7 @@ async fn start_pk(
     let p = pks::find(&state.b.db, pk_id).await?.ok_or(AppError::NotFound("pk"))?;
     let addr = resume_actor(state, &p, p.score).await?;
     let v = addr.send(pk::Get).await.map_err(AppError::internal)?;
-    state.b.queue.schedule(pk::END_JOB, json!({"pk_id": pk_id}), Duration::from_millis(duration_ms as u64)).await?;
+    state.b.outbox.schedule(pk::END_JOB, json!({"pk_id": pk_id}), Duration::from_millis(duration_ms as u64)).await?;
     let host_room = room_actor(state, r).await?;
     host_room.do_send(room::Publish { kind: "pk_started", data: json!({"pk": v}) });
     if let Some(cr) = rooms::find(&state.b.db, challenger_room).await? {
@@ -230,7 +230,7 @@ pub async fn sweep(state: &AppState) -> anyhow::Result<()> {
             let score = pks::replay_score(&state.b.db, &p).await?;
             resume_actor(state, &p, score).await.map_err(|e| anyhow::anyhow!("{e}"))?;
             let left = Duration::from_millis((ends_at - now_ms()).max(0) as u64);
-            state.b.queue.schedule(pk::END_JOB, json!({"pk_id": p.id}), left).await?;
+            state.b.outbox.schedule(pk::END_JOB, json!({"pk_id": p.id}), left).await?;
         }
     }
     Ok(())

@@ -269,7 +269,7 @@ pub async fn start(state: web::Data<AppState>, user: AuthUser, id: web::Path<i64
     let packets = rains::unclaimed(&state.b.db, rain.id).await?;
     let left = packets.len() as i64;
     state.rain.start(r.id, rain.id, packets);
-    state.b.queue.schedule(rain::END_JOB, json!({"rain_id": rain.id}), duration).await?;
+    state.b.outbox.schedule(rain::END_JOB, json!({"rain_id": rain.id}), duration).await?;
     let rain = rains::find(&state.b.db, rain.id).await?.ok_or(AppError::NotFound("rain"))?;
     if rain.status != rains::RUNNING {
         // A close ended it between the start and the actor: no grabs on an ended rain.
@@ -395,7 +395,7 @@ pub async fn sweep(state: &AppState) -> anyhow::Result<()> {
         if state.rain.get(r.room_id).is_none() {
             state.rain.start(r.room_id, r.id, rains::unclaimed(&state.b.db, r.id).await?);
             let left = Duration::from_millis((ends_at - now_ms()).max(0) as u64);
-            state.b.queue.schedule(rain::END_JOB, json!({"rain_id": r.id}), left).await?;
+            state.b.outbox.schedule(rain::END_JOB, json!({"rain_id": r.id}), left).await?;
         }
     }
     Ok(())

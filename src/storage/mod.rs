@@ -80,8 +80,8 @@ impl Backends {
             std::time::Duration::from_millis(s.database.acquire_timeout_ms),
             &health,
         )
-            .await
-            .map_err(|e| anyhow::anyhow!("database.url: cannot connect or migrate: {e}"))?;
+        .await
+        .map_err(|e| anyhow::anyhow!("database.url: cannot connect or migrate: {e}"))?;
         let kv: Arc<dyn kv::Kv> = if s.redis.url.is_empty() {
             match embedded_kv_path(s) {
                 None => Arc::new(kv::MemoryKv::new()),

@@ -270,7 +270,7 @@ async fn orders_due_while_the_server_was_down_expire_at_start_up() {
 
 /// A delay queue whose broker can be taken down: `schedule` fails while `down` is set, as a
 /// RabbitMQ outage or a lost connection would make it.
-struct FlakyQueue {
+pub(crate) struct FlakyQueue {
     inner: Arc<dyn DelayQueue>,
     down: Arc<AtomicBool>,
 }
@@ -298,7 +298,7 @@ impl DelayQueue for FlakyQueue {
 }
 
 /// Puts a `FlakyQueue` under the app (and its outbox relay), switched by `down`.
-fn flaky(down: Arc<AtomicBool>) -> impl FnOnce(&mut Backends) {
+pub(crate) fn flaky(down: Arc<AtomicBool>) -> impl FnOnce(&mut Backends) {
     move |b| {
         let q: Arc<dyn DelayQueue> = Arc::new(FlakyQueue { inner: b.queue.clone(), down });
         b.queue = q.clone();

@@ -319,7 +319,10 @@ async fn hole21_the_openapi_document_names_every_route_with_its_error_statuses()
                 }
                 for (status, r) in op["responses"].as_object().unwrap() {
                     if status.starts_with('4') || status.starts_with('5') {
-                        assert!(r["content"]["application/json"]["schema"].is_object(), "{key} {status}: no body schema");
+                        assert!(
+                            r["content"]["application/json"]["schema"].is_object(),
+                            "{key} {status}: no body schema"
+                        );
                     }
                     if status == "429" || (status == "503" && path != "/api/health") {
                         assert!(r["headers"].get("Retry-After").is_some(), "{key} {status}: no Retry-After");
@@ -327,10 +330,17 @@ async fn hole21_the_openapi_document_names_every_route_with_its_error_statuses()
                 }
                 // The route is really served: a request without a session reaches it (not the
                 // fallback's 404 or 405).
-                let concrete = path.replace("{id}", "1").replace("{user_id}", "1").replace("{seq}", "1").replace("{product_id}", "1");
+                let concrete = path
+                    .replace("{id}", "1")
+                    .replace("{user_id}", "1")
+                    .replace("{seq}", "1")
+                    .replace("{product_id}", "1");
                 let m = Method::from_bytes(method.to_ascii_uppercase().as_bytes()).unwrap();
                 let (s, b) = app.call(m, &concrete, None, None).await;
-                assert!(s != 405 && b["error"]["message"] != "path not found", "{set:?} {key} is documented but not served: {s} {b}");
+                assert!(
+                    s != 405 && b["error"]["message"] != "path not found",
+                    "{set:?} {key} is documented but not served: {s} {b}"
+                );
             }
         }
         assert!(ops >= 48, "{set:?}: only {ops} operations");

@@ -263,3 +263,41 @@ async fn hole05_a_pk_whose_end_write_fails_stays_due_until_the_end_is_stored() {
         assert_eq!(p["status"], "ended");
     }
 }
+
+#[actix_web::test]
+async fn issue16_a_pk_started_while_the_broker_is_down_still_ends_when_it_returns() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    for set in backend_sets() {
+        let down = Arc::new(AtomicBool::new(true));
+        // No periodic sweep during the test: only the end timer can end this PK.
+        let tweak = |s: &mut liveroom::settings::Settings| {
+            s.pk.duration_s = 2;
+            s.pk.sweep_interval_s = 3600;
+        };
+        let app = spawn_app_wrapped(set, tweak, crate::commerce::flaky(down.clone())).await;
+        let (host, _) = app.new_user().await;
+        let room = app.open_room(&host, "pk").await;
+        let (ch, _) = app.new_user().await;
+        app.open_room(&ch, "normal").await;
+        let (s, p) = app.post(&format!("/api/rooms/{room}/pk/join"), &ch, json!({})).await;
+        assert_eq!(s, 200, "a PK starts while the broker is down: {p}");
+        // Past its end with the broker still down: the end timer waits in the database.
+        tokio::time::sleep(Duration::from_millis(3000)).await;
+        let p = app.get(&format!("/api/rooms/{room}/pk"), &ch).await.1;
+        assert_eq!(p["status"], "running", "{set:?} {p}");
+        assert!(app.state.b.outbox.waiting().await.unwrap() >= 1, "the end timer waits in the outbox");
+        // The broker returns: the timer is relayed and the PK ends.
+        down.store(false, Ordering::SeqCst);
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        let mut p = json!({});
+        while std::time::Instant::now() < deadline {
+            p = app.get(&format!("/api/rooms/{room}/pk"), &ch).await.1;
+            if p["status"] == "ended" {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(p["status"], "ended", "{set:?} {p}");
+    }
+}

@@ -178,16 +178,17 @@ async fn hashes_keep_fields_and_expire(kv: &Arc<dyn Kv>, name: &str) {
     assert_eq!(kv.hincr("presence", "room1", -1).await.unwrap(), 2, "{name}");
     assert_eq!(kv.hget("presence", "room1").await.unwrap().as_deref(), Some("2"), "{name}");
 
-    // TTLs: `short` lapses; `renewed` would lapse at 1 s but a write at ~0.7 s renews it.
+    // TTLs: `short` lapses; `renewed` would lapse at 3 s but a write at ~1.5 s renews it. The
+    // margins are wide (1.5 s) so a loaded machine's late wake-ups do not decide the outcome.
     kv.hset("h:short", "f", "v", Some(Duration::from_millis(500))).await.unwrap();
-    kv.hset("h:renewed", "f", "v", Some(Duration::from_secs(1))).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    kv.hset("h:renewed", "f", "v", Some(Duration::from_secs(3))).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
     assert!(kv.hgetall("h:short").await.unwrap().is_empty(), "{name}: hash TTL expiry");
     assert_eq!(kv.hget("h:short", "f").await.unwrap(), None, "{name}");
-    kv.hset("h:renewed", "g", "w", Some(Duration::from_secs(1))).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    kv.hset("h:renewed", "g", "w", Some(Duration::from_secs(3))).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(2000)).await;
     assert_eq!(kv.hgetall("h:renewed").await.unwrap().len(), 2, "{name}: hset renews the hash's TTL");
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    tokio::time::sleep(Duration::from_millis(2000)).await;
     assert!(kv.hgetall("h:renewed").await.unwrap().is_empty(), "{name}: the renewed TTL lapses too");
     assert_eq!(kv.hget("presence", "room1").await.unwrap().as_deref(), Some("2"), "{name}: no TTL, no expiry");
 }
