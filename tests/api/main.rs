@@ -1,5 +1,8 @@
 //! Integration tests: the real app on a random port (see `helpers`), one binary for speed.
 
+// Tests fail loudly: unwrap and expect are how they say what they expected.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod helpers;
 mod proxy;
 mod ws_client;
