@@ -372,9 +372,10 @@ async fn hole02_a_crash_between_commit_and_scheduling_still_expires_the_order() 
         // The process dies before its expiry reached the queue.
         app.stop().await;
         // A new process on the same storage, started before the order is due (so the start-up
-        // sweep of overdue orders does not take it), relays the expiry.
+        // sweep of overdue orders does not take it), relays the expiry. The dead process may
+        // have held the row's claim (30 s) or set its back-off when it stopped: wait past both.
         let app2 = spawn_on(&app.storage, |s| s.commerce.order_expiry_s = 8).await;
-        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        let deadline = std::time::Instant::now() + Duration::from_secs(90);
         while app2.state.b.outbox.waiting().await.unwrap() > 0 && std::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
