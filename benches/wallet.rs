@@ -30,7 +30,7 @@ async fn setup(url: &str) -> (DatabaseConnection, Wallets) {
     }
     conn.execute_unprepared(&format!("{stmt}{}", values.join(","))).await.unwrap();
     let ids = IdGen::new(conn.clone(), 100_000);
-    let w = Wallets::start(conn.clone(), ids, 256, Duration::from_micros(500));
+    let w = Wallets::start(conn.clone(), ids, 256, Duration::from_micros(500), Duration::from_secs(30));
     (conn, w)
 }
 

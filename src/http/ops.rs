@@ -113,32 +113,57 @@ pub fn metrics_server(listener: std::net::TcpListener, settings: MetricsSettings
 }
 
 /// Fails fast with 503 while the SQL database is known to be down (nearly every API route needs
-/// it; chat on an open socket does not pass here and keeps working), and tells the health tracker
-/// about a database failure that surfaced in an answer (a wallet write, a query).
+/// it; chat on an open socket does not pass here and keeps working), letting one request at a
+/// time try it (the tracker's half-open trial) so the first request after its return succeeds;
+/// bounds every API request by a deadline, past which it answers 503 and the database is probed
+/// (a database that stops answering mid-query, a blackhole, cannot hold requests for minutes);
+/// and tells the health tracker about a database failure that surfaced in an answer.
 pub async fn backend_gate(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
-    let health = req.app_data::<web::Data<AppState>>().map(|s| s.b.health.clone());
-    if let Some(h) = &health {
-        let path = req.path();
-        let exempt = path == "/api/health" || path == "/api/openapi.json";
-        if path.starts_with("/api/") && !exempt && !h.is_up(Backend::Sql) {
-            let res = AppError::BackendDown(Backend::Sql).error_response();
-            return Ok(req.into_response(res));
-        }
+    let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
+        return next.call(req).await.map(|r| r.map_into_boxed_body());
+    };
+    let h = &state.b.health;
+    let path = req.path();
+    let gated = path.starts_with("/api/") && path != "/api/health" && path != "/api/openapi.json";
+    if !gated {
+        return next.call(req).await.map(|r| r.map_into_boxed_body());
     }
-    let res = next.call(req).await?;
+    if let Err(down) = h.admit_or_try(Backend::Sql).await {
+        let res = AppError::BackendDown(down.0).error_response();
+        return Ok(req.into_response(res));
+    }
+    let deadline = request_deadline(&state);
+    let res = match tokio::time::timeout(deadline, next.call(req)).await {
+        Ok(res) => res?,
+        Err(_) => {
+            // Only the database can hold a request this long (Redis and RabbitMQ calls are each
+            // bounded by backends.timeout_ms): find out whether it still answers. The request
+            // was handed on, so the 503 goes back as an error the outer layers answer.
+            h.suspect(Backend::Sql).await;
+            tracing::debug!(ms = deadline.as_millis() as u64, "request past its deadline");
+            return Err(AppError::BackendDown(Backend::Sql).into());
+        }
+    };
     let Some(FailedBackend(b)) = res.response().extensions().get::<FailedBackend>().copied() else {
         return Ok(res.map_into_boxed_body());
     };
-    if let (Some(h), Backend::Sql) = (&health, b) {
+    if b == Backend::Sql {
         h.failure(Backend::Sql, &"a request found the database unreachable");
     }
     // The same answer rebuilt without the error attached, so the request logger does not write
     // an ERROR line per request during an outage: the tracker logged the outage once.
     let (req, _) = res.into_parts();
     Ok(ServiceResponse::new(req, AppError::BackendDown(b).error_response()))
+}
+
+/// The longest an API request may take: a pooled connection's wait, then the call itself, with
+/// one more bound of room (the wallet writer's batch is bounded the same way).
+pub fn request_deadline(state: &AppState) -> Duration {
+    let s = &state.settings;
+    Duration::from_millis(s.database.acquire_timeout_ms) + 2 * Duration::from_millis(s.backends.timeout_ms)
 }
 
 /// The OpenAPI 3 description, generated from the handlers' annotations.

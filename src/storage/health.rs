@@ -2,8 +2,12 @@
 //!
 //! Every call to a backend reports its outcome here. The first failure of a backend that was up
 //! marks it down and logs one line; while it is down, callers fail fast (503 with Retry-After)
-//! instead of each waiting out a timeout, and a prober reconnects in the background with backoff;
-//! the probe that succeeds marks it up again and logs one line with how long it was gone. The
+//! instead of each waiting out a timeout. Two things look for its return: a prober in the
+//! background with backoff (for when nothing is asking), and the requests themselves: while it
+//! is down, one request at a time (at most one every `TRIAL_SPACING`) runs the probe before it is
+//! refused, so the first request after the backend returns finds it back instead of waiting for
+//! the prober's next turn (a half-open circuit breaker). The probe that succeeds marks it up again
+//! and logs one line with how long it was gone. The
 //! `liveroom_backend_up` gauge and `liveroom_backend_failures_total` counter follow in `/metrics`.
 //! One tracker per app (tests run several apps in one process, each with its own backends).
 
@@ -48,6 +52,10 @@ pub type Probe = Arc<dyn Fn() -> BoxFuture<'static, Result<(), String>> + Send +
 /// First delay between probes of a backend that is down; it doubles up to `PROBE_MAX`.
 const PROBE_MIN: Duration = Duration::from_millis(100);
 const PROBE_MAX: Duration = Duration::from_secs(1);
+/// While a backend is down, requests run the probe themselves at most this often (one at a
+/// time): a refused connection costs little, but a backend that is starting up should not meet
+/// one connection attempt per request.
+const TRIAL_SPACING: Duration = Duration::from_millis(25);
 
 #[derive(Default)]
 struct State {
@@ -61,6 +69,10 @@ struct Slot {
     probe: Mutex<Option<Probe>>,
     /// A prober task is running for this backend.
     probing: AtomicBool,
+    /// A request is running the probe (half-open trial).
+    trial: AtomicBool,
+    /// When the last trial started, in ms since `Inner::epoch`.
+    last_trial_ms: AtomicU64,
     failures: AtomicU64,
     /// Up→down and down→up changes, each logged once (tests bound the log with it).
     transitions: AtomicU64,
@@ -69,6 +81,7 @@ struct Slot {
 struct Inner {
     slots: [Slot; 3],
     timeout: Duration,
+    epoch: Instant,
 }
 
 /// Shared by every clone; cheap to clone.
@@ -101,6 +114,8 @@ impl BackendHealth {
             state: Mutex::new(State::default()),
             probe: Mutex::new(None),
             probing: AtomicBool::new(false),
+            trial: AtomicBool::new(false),
+            last_trial_ms: AtomicU64::new(0),
             failures: AtomicU64::new(0),
             transitions: AtomicU64::new(0),
         };
@@ -109,7 +124,11 @@ impl BackendHealth {
             crate::metrics::BACKEND_FAILURES.with_label_values(&[b.as_str()]);
         }
         Self {
-            inner: Arc::new(Inner { slots: [slot(), slot(), slot()], timeout: timeout.max(Duration::from_millis(1)) }),
+            inner: Arc::new(Inner {
+                slots: [slot(), slot(), slot()],
+                timeout: timeout.max(Duration::from_millis(1)),
+                epoch: Instant::now(),
+            }),
         }
     }
 
@@ -137,6 +156,54 @@ impl BackendHealth {
             Ok(())
         } else {
             Err(BackendDown(b))
+        }
+    }
+
+    /// Like `admit`, but while `b` is down one caller at a time (at most one every
+    /// `TRIAL_SPACING`) runs the probe first, bounded by the timeout, and goes ahead when it
+    /// answers: the half-open trial that lets the first request after a return succeed.
+    pub async fn admit_or_try(&self, b: Backend) -> Result<(), BackendDown> {
+        if self.is_up(b) {
+            return Ok(());
+        }
+        let slot = self.slot(b);
+        let now_ms = self.inner.epoch.elapsed().as_millis() as u64;
+        let last = slot.last_trial_ms.load(Ordering::Relaxed);
+        if now_ms.saturating_sub(last) < TRIAL_SPACING.as_millis() as u64 && last != 0 {
+            return Err(BackendDown(b));
+        }
+        let Some(probe) = slot.probe.lock().clone() else { return Err(BackendDown(b)) };
+        if slot.trial.swap(true, Ordering::AcqRel) {
+            return Err(BackendDown(b));
+        }
+        slot.last_trial_ms.store(now_ms.max(1), Ordering::Relaxed);
+        let ok = matches!(tokio::time::timeout(self.inner.timeout, probe()).await, Ok(Ok(())));
+        slot.trial.store(false, Ordering::Release);
+        if ok {
+            self.success(b);
+            Ok(())
+        } else if self.is_up(b) {
+            // The prober (or another call) found it back meanwhile.
+            Ok(())
+        } else {
+            slot.failures.fetch_add(1, Ordering::Relaxed);
+            crate::metrics::BACKEND_FAILURES.with_label_values(&[b.as_str()]).inc();
+            Err(BackendDown(b))
+        }
+    }
+
+    /// Something that needed `b` took far longer than it should (a request past its deadline):
+    /// probe `b` now, and mark it down if the probe does not answer within the timeout. Load
+    /// alone does not mark a backend down; a backend that stopped answering does.
+    pub async fn suspect(&self, b: Backend) {
+        if !self.is_up(b) {
+            return;
+        }
+        let Some(probe) = self.slot(b).probe.lock().clone() else { return };
+        match tokio::time::timeout(self.inner.timeout, probe()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => self.failure(b, &e),
+            Err(_) => self.failure(b, &format_args!("no answer within {} ms", self.inner.timeout.as_millis())),
         }
     }
 
@@ -197,7 +264,7 @@ impl BackendHealth {
     where
         E: std::fmt::Display,
     {
-        self.admit(b).map_err(CallError::Down)?;
+        self.admit_or_try(b).await.map_err(CallError::Down)?;
         match tokio::time::timeout(self.inner.timeout, fut).await {
             Ok(Ok(v)) => {
                 self.success(b);
@@ -348,5 +415,69 @@ mod tests {
         assert!(!h.is_up(Backend::Amqp));
         let r = h.call(Backend::Amqp, async { Ok::<(), String>(()) }, |_| true).await;
         assert!(matches!(r, Err(CallError::Down(_))), "fails fast while down");
+    }
+
+    #[tokio::test]
+    async fn the_first_call_after_a_return_goes_through_without_waiting_for_the_prober() {
+        let h = BackendHealth::new(Duration::from_millis(200));
+        let up = Arc::new(AtomicBool::new(false));
+        let probes = Arc::new(AtomicU64::new(0));
+        let (u, n) = (up.clone(), probes.clone());
+        h.set_probe(
+            Backend::Sql,
+            Arc::new(move || {
+                let (u, n) = (u.clone(), n.clone());
+                Box::pin(async move {
+                    n.fetch_add(1, Ordering::Relaxed);
+                    if u.load(Ordering::Relaxed) {
+                        Ok(())
+                    } else {
+                        Err("refused".into())
+                    }
+                })
+            }),
+        );
+        h.failure(Backend::Sql, &"refused");
+        // Down: a trial runs the probe and is refused; the next one within the spacing is
+        // refused without probing.
+        assert!(h.admit_or_try(Backend::Sql).await.is_err());
+        let after_first = probes.load(Ordering::Relaxed);
+        assert!(after_first >= 1);
+        assert!(h.admit_or_try(Backend::Sql).await.is_err());
+        assert!(probes.load(Ordering::Relaxed) <= after_first + 1, "the prober may have run once");
+        // Back: the next trial (past the spacing) finds it, long before the prober's 1 s turn.
+        up.store(true, Ordering::Relaxed);
+        tokio::time::sleep(TRIAL_SPACING + Duration::from_millis(5)).await;
+        let r: Result<u8, CallError<String>> = h.call(Backend::Sql, async { Ok(7) }, |_| true).await;
+        assert!(matches!(r, Ok(7)), "{r:?}");
+        assert!(h.is_up(Backend::Sql));
+        assert_eq!(h.transitions(Backend::Sql), 2);
+    }
+
+    #[tokio::test]
+    async fn a_suspect_backend_is_marked_down_only_when_its_probe_fails() {
+        let h = BackendHealth::new(Duration::from_millis(50));
+        let up = Arc::new(AtomicBool::new(true));
+        let u = up.clone();
+        h.set_probe(
+            Backend::Sql,
+            Arc::new(move || {
+                let u = u.clone();
+                Box::pin(async move {
+                    if u.load(Ordering::Relaxed) {
+                        Ok(())
+                    } else {
+                        // A blackhole: no answer at all.
+                        std::future::pending::<()>().await;
+                        Ok(())
+                    }
+                })
+            }),
+        );
+        h.suspect(Backend::Sql).await;
+        assert!(h.is_up(Backend::Sql), "slow but answering is load, not an outage");
+        up.store(false, Ordering::Relaxed);
+        h.suspect(Backend::Sql).await;
+        assert!(!h.is_up(Backend::Sql));
     }
 }

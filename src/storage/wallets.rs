@@ -84,16 +84,28 @@ pub struct Wallets {
 pub enum WalletError {
     #[error("wallet writer: {0}")]
     Failed(String),
-    /// The database is unreachable: nothing was written.
+    /// The database is unreachable, or did not answer within the writer's deadline. Refused at
+    /// the door, nothing was written; cut off by the deadline, the write may have committed, and
+    /// a retry with the same `(kind, ref)` applies it at most once.
     #[error("wallet writer: database unavailable: {0}")]
     Unavailable(String),
 }
 
 impl Wallets {
-    /// Starts the writer task. `batch_max` writes or `batch_wait` of gathering make a batch.
-    pub fn start(db: DatabaseConnection, ids: IdGen, batch_max: usize, batch_wait: Duration) -> Self {
+    /// Starts the writer task. `batch_max` writes or `batch_wait` of gathering make a batch;
+    /// a batch that takes longer than `deadline` (a database that stopped answering in the
+    /// middle of it) is given up and its writes answered `Unavailable`, so the writer never
+    /// hangs on a dead connection.
+    pub fn start(
+        db: DatabaseConnection,
+        ids: IdGen,
+        batch_max: usize,
+        batch_wait: Duration,
+        deadline: Duration,
+    ) -> Self {
         let (tx, rx) = mpsc::channel(batch_max.max(1) * 16);
-        tokio::spawn(writer(db.clone(), ids, rx, batch_max.max(1), batch_wait));
+        let limits = Limits { max: batch_max.max(1), wait: batch_wait, deadline };
+        tokio::spawn(writer(db.clone(), ids, rx, limits));
         Self { tx, db }
     }
 
@@ -139,7 +151,28 @@ impl Wallets {
     }
 }
 
-async fn writer(db: DatabaseConnection, ids: IdGen, mut rx: mpsc::Receiver<Request>, max: usize, wait: Duration) {
+#[derive(Clone, Copy)]
+struct Limits {
+    max: usize,
+    wait: Duration,
+    deadline: Duration,
+}
+
+/// `run_batch` bounded by the deadline; past it, the database counts as unreachable.
+async fn run_bounded(
+    db: &DatabaseConnection,
+    ids: &IdGen,
+    ops: &[&WalletOp],
+    deadline: Duration,
+) -> Result<Vec<Outcome>, DbErr> {
+    match tokio::time::timeout(deadline, run_batch(db, ids, ops)).await {
+        Ok(r) => r,
+        Err(_) => Err(DbErr::ConnectionAcquire(sea_orm::ConnAcquireErr::Timeout)),
+    }
+}
+
+async fn writer(db: DatabaseConnection, ids: IdGen, mut rx: mpsc::Receiver<Request>, limits: Limits) {
+    let Limits { max, wait, deadline } = limits;
     while let Some(first) = rx.recv().await {
         let mut batch = vec![first];
         while batch.len() < max {
@@ -158,7 +191,7 @@ async fn writer(db: DatabaseConnection, ids: IdGen, mut rx: mpsc::Receiver<Reque
             }
         }
         let ops: Vec<&WalletOp> = batch.iter().map(|r| &r.op).collect();
-        let results: Vec<Result<Outcome, WalletError>> = match run_batch(&db, &ids, &ops).await {
+        let results: Vec<Result<Outcome, WalletError>> = match run_bounded(&db, &ids, &ops, deadline).await {
             Ok(outcomes) => outcomes.into_iter().map(Ok).collect(),
             // The database is gone: one by one would wait out the timeout once per write.
             Err(e) if crate::storage::health::db_unreachable(&e) => {
@@ -170,7 +203,7 @@ async fn writer(db: DatabaseConnection, ids: IdGen, mut rx: mpsc::Receiver<Reque
                 }
                 let mut v = Vec::with_capacity(batch.len());
                 for op in &ops {
-                    v.push(run_alone(&db, &ids, op).await);
+                    v.push(run_alone(&db, &ids, op, deadline).await);
                 }
                 v
             }
@@ -186,10 +219,15 @@ async fn writer(db: DatabaseConnection, ids: IdGen, mut rx: mpsc::Receiver<Reque
 
 /// Applies one write in its own transaction, trying again after a deadlock or a lock timeout
 /// (MySQL picks a victim when a batch and an order's expiry lock rows in different orders).
-async fn run_alone(db: &DatabaseConnection, ids: &IdGen, op: &WalletOp) -> Result<Outcome, WalletError> {
+async fn run_alone(
+    db: &DatabaseConnection,
+    ids: &IdGen,
+    op: &WalletOp,
+    deadline: Duration,
+) -> Result<Outcome, WalletError> {
     let mut last = String::new();
     for attempt in 0..4u64 {
-        match run_batch(db, ids, &[op]).await {
+        match run_bounded(db, ids, &[op], deadline).await {
             Ok(mut o) => return o.pop().ok_or_else(|| WalletError::Failed("no outcome".to_owned())),
             Err(e) if crate::storage::health::db_unreachable(&e) => {
                 return Err(WalletError::Unavailable(e.to_string()))

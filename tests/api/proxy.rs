@@ -1,12 +1,16 @@
 //! A TCP proxy the fault tests put between the app and one backend, so they can cut it (drop
-//! every connection and refuse new ones) and restore it without touching the shared server.
+//! every connection and refuse new ones), blackhole it (keep every connection open but pass no
+//! byte either way, as a network partition does) and restore it, without touching the shared
+//! server.
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use parking_lot::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
 use tokio::task::AbortHandle;
 
 pub struct CutProxy {
@@ -18,6 +22,8 @@ pub struct CutProxy {
 struct Inner {
     upstream: String,
     cut: AtomicBool,
+    /// True while blackholed: pipes hold their bytes.
+    hole: watch::Sender<bool>,
     /// The pipes of open connections, aborted (their sockets closed) by `cut`.
     pipes: Mutex<Vec<AbortHandle>>,
     /// Connections refused while cut.
@@ -32,6 +38,7 @@ impl CutProxy {
         let inner = Arc::new(Inner {
             upstream: upstream.to_owned(),
             cut: AtomicBool::new(false),
+            hole: watch::channel(false).0,
             pipes: Mutex::new(Vec::new()),
             refused: AtomicU64::new(0),
         });
@@ -45,12 +52,12 @@ impl CutProxy {
                     continue;
                 }
                 let up = i.upstream.clone();
+                let hole = i.hole.subscribe();
                 let pipe = tokio::spawn(async move {
-                    let Ok(mut server) = TcpStream::connect(&up).await else { return };
+                    let Ok(server) = TcpStream::connect(&up).await else { return };
                     let _ = server.set_nodelay(true);
                     let _ = client.set_nodelay(true);
-                    let mut client = client;
-                    let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    pipe(client, server, hole).await;
                 });
                 let mut pipes = i.pipes.lock();
                 pipes.retain(|p| !p.is_finished());
@@ -74,8 +81,14 @@ impl CutProxy {
         }
     }
 
+    /// Keeps every connection open and accepts new ones, but passes nothing until `restore`.
+    pub fn blackhole(&self) {
+        self.inner.hole.send_replace(true);
+    }
+
     pub fn restore(&self) {
         self.inner.cut.store(false, Ordering::Release);
+        self.inner.hole.send_replace(false);
     }
 }
 
@@ -84,6 +97,32 @@ impl Drop for CutProxy {
         self.accept.abort();
         for p in self.inner.pipes.lock().drain(..) {
             p.abort();
+        }
+    }
+}
+
+/// Copies both ways until either side closes; while `hole` is true, reads nothing (the bytes
+/// wait in the kernel's buffers, as behind a partition).
+async fn pipe(mut client: TcpStream, mut server: TcpStream, mut hole: watch::Receiver<bool>) {
+    let mut up = vec![0u8; 16 * 1024];
+    let mut down = vec![0u8; 16 * 1024];
+    loop {
+        if *hole.borrow_and_update() {
+            if hole.changed().await.is_err() {
+                return;
+            }
+            continue;
+        }
+        tokio::select! {
+            r = client.read(&mut up) => match r {
+                Ok(0) | Err(_) => return,
+                Ok(n) => if server.write_all(&up[..n]).await.is_err() { return },
+            },
+            r = server.read(&mut down) => match r {
+                Ok(0) | Err(_) => return,
+                Ok(n) => if client.write_all(&down[..n]).await.is_err() { return },
+            },
+            c = hole.changed() => if c.is_err() { return },
         }
     }
 }
