@@ -35,6 +35,7 @@ pub fn is_knockout(score: i64) -> bool {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use proptest::prelude::*;

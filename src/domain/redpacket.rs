@@ -25,6 +25,7 @@ pub fn split<R: Rng + ?Sized>(total: i64, packets: i64, rng: &mut R) -> Vec<i64>
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use proptest::prelude::*;

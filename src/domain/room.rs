@@ -63,6 +63,7 @@ pub fn parse_like_count(c: Option<i64>) -> Result<i64, DomainError> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     #[test]

@@ -97,6 +97,7 @@ pub fn default_nickname(phone: &Phone) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -143,6 +143,7 @@ pub fn json_config() -> web::JsonConfig {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 

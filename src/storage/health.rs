@@ -361,6 +361,7 @@ pub fn db_unreachable(e: &sea_orm::DbErr) -> bool {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 

@@ -121,16 +121,17 @@ const STOCK: i64 = 1000;
 
 /// One buyer's loop: a unit in the cart, an order, and (for even buyers) its payment; the odd
 /// buyers' orders stay pending and expire. Every answer is recorded; ids of created orders too.
-async fn shop(
-    app: &TestApp,
+struct Shop<'a> {
+    app: &'a TestApp,
     room: i64,
     product: i64,
-    token: &str,
-    buyer: usize,
-    stop: &AtomicBool,
-    answers: &parking_lot::Mutex<Vec<Answer>>,
-    created: &parking_lot::Mutex<Vec<i64>>,
-) {
+    stop: &'a AtomicBool,
+    answers: &'a parking_lot::Mutex<Vec<Answer>>,
+    created: &'a parking_lot::Mutex<Vec<i64>>,
+}
+
+async fn shop(sh: Shop<'_>, token: &str, buyer: usize) {
+    let Shop { app, room, product, stop, answers, created } = sh;
     while !stop.load(Ordering::Relaxed) {
         let item = json!({"product_id": product, "count": 1});
         let (a, _) = send(app, &format!("/api/rooms/{room}/cart/items"), token, item, BUYER + buyer).await;
@@ -197,7 +198,10 @@ async fn cut_under_load(which: Backend, set: BackendSet, fault: Fault) {
     });
     let shops = buyers.iter().enumerate().map(|(i, t)| {
         let (stop, answers, created) = (stop.clone(), answers.clone(), created.clone());
-        async move { shop(app, room, product, t, i, &stop, &answers, &created).await }
+        async move {
+            let sh = Shop { app, room, product, stop: &stop, answers: &answers, created: &created };
+            shop(sh, t, i).await
+        }
     });
     let load = futures_util::future::join(futures_util::future::join_all(gifts), futures_util::future::join_all(shops));
     // A blackhole must outlast the request deadline, or it only delays answers.

@@ -131,7 +131,7 @@ async fn bad_frames_get_errors_and_the_socket_stays_open() {
         let e = a.expect("error").await;
         assert_eq!(e["data"]["code"], "invalid_frame", "{bad}");
     }
-    a.inner.send(Message::Binary(vec![1, 2, 3].into())).await.unwrap();
+    a.inner.send(Message::Binary(vec![1, 2, 3])).await.unwrap();
     assert_eq!(a.expect("error").await["data"]["code"], "invalid_frame");
     for text in ["", "   ", &"x".repeat(201)] {
         a.chat(text).await;
@@ -573,7 +573,7 @@ async fn hole15_ten_thousand_likes_from_one_socket_add_a_bounded_amount_and_chat
         let (mut f, _) = app.join(room, &flooder).await;
         let (viewer, _) = app.new_user().await;
         let (mut v, _) = app.join(room, &viewer).await;
-        let like = Message::Text(json!({"type": "like", "data": {"count": 50}}).to_string().into());
+        let like = Message::Text(json!({"type": "like", "data": {"count": 50}}).to_string());
         for _ in 0..10_000 {
             if f.inner.feed(like.clone()).await.is_err() {
                 break;

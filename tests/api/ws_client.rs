@@ -85,7 +85,7 @@ impl TestApp {
 
 impl Ws {
     pub async fn send(&mut self, v: Value) {
-        self.inner.send(Message::Text(v.to_string().into())).await.expect("ws send");
+        self.inner.send(Message::Text(v.to_string())).await.expect("ws send");
     }
 
     pub async fn chat(&mut self, text: &str) {
