@@ -6,7 +6,7 @@ use crate::actors::registry::RoomRegistry;
 use crate::actors::room::RoomDeps;
 use crate::domain::chat::WordFilter;
 use crate::http::{self, AppState};
-use crate::http::{room_hooks::RoomHooks, room_list::RoomList};
+use crate::services::{self, room_list::RoomList, Services};
 use crate::settings::Settings;
 use crate::storage::queue::{JobHandler, JobRouter};
 use crate::storage::Backends;
@@ -70,22 +70,24 @@ impl Application {
             Duration::from_millis(settings.notice.retry_after_ms),
         );
         router.register(notices::RETRY_JOB, Arc::new(notices::RetryHandler(notices.clone())));
-        let state = AppState {
+        let svc = Services {
             settings: settings.clone(),
             b: backends.clone(),
-            sms,
-            admin_phones: Arc::new(settings.auth.admin_phones.iter().cloned().collect()),
             rooms,
             room_list: Arc::new(RoomList::default()),
             notices,
-            hooks: RoomHooks,
             pk: crate::actors::pk::PkService::default(),
             rain: crate::actors::rain::RainService::default(),
             presence: crate::actors::presence::Presence::new(backends.kv.clone()),
         };
-        router.register(crate::actors::rain::END_JOB, Arc::new(http::rain::EndJob(state.clone())));
-        router.register(http::commerce::EXPIRE_JOB, Arc::new(http::commerce::ExpireJob(state.clone())));
-        router.register(crate::actors::pk::END_JOB, Arc::new(http::pk::EndJob(state.clone())));
+        router.register(crate::actors::rain::END_JOB, Arc::new(services::rain::EndJob(svc.clone())));
+        router.register(services::orders::EXPIRE_JOB, Arc::new(services::orders::ExpireJob(svc.clone())));
+        router.register(crate::actors::pk::END_JOB, Arc::new(services::pk::EndJob(svc.clone())));
+        let state = AppState {
+            svc: svc.clone(),
+            sms,
+            admin_phones: Arc::new(settings.auth.admin_phones.iter().cloned().collect()),
+        };
         let listener = TcpListener::bind((settings.server.host.as_str(), settings.server.port)).map_err(|e| {
             anyhow::anyhow!(
                 "server.host/server.port: cannot listen on {}:{}: {e}",
@@ -162,9 +164,7 @@ impl Application {
         // Deferred work committed with its change (order expiry) reaches the queue from here.
         backends.outbox.start();
         // Whatever came due while the server was down finishes now.
-        http::pk::sweep(&state).await?;
-        http::rain::sweep(&state).await?;
-        http::commerce::sweep(&state).await?;
+        services::sweeps::at_start(&svc).await?;
         tracing::info!("listening on http://{}:{}", settings.server.host, port);
         Ok(Self { port, host: settings.server.host.clone(), server, state, metrics: metrics_addr })
     }
@@ -196,13 +196,13 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let queue = self.state.b.queue.clone();
         // Periodic sweeps finish PKs and rains whose timer or close failed; they stop with the server.
-        let pk_sweep = actix_web::rt::spawn(http::pk::sweep_every(self.state.clone()));
-        let rain_sweep = actix_web::rt::spawn(http::rain::sweep_every(self.state.clone()));
+        let sweeps = services::sweeps::start(&self.state.svc);
         let kv = self.state.b.kv.clone();
         let outbox = self.state.b.outbox.clone();
         let res = self.server.await;
-        pk_sweep.abort();
-        rain_sweep.abort();
+        for s in sweeps {
+            s.abort();
+        }
         outbox.stop();
         queue.stop();
         if let Some((h, _)) = self.metrics {

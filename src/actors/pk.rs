@@ -6,7 +6,7 @@ use super::registry::RoomRegistry;
 use super::room;
 use crate::clock::{now_ms, rfc3339};
 use crate::domain::pk::{apply_gift, is_knockout, winner_at, Side};
-use crate::http::views::UserRef;
+use crate::domain::user::UserRef;
 use crate::storage::queue::backoff;
 use crate::storage::{entities::pks as pk_rows, pks};
 use actix::prelude::*;

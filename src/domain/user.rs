@@ -96,6 +96,21 @@ pub fn default_nickname(phone: &Phone) -> String {
     format!("user_{}", &phone.as_str()[7..])
 }
 
+/// A user as frames and lists show them: `{"id","nickname"}`.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, utoipa::ToSchema, PartialEq)]
+pub struct UserRef {
+    pub id: i64,
+    pub nickname: String,
+}
+
+/// A room's anchor as rooms show them: `{"id","nickname","avatar"}`.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema, PartialEq)]
+pub struct AnchorRef {
+    pub id: i64,
+    pub nickname: String,
+    pub avatar: String,
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {

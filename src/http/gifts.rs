@@ -3,18 +3,16 @@
 
 use super::error::{AppError, AppResult};
 use super::extract::Json;
-use super::rooms::{live_room, room_actor};
 use super::session::AuthUser;
 use super::state::AppState;
 use super::views::UserRef;
 use super::wallet::IdempotencyKey;
-use crate::actors::{pk, room};
-use crate::domain::money::{cost, count_in, TradeKind};
-use crate::storage::wallets::{Effect, Outcome, WalletOp};
-use crate::storage::{gifts as catalog, users};
+use crate::actors::room;
+use crate::services::gifts::{self, GiftOrder};
+use crate::services::rooms::room_actor;
+use crate::storage::gifts as catalog;
 use actix_web::{web, HttpRequest};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use utoipa::ToSchema;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -73,74 +71,10 @@ pub async fn send(
     // The trade's ref is the key's digest: the wallet applies a ref once, so retries of one
     // key (even concurrent ones, even on other nodes) charge once and answer the first charge.
     let idem_ref = IdempotencyKey::from_request(&req)?.map(|k| k.trade_ref(user.id));
-    if let Some(r) = &idem_ref {
-        if let Some(t) = state.b.wallets.trade_by_ref(TradeKind::Gift, r).await? {
-            return Ok(web::Json(Sent { balance: t.balance_after, trade_id: t.id }));
-        }
-    }
-    let count = count_in("count", body.0.count.unwrap_or(1), 99)?;
-    let r = live_room(&state, *id).await?;
-    let gift = catalog::gift(&state.b.db, body.0.gift_id).await?.ok_or(AppError::NotFound("gift"))?;
-    let pk_addr = state.pk.get(r.id);
-    let running_pk = match &pk_addr {
-        Some(a) => Some(a.send(pk::Get).await.map_err(AppError::internal)?),
-        None => None,
-    };
-    let to = body.0.to.unwrap_or(r.anchor_id);
-    let sides: Vec<i64> = match &running_pk {
-        Some(p) => [p["host"]["id"].as_i64(), p["challenger"]["id"].as_i64()].into_iter().flatten().collect(),
-        None => vec![r.anchor_id],
-    };
-    if !sides.contains(&to) {
-        return Err(AppError::invalid(
-            "to",
-            "gifts go to the room's anchor, or in a running PK to the host or the challenger",
-        ));
-    }
-    let amount = cost(gift.price, count).ok_or_else(|| AppError::invalid("count", "too expensive"))?;
-    let from = users::find(&state.b.db, user.id).await?.ok_or_else(AppError::unauthorized)?;
-    let from = UserRef { id: from.id, nickname: from.nickname };
-    let addr = room_actor(&state, &r).await?;
-    let pk_id = running_pk.as_ref().and_then(|p| p["id"].as_i64());
-    let data = json!({
-        "from": from,
-        "to": to,
-        "gift": {"id": gift.id, "name": gift.name, "price": gift.price, "effect": gift.effect},
-        "count": count,
-    });
-    let op = WalletOp {
-        user_id: user.id,
-        delta: -amount,
-        kind: TradeKind::Gift,
-        r#ref: idem_ref.unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string()),
-        effect: Effect::GiftSend { room_id: r.id, to_id: to, gift_id: gift.id, count, pk_id },
-    };
-    // Effects run in the wallet writer in commit order, so PK scores follow commit order.
-    let on_commit = Box::new(move |o: &Outcome| {
-        if let Outcome::Done { .. } = o {
-            addr.do_send(room::GiftEffect { from, coins: amount, data });
-            if let Some(p) = pk_addr {
-                p.do_send(pk::PkGift { to, coins: amount });
-            }
-        }
-    });
-    match state.b.wallets.apply_then(op, Some(on_commit)).await.map_err(AppError::internal)? {
-        Outcome::Done { trade_id, balance } | Outcome::Duplicate { trade_id, balance } => {
-            Ok(web::Json(Sent { balance, trade_id }))
-        }
-        Outcome::Insufficient => {
-            let _ = state
-                .notices
-                .send(
-                    user.id,
-                    "gift_failed",
-                    json!({"reason": "insufficient_balance", "gift_id": gift.id, "count": count, "room_id": r.id}),
-                )
-                .await;
-            Err(AppError::InsufficientBalance)
-        }
-        other => Err(AppError::internal(anyhow::anyhow!("unexpected gift outcome {other:?}"))),
-    }
+    let order =
+        GiftOrder { room_id: *id, gift_id: body.0.gift_id, count: body.0.count.unwrap_or(1), to: body.0.to, idem_ref };
+    let (balance, trade_id) = gifts::send(&state, user.id, order).await?;
+    Ok(web::Json(Sent { balance, trade_id }))
 }
 
 #[derive(Serialize, ToSchema)]

@@ -12,8 +12,6 @@ pub mod openapi;
 pub mod ops;
 pub mod pk;
 pub mod rain;
-pub mod room_hooks;
-pub mod room_list;
 pub mod rooms;
 pub mod session;
 pub mod sms;

@@ -2,12 +2,13 @@
 
 use super::error::{AppError, AppResult};
 use super::extract::Json;
-use super::rooms::{live_room, require_moderator, room_actor};
+use super::rooms::require_moderator;
 use super::session::AuthUser;
 use super::state::AppState;
 use crate::actors::room;
 use crate::clock::{now_ms, rfc3339};
 use crate::domain::room::{parse_mute_seconds, parse_slow_mode};
+use crate::services::rooms::{live_room, room_actor};
 use crate::storage::{mutes, rooms};
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;

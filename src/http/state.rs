@@ -1,29 +1,23 @@
-//! What every handler can reach: settings, backends, the SMS provider and the room registry.
+//! What every handler can reach: the services (settings, backends, actors' handles), the SMS
+//! provider and the admin phones. `AppState` derefs to `Services`.
 
-use crate::actors::registry::RoomRegistry;
-use crate::settings::Settings;
-use crate::storage::Backends;
+use super::sms::SmsProvider;
+use crate::services::Services;
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use super::room_hooks::RoomHooks;
-use super::room_list::RoomList;
-use super::sms::SmsProvider;
-use crate::actors::notices::Notices;
-
 #[derive(Clone)]
 pub struct AppState {
-    pub settings: Arc<Settings>,
-    pub b: Backends,
+    pub svc: Services,
     pub sms: Arc<dyn SmsProvider>,
     pub admin_phones: Arc<HashSet<String>>,
-    pub rooms: RoomRegistry,
-    pub room_list: Arc<RoomList>,
-    pub notices: Notices,
-    pub hooks: RoomHooks,
-    pub pk: crate::actors::pk::PkService,
-    pub rain: crate::actors::rain::RainService,
-    pub presence: crate::actors::presence::Presence,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Services;
+    fn deref(&self) -> &Services {
+        &self.svc
+    }
 }
 
 impl AppState {

@@ -3,6 +3,7 @@
 use super::error::AppResult;
 use super::state::AppState;
 use crate::domain::user::mask_phone;
+pub use crate::domain::user::UserRef;
 use crate::storage::entities::users;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -23,13 +24,6 @@ pub struct UserView {
     pub roles: Vec<&'static str>,
     pub balance: i64,
     pub privileges: Privileges,
-}
-
-/// `{"id","nickname"}` in frames and lists.
-#[derive(Debug, Clone, Serialize, serde::Deserialize, ToSchema, PartialEq)]
-pub struct UserRef {
-    pub id: i64,
-    pub nickname: String,
 }
 
 /// A page of a list.

@@ -5,7 +5,7 @@ use crate::actors::hub::{close, SocketHandle};
 use crate::clock::{now_ms, rfc3339};
 use crate::domain::chat::ChatText;
 use crate::domain::ratelimit::Limit;
-use crate::http::views::UserRef;
+use crate::domain::user::UserRef;
 use actix::prelude::*;
 use bytestring::ByteString;
 use serde_json::{json, Value};

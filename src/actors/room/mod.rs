@@ -12,7 +12,7 @@ use super::hub::SocketHandle;
 use crate::clock::{now_ms, rfc3339};
 use crate::domain::chat::WordFilter;
 use crate::domain::ratelimit::WindowCounter;
-use crate::http::views::UserRef;
+pub use crate::domain::user::{AnchorRef, UserRef};
 use crate::settings::RoomSettings;
 use actix::prelude::*;
 use bytestring::ByteString;
@@ -34,13 +34,6 @@ pub struct RoomInfo {
     pub anchor: AnchorRef,
     pub started_at: i64,
     pub slow_mode_s: i64,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct AnchorRef {
-    pub id: i64,
-    pub nickname: String,
-    pub avatar: String,
 }
 
 /// What the room shares with its registry: live counts read by the room list.

@@ -9,12 +9,13 @@
 mod budget;
 
 use super::error::{AppError, AppResult};
-use super::rooms::{room_actor, ticket_key};
+use super::rooms::ticket_key;
 use super::state::AppState;
 use super::views::{user_view, UserRef};
 use crate::actors::hub::{close, SocketCaps, SocketHandle};
 use crate::actors::{frames, room};
 use crate::domain::room::{parse_like_count, LIVE};
+use crate::services::rooms::room_actor;
 use crate::storage::{rooms, users};
 use actix_web::{web, HttpRequest, HttpResponse};
 use actix_ws::{CloseCode, CloseReason, Closed, Message, MessageStream, ProtocolError, Session};

@@ -1,10 +1,9 @@
 //! The live-room list, served from a snapshot rebuilt at most once a second (and at once after
 //! a room opens or closes), so listing never scans the database per request.
 
-use super::error::AppResult;
 use super::rooms::{room_view, RoomView};
-use super::state::AppState;
-use crate::actors::room::AnchorRef;
+use super::{AppResult, Services};
+use crate::domain::user::AnchorRef;
 use crate::storage::{rooms, users};
 use parking_lot::RwLock;
 use std::collections::HashMap;
@@ -29,7 +28,7 @@ impl RoomList {
         self.snap.read().as_ref().filter(|(at, _)| at.elapsed() < MAX_AGE).map(|(_, v)| v.clone())
     }
 
-    pub async fn get(&self, state: &AppState) -> AppResult<Arc<Vec<RoomView>>> {
+    pub async fn get(&self, svc: &Services) -> AppResult<Arc<Vec<RoomView>>> {
         if let Some(v) = self.fresh() {
             return Ok(v);
         }
@@ -37,9 +36,9 @@ impl RoomList {
         if let Some(v) = self.fresh() {
             return Ok(v);
         }
-        let live = rooms::live(&state.b.db).await?;
+        let live = rooms::live(&svc.b.db).await?;
         let ids: Vec<i64> = live.iter().map(|r| r.anchor_id).collect();
-        let anchors: HashMap<i64, AnchorRef> = users::find_many(&state.b.db, &ids)
+        let anchors: HashMap<i64, AnchorRef> = users::find_many(&svc.b.db, &ids)
             .await?
             .into_iter()
             .map(|u| (u.id, AnchorRef { id: u.id, nickname: u.nickname, avatar: u.avatar }))
@@ -51,8 +50,8 @@ impl RoomList {
                 nickname: String::new(),
                 avatar: String::new(),
             });
-            let mut v = room_view(state, r, a);
-            state.hooks.decorate_listed(state, r, &mut v).await?;
+            let mut v = room_view(svc, r, a);
+            super::rooms::decorate_listed(svc, r, &mut v).await?;
             views.push(v);
         }
         let v = Arc::new(views);

@@ -1,0 +1,95 @@
+//! A gift: the sender's debit and its trade commit first (group-committed by the wallet writer);
+//! then, in commit order, everyone in the room sees it and a running PK's score moves.
+
+use super::rooms::{live_room, room_actor};
+use super::{AppError, AppResult, Services};
+use crate::actors::{pk, room};
+use crate::domain::money::{cost, count_in, TradeKind};
+use crate::domain::user::UserRef;
+use crate::storage::wallets::{Effect, Outcome, WalletOp};
+use crate::storage::{gifts as catalog, users};
+use serde_json::json;
+
+/// What a gift asks for.
+#[derive(Debug, Clone)]
+pub struct GiftOrder {
+    pub room_id: i64,
+    pub gift_id: i64,
+    pub count: i64,
+    /// The anchor (default), or in a running PK the host or the challenger.
+    pub to: Option<i64>,
+    /// The trade's ref: an `Idempotency-Key`'s digest, so a retry pays once; None: a fresh one.
+    pub idem_ref: Option<String>,
+}
+
+/// Sends a gift from `user_id`; the new balance and the trade. The same `idem_ref` again
+/// answers the first charge and charges nothing.
+pub async fn send(svc: &Services, user_id: i64, g: GiftOrder) -> AppResult<(i64, i64)> {
+    let idem_ref = g.idem_ref;
+    if let Some(r) = &idem_ref {
+        if let Some(t) = svc.b.wallets.trade_by_ref(TradeKind::Gift, r).await? {
+            return Ok((t.balance_after, t.id));
+        }
+    }
+    let count = count_in("count", g.count, 99)?;
+    let r = live_room(svc, g.room_id).await?;
+    let gift = catalog::gift(&svc.b.db, g.gift_id).await?.ok_or(AppError::NotFound("gift"))?;
+    let pk_addr = svc.pk.get(r.id);
+    let running_pk = match &pk_addr {
+        Some(a) => Some(a.send(pk::Get).await.map_err(AppError::internal)?),
+        None => None,
+    };
+    let to = g.to.unwrap_or(r.anchor_id);
+    let sides: Vec<i64> = match &running_pk {
+        Some(p) => [p["host"]["id"].as_i64(), p["challenger"]["id"].as_i64()].into_iter().flatten().collect(),
+        None => vec![r.anchor_id],
+    };
+    if !sides.contains(&to) {
+        return Err(AppError::invalid(
+            "to",
+            "gifts go to the room's anchor, or in a running PK to the host or the challenger",
+        ));
+    }
+    let amount = cost(gift.price, count).ok_or_else(|| AppError::invalid("count", "too expensive"))?;
+    let from = users::find(&svc.b.db, user_id).await?.ok_or_else(AppError::unauthorized)?;
+    let from = UserRef { id: from.id, nickname: from.nickname };
+    let addr = room_actor(svc, &r).await?;
+    let pk_id = running_pk.as_ref().and_then(|p| p["id"].as_i64());
+    let data = json!({
+        "from": from,
+        "to": to,
+        "gift": {"id": gift.id, "name": gift.name, "price": gift.price, "effect": gift.effect},
+        "count": count,
+    });
+    let op = WalletOp {
+        user_id,
+        delta: -amount,
+        kind: TradeKind::Gift,
+        r#ref: idem_ref.unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string()),
+        effect: Effect::GiftSend { room_id: r.id, to_id: to, gift_id: gift.id, count, pk_id },
+    };
+    // Effects run in the wallet writer in commit order, so PK scores follow commit order.
+    let on_commit = Box::new(move |o: &Outcome| {
+        if let Outcome::Done { .. } = o {
+            addr.do_send(room::GiftEffect { from, coins: amount, data });
+            if let Some(p) = pk_addr {
+                p.do_send(pk::PkGift { to, coins: amount });
+            }
+        }
+    });
+    match svc.b.wallets.apply_then(op, Some(on_commit)).await.map_err(AppError::internal)? {
+        Outcome::Done { trade_id, balance } | Outcome::Duplicate { trade_id, balance } => Ok((balance, trade_id)),
+        Outcome::Insufficient => {
+            let _ = svc
+                .notices
+                .send(
+                    user_id,
+                    "gift_failed",
+                    json!({"reason": "insufficient_balance", "gift_id": gift.id, "count": count, "room_id": r.id}),
+                )
+                .await;
+            Err(AppError::InsufficientBalance)
+        }
+        other => Err(AppError::internal(anyhow::anyhow!("unexpected gift outcome {other:?}"))),
+    }
+}

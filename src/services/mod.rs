@@ -1,0 +1,52 @@
+//! What the app does, apart from how it is asked: the orchestration of wallet, storage and
+//! actors behind every feature. An HTTP handler parses its input, calls one function here and
+//! maps the answer; job handlers and sweeps live here too. Nothing here knows HTTP: services
+//! take a `Services` (built once in `startup`), never the HTTP `AppState`.
+//!
+//! Dependencies point one way: `http` → `services` → `actors`, `storage` → `domain`.
+//!
+//! | file | decides |
+//! |---|---|
+//! | `rooms.rs` | opening and closing a room, its actor, what a room shows |
+//! | `room_list.rs` | the live-room list snapshot |
+//! | `gifts.rs` | a gift: debit, then the room's effect and the PK score, in commit order |
+//! | `pk.rs` | a PK's start, end (timer, leave, close) and its start-up and periodic sweeps |
+//! | `rain.rs` | a red-packet rain: applications, prepare, start, grab, end, sweeps |
+//! | `orders.rs` | carts, orders that reserve stock, payment and expiry |
+//! | `products.rs` | products: approval and the room's shelf |
+//! | `sweeps.rs` | the periodic sweeps' one loop |
+//! | `error.rs` | the one error type, with the contract's codes |
+
+pub mod error;
+pub mod gifts;
+pub mod orders;
+pub mod pk;
+pub mod products;
+pub mod rain;
+pub mod room_list;
+pub mod rooms;
+pub mod sweeps;
+
+use crate::actors::notices::Notices;
+use crate::actors::pk::PkService;
+use crate::actors::presence::Presence;
+use crate::actors::rain::RainService;
+use crate::actors::registry::RoomRegistry;
+use crate::settings::Settings;
+use crate::storage::Backends;
+use std::sync::Arc;
+
+pub use error::{AppError, AppResult};
+
+/// Everything a service reaches: settings, backends and the actors' handles. Cheap to clone.
+#[derive(Clone)]
+pub struct Services {
+    pub settings: Arc<Settings>,
+    pub b: Backends,
+    pub rooms: RoomRegistry,
+    pub room_list: Arc<room_list::RoomList>,
+    pub notices: Notices,
+    pub pk: PkService,
+    pub rain: RainService,
+    pub presence: Presence,
+}

@@ -1,0 +1,81 @@
+//! Products of live commerce: an anchor applies to sell one, an admin approves it (the anchor's
+//! live room then shows the new shelf), and the room's shelf.
+
+use super::{AppError, AppResult, Services};
+use crate::actors::room;
+use crate::storage::commerce as shop;
+use crate::storage::entities::products;
+use serde::Serialize;
+use serde_json::json;
+use utoipa::ToSchema;
+
+#[derive(Serialize, ToSchema, Clone)]
+pub struct ProductView {
+    pub id: i64,
+    pub anchor_id: i64,
+    pub name: String,
+    pub price: i64,
+    pub stock: i64,
+    pub left: i64,
+    pub status: String,
+}
+
+pub fn product_view(p: products::Model) -> ProductView {
+    ProductView {
+        id: p.id,
+        anchor_id: p.anchor_id,
+        name: p.name,
+        price: p.price,
+        stock: p.stock,
+        left: p.left_stock,
+        status: p.status,
+    }
+}
+
+/// `anchor_id` applies to sell a product (pending until an admin approves).
+pub async fn create(svc: &Services, anchor_id: i64, name: &str, price: i64, stock: i64) -> AppResult<ProductView> {
+    let name = name.trim().to_owned();
+    let n = name.chars().count();
+    if n == 0 || n > 60 || name.chars().any(char::is_control) {
+        return Err(AppError::invalid("name", "name must be 1 to 60 characters"));
+    }
+    if price < 1 || price > 100_000_000 {
+        return Err(AppError::invalid("price", "price must be at least 1"));
+    }
+    if !(1..=1_000_000).contains(&stock) {
+        return Err(AppError::invalid("stock", "stock must be 1 to 1000000"));
+    }
+    let p = shop::create_product(&svc.b.db, svc.b.ids.next("product").await?, anchor_id, name, price, stock).await?;
+    Ok(product_view(p))
+}
+
+/// An admin approves or rejects (`to`) a pending product; 409 `not_pending` once decided.
+pub async fn decide(svc: &Services, id: i64, to: &str) -> AppResult<ProductView> {
+    shop::product(&svc.b.db, id).await?.ok_or(AppError::NotFound("product"))?;
+    shop::decide_product(&svc.b.db, id, to).await?;
+    let p = shop::product(&svc.b.db, id).await?.ok_or(AppError::NotFound("product"))?;
+    if p.status != to {
+        return Err(AppError::conflict("not_pending", "the product was decided already"));
+    }
+    if to == shop::APPROVED {
+        // The anchor's live room shows the new shelf.
+        if let Some(room_id) = crate::storage::rooms::live_room_of(&svc.b.db, p.anchor_id).await? {
+            if let Some(addr) = svc.rooms.get(room_id) {
+                let items: Vec<ProductView> =
+                    shop::shelf(&svc.b.db, p.anchor_id).await?.into_iter().map(product_view).collect();
+                addr.do_send(room::Publish { kind: "products", data: json!({"items": items}) });
+            }
+        }
+    }
+    Ok(product_view(p))
+}
+
+/// Approved products of `anchor_id`, with what is left.
+pub async fn shelf(svc: &Services, anchor_id: i64) -> AppResult<Vec<ProductView>> {
+    Ok(shop::shelf(&svc.b.db, anchor_id).await?.into_iter().map(product_view).collect())
+}
+
+/// The shelf as the room object shows it.
+pub async fn shelf_json(svc: &Services, anchor_id: i64) -> AppResult<Vec<serde_json::Value>> {
+    Ok(shop::shelf(&svc.b.db, anchor_id).await?.into_iter().map(|p| json!(product_view(p))).collect())
+}

@@ -1,0 +1,379 @@
+//! Red-packet rain: applications (admins decide), prepare (the anchor pays; amounts drawn and
+//! stored), start (exactly one `rain_started`), grab (claim and credit in one transaction), and
+//! the end (what was not grabbed goes back to the anchor), after a restart too.
+
+use super::rooms::{live_room, room_actor};
+use super::{AppError, AppResult, Services};
+use crate::actors::{rain, room};
+use crate::clock::{now_ms, rfc3339};
+use crate::domain::money::TradeKind;
+use crate::domain::redpacket;
+use crate::storage::entities::{rains as rain_rows, red_packet_applications as app_rows};
+use crate::storage::queue::{Job, JobHandler};
+use crate::storage::rains;
+use crate::storage::wallets::{Effect, Outcome, WalletOp};
+use serde_json::{json, Value};
+use std::time::Duration;
+
+/// The contract's `rain`.
+pub fn rain_json(r: &rain_rows::Model, left: i64) -> Value {
+    json!({
+        "id": r.id,
+        "room_id": r.room_id,
+        "status": r.status,
+        "total_coins": r.total_coins,
+        "packets": r.packets,
+        "left": left,
+        "ends_at": r.ends_at.map(rfc3339),
+    })
+}
+
+/// An anchor applies to run a rain of `total_coins` in `packets`.
+pub async fn apply(svc: &Services, anchor_id: i64, total_coins: i64, packets: i64) -> AppResult<app_rows::Model> {
+    if !(1..=10_000_000).contains(&total_coins) {
+        return Err(AppError::invalid("total_coins", "total_coins must be 1 to 10000000"));
+    }
+    if !(1..=100_000).contains(&packets) {
+        return Err(AppError::invalid("packets", "packets must be 1 to 100000"));
+    }
+    if total_coins < packets {
+        return Err(AppError::invalid(
+            "total_coins",
+            "total_coins must be at least packets (every packet holds a coin)",
+        ));
+    }
+    Ok(rains::apply(&svc.b.db, svc.b.ids.next("rp_app").await?, anchor_id, total_coins, packets).await?)
+}
+
+/// An admin approves or rejects (`to`) a pending application; 409 `not_pending` once decided.
+pub async fn decide(svc: &Services, id: i64, to: &str) -> AppResult<app_rows::Model> {
+    let a = rains::application(&svc.b.db, id).await?.ok_or(AppError::NotFound("application"))?;
+    if a.status != rains::PENDING && a.status != to {
+        return Err(AppError::conflict("not_pending", "the application was decided already"));
+    }
+    rains::decide(&svc.b.db, id, to).await?;
+    let a = rains::application(&svc.b.db, id).await?.ok_or(AppError::NotFound("application"))?;
+    if a.status != to {
+        return Err(AppError::conflict("not_pending", "the application was decided already"));
+    }
+    Ok(a)
+}
+
+/// Prepares a rain: the anchor's wallet pays `total_coins`; the amounts are drawn and stored.
+pub async fn prepare(svc: &Services, user_id: i64, room_id: i64) -> AppResult<Value> {
+    let r = live_room(svc, room_id).await?;
+    if r.anchor_id != user_id {
+        return Err(AppError::forbidden("only the room's anchor can prepare a rain"));
+    }
+    if rains::active_in_room(&svc.b.db, r.id).await?.is_some() {
+        return Err(AppError::conflict("rain_busy", "a rain is already prepared or running in this room"));
+    }
+    let app = rains::usable_application(&svc.b.db, user_id).await?.ok_or_else(|| {
+        AppError::Forbidden("no_privilege", "you need an approved, unused red-packet application".into())
+    })?;
+    let amounts = redpacket::split(app.total_coins, app.packets, &mut rand::rng());
+    let rain_id = svc.b.ids.next("rain").await?;
+    // Packet ids: one fresh range, taken from the generator one id at a time would be slow
+    // for 100,000 packets; a rain's packets are numbered from its id times 10^6.
+    let first_packet = rain_id * 1_000_000;
+    let model = rain_rows::Model {
+        id: rain_id,
+        room_id: r.id,
+        anchor_id: user_id,
+        application_id: app.id,
+        status: rains::PREPARING.into(),
+        total_coins: app.total_coins,
+        packets: app.packets,
+        ends_at: None,
+        refunded: None,
+        created_at: now_ms(),
+    };
+    rains::insert_preparing(&svc.b.db, &model, &amounts, first_packet).await?;
+    let op = WalletOp {
+        user_id,
+        delta: -app.total_coins,
+        kind: TradeKind::RainFund,
+        r#ref: format!("rain:{rain_id}"),
+        effect: Effect::Guards(rains::prepare_guards(&svc.b.db, rain_id, app.id)),
+    };
+    match svc.b.wallets.apply(op).await {
+        Ok(Outcome::Done { .. }) => {}
+        Ok(Outcome::Insufficient) => {
+            rains::delete_preparing(&svc.b.db, rain_id).await?;
+            return Err(AppError::InsufficientBalance);
+        }
+        Ok(other) => {
+            rains::delete_preparing(&svc.b.db, rain_id).await?;
+            tracing::info!(?other, "rain prepare lost a race");
+            // A close marks the room's preparing rains failed, which refuses their debit.
+            live_room(svc, r.id).await?;
+            return Err(AppError::Forbidden("no_privilege", "the application was used meanwhile".into()));
+        }
+        Err(e) => {
+            // Whether the debit committed is unknown: the rain's row says. Failing it (while
+            // still preparing) makes sure it never commits later; a rain left preparing by an
+            // error here too is failed by the sweep, so the room is never `rain_busy` for ever.
+            if rains::fail_preparing(&svc.b.db, rain_id).await? {
+                return Err(AppError::internal(e));
+            }
+            let now = rains::find(&svc.b.db, rain_id).await?;
+            if now.is_none_or(|x| x.status != rains::PREPARED) {
+                return Err(AppError::internal(e));
+            }
+        }
+    }
+    let rain = rains::find(&svc.b.db, rain_id).await?.ok_or(AppError::NotFound("rain"))?;
+    // The room may have closed while this prepare ran (its close did not see this rain yet):
+    // the coins go straight back.
+    let room_now = crate::storage::rooms::find(&svc.b.db, r.id).await?;
+    if room_now.is_none_or(|x| x.status != crate::domain::room::LIVE) {
+        end_in_closed_room(svc, &rain).await.map_err(AppError::internal)?;
+        return Err(AppError::conflict("room_closed", "the room is closed"));
+    }
+    let v = rain_json(&rain, rain.packets);
+    room_actor(svc, &r).await?.do_send(room::SetExtra { key: "rain", value: Some(v.clone()) });
+    Ok(v)
+}
+
+/// Starts the prepared rain; viewers get `rain_started` exactly once.
+pub async fn start(svc: &Services, user_id: i64, room_id: i64) -> AppResult<Value> {
+    let r = live_room(svc, room_id).await?;
+    if r.anchor_id != user_id {
+        return Err(AppError::forbidden("only the room's anchor can start a rain"));
+    }
+    let rain = rains::active_in_room(&svc.b.db, r.id)
+        .await?
+        .filter(|x| x.status == rains::PREPARED)
+        .ok_or_else(|| AppError::conflict("not_prepared", "prepare a rain first"))?;
+    let duration = Duration::from_secs(svc.settings.rain.duration_s);
+    let ends_at = now_ms() + duration.as_millis() as i64;
+    if !rains::start(&svc.b.db, rain.id, ends_at).await? {
+        return Err(AppError::conflict("not_prepared", "the rain was started already"));
+    }
+    let packets = rains::unclaimed(&svc.b.db, rain.id).await?;
+    let left = packets.len() as i64;
+    svc.rain.start(r.id, rain.id, packets);
+    svc.b.outbox.schedule(rain::END_JOB, json!({"rain_id": rain.id}), duration).await?;
+    let rain = rains::find(&svc.b.db, rain.id).await?.ok_or(AppError::NotFound("rain"))?;
+    if rain.status != rains::RUNNING {
+        // A close ended it between the start and the actor: no grabs on an ended rain.
+        if let Some(a) = svc.rain.remove(r.id, rain.id) {
+            a.do_send(rain::Close);
+        }
+        return Err(AppError::conflict("room_closed", "the room is closed"));
+    }
+    let v = rain_json(&rain, left);
+    let addr = room_actor(svc, &r).await?;
+    addr.do_send(room::SetExtra { key: "rain", value: Some(v.clone()) });
+    addr.do_send(room::Publish {
+        kind: "rain_started",
+        data: json!({"rain_id": rain.id, "ends_at": v["ends_at"], "packets": rain.packets}),
+    });
+    Ok(v)
+}
+
+/// Grabs one packet for `user_id`: claimed and credited in one transaction; the amount and the
+/// new balance.
+pub async fn grab(svc: &Services, user_id: i64, room_id: i64) -> AppResult<(i64, i64)> {
+    let room_id = room_id;
+    let Some(actor) = svc.rain.get(room_id) else {
+        return Err(AppError::conflict("rain_not_running", "no rain is running in this room"));
+    };
+    let Some((packet_id, amount)) =
+        actor.send(rain::Grab).await.map_err(|_| AppError::conflict("rain_not_running", "the rain has ended"))?
+    else {
+        return Err(AppError::conflict("rain_empty", "all packets are gone"));
+    };
+    let op = WalletOp {
+        user_id,
+        delta: amount,
+        kind: TradeKind::RedPacket,
+        r#ref: format!("packet:{packet_id}"),
+        effect: Effect::Guards(vec![rains::grab_guard(&svc.b.db, packet_id, user_id)]),
+    };
+    match svc.b.wallets.apply(op).await {
+        Ok(Outcome::Done { balance, .. }) => {
+            let rain_id = packet_id / 1_000_000;
+            let _ = svc
+                .notices
+                .send(user_id, "rain_credited", json!({"amount": amount, "rain_id": rain_id, "balance": balance}))
+                .await;
+            Ok((amount, balance))
+        }
+        Ok(_) => Err(AppError::conflict("rain_not_running", "the rain has ended")),
+        Err(e) => {
+            actor.do_send(rain::GiveBack(packet_id, amount));
+            Err(AppError::internal(e))
+        }
+    }
+}
+
+/// Ends a running rain: no more grabs, packets not grabbed go back to the anchor, the room
+/// gets `rain_ended`. Every step is idempotent, so a retry or a restart finishes the job.
+pub async fn end_rain(svc: &Services, r: &rain_rows::Model) -> anyhow::Result<()> {
+    if let Some(a) = svc.rain.remove(r.room_id, r.id) {
+        let _ = a.send(rain::Close).await;
+    }
+    let (handed_out, coins, refunded) = rains::close_packets(&svc.b.db, r.id).await?;
+    if refunded > 0 {
+        let op = WalletOp {
+            user_id: r.anchor_id,
+            delta: refunded,
+            kind: TradeKind::RainRefund,
+            r#ref: format!("rain_refund:{}", r.id),
+            effect: Effect::None,
+        };
+        svc.b.wallets.apply(op).await?;
+    }
+    if rains::mark_ended(&svc.b.db, r.id, refunded).await? {
+        // The room's actor, if it runs (a closing room still hears this before it closes).
+        if let Some(addr) = svc.rooms.get(r.room_id) {
+            addr.do_send(room::SetExtra { key: "rain", value: None });
+            addr.do_send(room::Publish {
+                kind: "rain_ended",
+                data: json!({"rain_id": r.id, "handed_out": handed_out, "coins": coins, "refunded": refunded}),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The end timer.
+pub struct EndJob(pub Services);
+
+#[async_trait::async_trait]
+impl JobHandler for EndJob {
+    async fn handle(&self, job: &Job) -> anyhow::Result<()> {
+        let Some(id) = job.payload["rain_id"].as_i64() else { return Ok(()) };
+        let Some(r) = rains::find(&self.0.b.db, id).await? else { return Ok(()) };
+        if r.status != rains::RUNNING {
+            // Ended elsewhere (a close, a sweep): an actor a racing start left stops too.
+            if let Some(a) = self.0.rain.remove(r.room_id, r.id) {
+                a.do_send(rain::Close);
+            }
+            return Ok(());
+        }
+        if r.ends_at.is_some_and(|e| e > now_ms() + 50) {
+            anyhow::bail!("rain timer fired early; retrying");
+        }
+        end_rain(&self.0, &r).await
+    }
+}
+
+/// At start-up: rains past their end finish; the others resume with the packets not grabbed.
+/// Rains a crash or a failed close left behind are settled (see `settle`).
+pub async fn sweep(svc: &Services) -> anyhow::Result<()> {
+    for r in rains::active(&svc.b.db).await? {
+        if settle(svc, &r, 0).await? || r.status != rains::RUNNING {
+            continue;
+        }
+        let ends_at = r.ends_at.unwrap_or(0);
+        if svc.rain.get(r.room_id).is_none() {
+            svc.rain.start(r.room_id, r.id, rains::unclaimed(&svc.b.db, r.id).await?);
+            let left = Duration::from_millis((ends_at - now_ms()).max(0) as u64);
+            svc.b.outbox.schedule(rain::END_JOB, json!({"rain_id": r.id}), left).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Every `rain.sweep_interval_s`: what the start-up sweep settles, while the server runs
+/// (a running rain gets a grace period past its end for its own timer). Each rain is tried
+/// on its own: one that fails is tried again next time.
+pub async fn periodic_sweep(svc: &Services) -> anyhow::Result<()> {
+    let grace_ms = (svc.settings.rain.sweep_interval_s as i64 * 1000).max(5_000);
+    for r in rains::active(&svc.b.db).await? {
+        if let Err(e) = settle(svc, &r, grace_ms).await {
+            tracing::warn!(rain = r.id, error = %e, "rain sweep could not settle a rain; trying again later");
+        }
+    }
+    Ok(())
+}
+
+/// Settles a rain that is stuck or due; true when it did something.
+/// - In a closed room, every preparing, prepared or running rain ends and its coins go back.
+/// - A rain left `preparing` longer than `rain.preparing_timeout_s` (its prepare died between
+///   the row and the debit): failed without refund when its debit never happened, refunded
+///   when it did.
+/// - A running rain more than `grace_ms` past its end ends.
+async fn settle(svc: &Services, r: &rain_rows::Model, grace_ms: i64) -> anyhow::Result<bool> {
+    let room_live = crate::storage::rooms::find(&svc.b.db, r.room_id)
+        .await?
+        .is_some_and(|room| room.status == crate::domain::room::LIVE);
+    let stale_before = now_ms() - svc.settings.rain.preparing_timeout_s as i64 * 1000;
+    if r.status == rains::PREPARING && (room_live && r.created_at > stale_before) {
+        return Ok(false); // a prepare in flight
+    }
+    if r.status == rains::PREPARING {
+        let paid = svc.b.wallets.trade_by_ref(TradeKind::RainFund, &format!("rain:{}", r.id)).await?.is_some();
+        if !paid {
+            if rains::fail_preparing(&svc.b.db, r.id).await? {
+                tracing::warn!(rain = r.id, "a prepare left its rain unpaid; marked failed");
+                return Ok(true);
+            }
+        } else {
+            rains::mark_prepared(&svc.b.db, r.id).await?;
+        }
+        let Some(now) = rains::find(&svc.b.db, r.id).await? else { return Ok(true) };
+        end_in_closed_room(svc, &now).await?;
+        return Ok(true);
+    }
+    if !room_live {
+        end_in_closed_room(svc, r).await?;
+        return Ok(true);
+    }
+    if r.status == rains::RUNNING && r.ends_at.unwrap_or(0) + grace_ms <= now_ms() {
+        end_rain(svc, r).await?;
+        return Ok(true);
+    }
+    Ok(false)
+}
+
+/// Ends a rain whatever stage it reached, its coins going back to the anchor: a preparing
+/// one fails (its debit can then never commit), a prepared one starts and ends at once, a
+/// running one ends. Idempotent, and safe against a prepare or start racing it.
+pub async fn end_in_closed_room(svc: &Services, r: &rain_rows::Model) -> anyhow::Result<()> {
+    let db = &svc.b.db;
+    let mut r = r.clone();
+    if r.status == rains::PREPARING {
+        if rains::fail_preparing(db, r.id).await? {
+            return Ok(());
+        }
+        let Some(now) = rains::find(db, r.id).await? else { return Ok(()) };
+        r = now;
+    }
+    if r.status == rains::PREPARED {
+        // Whoever moves it to running (this, or a start racing it), it is running after.
+        rains::start(db, r.id, now_ms()).await?;
+        let Some(now) = rains::find(db, r.id).await? else { return Ok(()) };
+        r = now;
+    }
+    if r.status == rains::RUNNING {
+        end_rain(svc, &r).await?;
+    }
+    Ok(())
+}
+
+/// The rain a room shows (`GET /api/rooms/{id}`), if one is prepared or running.
+pub async fn room_rain(svc: &Services, room_id: i64) -> AppResult<Option<Value>> {
+    let Some(r) = rains::active_in_room(&svc.b.db, room_id).await?.filter(|r| r.status != rains::PREPARING) else {
+        return Ok(None);
+    };
+    let left = match svc.rain.get(room_id) {
+        Some(a) => a.send(rain::Left).await.map(|n| n as i64).unwrap_or(0),
+        None => r.packets,
+    };
+    Ok(Some(rain_json(&r, left)))
+}
+
+/// A closing room ends every rain in it, whatever its stage, and the coins not grabbed go
+/// back. Each is tried even after one failed; the first error is answered.
+pub async fn on_room_closing(svc: &Services, room_id: i64) -> AppResult<()> {
+    let mut res = Ok(());
+    for r in rains::active_all_in_room(&svc.b.db, room_id).await? {
+        if let Err(e) = end_in_closed_room(svc, &r).await {
+            res = res.and(Err(AppError::internal(e)));
+        }
+    }
+    res
+}
