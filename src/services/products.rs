@@ -39,7 +39,7 @@ pub async fn create(svc: &Services, anchor_id: i64, name: &str, price: i64, stoc
     if n == 0 || n > 60 || name.chars().any(char::is_control) {
         return Err(AppError::invalid("name", "name must be 1 to 60 characters"));
     }
-    if price < 1 || price > 100_000_000 {
+    if !(1..=100_000_000).contains(&price) {
         return Err(AppError::invalid("price", "price must be at least 1"));
     }
     if !(1..=1_000_000).contains(&stock) {

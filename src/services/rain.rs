@@ -175,7 +175,6 @@ pub async fn start(svc: &Services, user_id: i64, room_id: i64) -> AppResult<Valu
 /// Grabs one packet for `user_id`: claimed and credited in one transaction; the amount and the
 /// new balance.
 pub async fn grab(svc: &Services, user_id: i64, room_id: i64) -> AppResult<(i64, i64)> {
-    let room_id = room_id;
     let Some(actor) = svc.rain.get(room_id) else {
         return Err(AppError::conflict("rain_not_running", "no rain is running in this room"));
     };
