@@ -28,7 +28,7 @@ pub struct Notices {
 }
 
 fn key(user_id: i64) -> String {
-    format!("notices:{user_id}")
+    crate::storage::kv::keys::notices(user_id)
 }
 
 impl Notices {

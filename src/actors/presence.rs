@@ -3,6 +3,7 @@
 //! are the seam for several nodes (DESIGN.md "Scaling"): a room's online count across nodes is
 //! the sum of its hash, and a notice for a user goes to the nodes listed for them.
 
+use crate::storage::kv::keys;
 use crate::storage::kv::Kv;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -27,8 +28,8 @@ impl Presence {
     pub fn changed(&self, room: i64, user: i64, by: i64) {
         let this = self.clone();
         tokio::spawn(async move {
-            let room_key = format!("presence:room:{room}");
-            let user_key = format!("presence:user:{user}");
+            let room_key = keys::presence_room(room);
+            let user_key = keys::presence_user(user);
             let r = this.kv.hincr(&room_key, &this.node, by).await;
             let u = this.kv.hincr(&user_key, &this.node, by).await;
             // Records of a node that died (or a late update) do not stay for ever.
@@ -42,7 +43,7 @@ impl Presence {
 
     /// Sockets per node in a room.
     pub async fn room(&self, room: i64) -> anyhow::Result<HashMap<String, i64>> {
-        let all = self.kv.hgetall(&format!("presence:room:{room}")).await?;
+        let all = self.kv.hgetall(&keys::presence_room(room)).await?;
         Ok(all
             .into_iter()
             .filter_map(|(n, c)| Some((n, c.parse().ok()?)))
@@ -52,7 +53,7 @@ impl Presence {
 
     /// Nodes that hold sockets of `user`.
     pub async fn user_nodes(&self, user: i64) -> anyhow::Result<Vec<String>> {
-        let all = self.kv.hgetall(&format!("presence:user:{user}")).await?;
+        let all = self.kv.hgetall(&keys::presence_user(user)).await?;
         Ok(all.into_iter().filter(|(_, c)| c.parse::<i64>().is_ok_and(|c| c > 0)).map(|(n, _)| n).collect())
     }
 }

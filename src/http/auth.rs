@@ -7,7 +7,7 @@ use super::session::{new_token, session_key, token_hash, AuthUser, COOKIE};
 use super::state::AppState;
 use super::views::{user_view, UserView};
 use crate::domain::user::{AvatarUrl, LoginCode, Nickname, Phone};
-use crate::storage::users;
+use crate::storage::{kv::keys, users};
 use actix_web::{cookie::Cookie, web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -37,7 +37,7 @@ pub struct SmsResponse {
 }
 
 fn code_key(p: &Phone) -> String {
-    format!("sms:code:{}", p.as_str())
+    keys::sms_code(p.as_str())
 }
 
 /// Sends a login code; 429 when asked again for the same phone within 60 s.
@@ -49,7 +49,7 @@ pub async fn send_sms(state: web::Data<AppState>, req: HttpRequest, body: Json<S
     // Per address first, so one client cannot pump codes to many phones (nor grow a key per
     // phone without bound).
     limits::check_addr(&state, &req, "sms", a.sms_per_ip_per_hour, 3600).await?;
-    let lock = format!("sms:lock:{}", phone.as_str());
+    let lock = keys::sms_lock(phone.as_str());
     if !state.b.kv.set_nx(&lock, "1", Duration::from_secs(a.resend_after_s)).await? {
         return Err(AppError::RateLimited {
             retry_after_s: a.resend_after_s,
@@ -100,7 +100,7 @@ pub async fn login(state: web::Data<AppState>, req: HttpRequest, body: Json<Logi
     // Every attempt is counted before its code is compared, in one atomic step: parallel
     // guesses each get their own number, and only the first `max_wrong_codes` of a window are
     // ever compared. A successful login clears the count (its code is used up).
-    let fails_key = format!("sms:fail:{}", phone.as_str());
+    let fails_key = keys::sms_fails(phone.as_str());
     let window = Duration::from_secs(a.wrong_code_window_s);
     let (attempt, left) = state.b.kv.incr_window(&fails_key, window).await?;
     if attempt > a.max_wrong_codes {

@@ -13,7 +13,7 @@ pub async fn check(state: &AppState, key: &str, limit: Limit) -> AppResult<()> {
     if !state.settings.limits.enabled {
         return Ok(());
     }
-    let (n, left) = state.b.kv.incr_window(&format!("rl:{key}"), limit.window).await?;
+    let (n, left) = state.b.kv.incr_window(&crate::storage::kv::keys::rate(key), limit.window).await?;
     if limit.allows(n) {
         Ok(())
     } else {

@@ -106,7 +106,7 @@ pub struct ImTicket {
 }
 
 pub fn ticket_key(t: &str) -> String {
-    format!("ticket:{t}")
+    crate::storage::kv::keys::ticket(t)
 }
 
 /// A one-use WebSocket ticket for this room, valid 30 s.

@@ -31,7 +31,7 @@ pub fn token_hash(token: &str) -> String {
 }
 
 pub fn session_key(hash: &str) -> String {
-    format!("sess:{hash}")
+    crate::storage::kv::keys::session(hash)
 }
 
 fn bearer(req: &HttpRequest) -> Option<String> {

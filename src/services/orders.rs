@@ -34,7 +34,7 @@ pub struct Cart {
 }
 
 fn cart_key(user: i64, room: i64) -> String {
-    format!("cart:{user}:{room}")
+    crate::storage::kv::keys::cart(user, room)
 }
 
 async fn read_cart(svc: &Services, user: i64, room: i64) -> AppResult<Vec<(products::Model, i64)>> {

@@ -69,7 +69,7 @@ pub async fn join(svc: &Services, user_id: i64, room_id: i64) -> AppResult<Value
         return Err(AppError::forbidden("only an anchor with a live room of their own can join a PK"));
     };
     // One join at a time per room (across nodes too), then a status-guarded start.
-    let lock = format!("pk_join:{}", r.id);
+    let lock = crate::storage::kv::keys::pk_join_lock(r.id);
     if !svc.b.kv.set_nx(&lock, "1", Duration::from_secs(5)).await? {
         return Err(AppError::conflict("pk_busy", "someone is joining this PK"));
     }

@@ -2,6 +2,7 @@
 //! One trait, three implementations: a `redb` file (the embedded default, survives a restart),
 //! in-memory (tests, benches, `kv.path = ":memory:"`) and Redis.
 
+pub mod keys;
 mod memory;
 mod redb_kv;
 mod redis;
