@@ -7,6 +7,7 @@ pub mod domain;
 pub mod http;
 pub mod metrics;
 pub mod settings;
+pub mod shutdown;
 pub mod startup;
 pub mod storage;
 pub mod telemetry;

@@ -24,6 +24,8 @@ pub struct AppState {
     pub pk: crate::actors::pk::PkService,
     pub rain: crate::actors::rain::RainService,
     pub presence: crate::actors::presence::Presence,
+    /// Fired when the server stops: every socket task closes with 1001 (see `startup::AppHandle`).
+    pub shutdown: crate::shutdown::Shutdown,
 }
 
 impl AppState {
