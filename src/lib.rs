@@ -8,6 +8,7 @@ pub mod http;
 pub mod metrics;
 pub mod services;
 pub mod settings;
+pub mod shutdown;
 pub mod startup;
 pub mod storage;
 pub mod telemetry;

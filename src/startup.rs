@@ -8,9 +8,11 @@ use crate::domain::chat::WordFilter;
 use crate::http::{self, AppState};
 use crate::services::{self, room_list::RoomList, Services};
 use crate::settings::Settings;
+use crate::shutdown::Shutdown;
 use crate::storage::queue::{JobHandler, JobRouter};
 use crate::storage::Backends;
-use actix_web::{dev::Server, web, App, HttpServer};
+use actix_web::{dev::Server, dev::ServerHandle, web, App, HttpServer};
+use futures_util::future::BoxFuture;
 use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
@@ -87,6 +89,7 @@ impl Application {
             svc: svc.clone(),
             sms,
             admin_phones: Arc::new(settings.auth.admin_phones.iter().cloned().collect()),
+            shutdown: Shutdown::default(),
         };
         let listener = TcpListener::bind((settings.server.host.as_str(), settings.server.port)).map_err(|e| {
             anyhow::anyhow!(
@@ -150,6 +153,9 @@ impl Application {
             let _ = (conn, write_timeout);
         })
         .listen(listener)?
+        // SIGTERM and Ctrl-C go through `AppHandle::stop` (see `run_until_stopped`), which
+        // closes the sockets before actix stops its workers.
+        .disable_signals()
         .shutdown_timeout(settings.server.shutdown_timeout_s);
         if settings.server.workers > 0 {
             server = server.workers(settings.server.workers);
@@ -187,29 +193,130 @@ impl Application {
         self.state.clone()
     }
 
-    /// A handle that stops the server (graceful) from elsewhere.
-    pub fn handle(&self) -> actix_web::dev::ServerHandle {
-        self.server.handle()
+    /// A handle that stops the server from elsewhere (the signal handler and the tests).
+    pub fn handle(&self) -> AppHandle {
+        AppHandle {
+            server: self.server.handle(),
+            shutdown: self.state.shutdown.clone(),
+            grace: Duration::from_secs(self.state.settings.server.shutdown_timeout_s),
+        }
     }
 
-    /// Serves until SIGTERM/Ctrl-C (graceful: in-flight requests finish).
+    /// Serves until SIGTERM/Ctrl-C (or `AppHandle::stop`). Graceful: sockets are closed with
+    /// 1001, in-flight requests finish, and delay-queue jobs already running finish and are
+    /// acknowledged, each bounded by `server.shutdown_timeout_s`; a second signal stops at once.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let grace = Duration::from_secs(self.state.settings.server.shutdown_timeout_s);
+        let signals = actix_web::rt::spawn(stop_on_signal(self.handle()));
         let queue = self.state.b.queue.clone();
         // Periodic sweeps finish PKs and rains whose timer or close failed; they stop with the server.
         let sweeps = services::sweeps::start(&self.state.svc);
         let kv = self.state.b.kv.clone();
         let outbox = self.state.b.outbox.clone();
         let res = self.server.await;
+        signals.abort();
         for s in sweeps {
             s.abort();
         }
         outbox.stop();
+        // No new job starts; those running finish and are acknowledged before the process exits.
         queue.stop();
+        if !queue.drain(grace).await {
+            tracing::warn!("delay-queue jobs still running at the shutdown timeout; they will run again");
+        }
         if let Some((h, _)) = self.metrics {
             h.stop(true).await;
         }
         // The embedded store's last durable commit, and its file released for the next process.
         kv.close();
         res
+    }
+}
+
+/// Stops a running `Application`: the one way to stop it, used by the signal handler and the
+/// tests alike.
+#[derive(Clone)]
+pub struct AppHandle {
+    server: ServerHandle,
+    shutdown: Shutdown,
+    /// `server.shutdown_timeout_s`.
+    grace: Duration,
+}
+
+impl AppHandle {
+    /// Fires the shutdown signal, so every open socket closes with 1001 (Going Away), then stops
+    /// the server. Graceful: new connections wait unaccepted while the sockets get up to
+    /// `server.shutdown_timeout_s` to finish their closing handshake; then actix stops gracefully
+    /// (in-flight requests get as long again). Not graceful: the server stops at once, and a
+    /// socket's close frame may not make it out.
+    ///
+    /// As with actix's `ServerHandle::stop`, the stop is under way once this returns (when called
+    /// on a runtime); the future resolves when the server has stopped.
+    pub fn stop(&self, graceful: bool) -> BoxFuture<'static, ()> {
+        if self.shutdown.trigger() {
+            tracing::info!(sockets = self.shutdown.listeners(), graceful, "shutting down");
+        }
+        if !graceful {
+            return Box::pin(self.server.stop(false));
+        }
+        let (server, shutdown, grace) = (self.server.clone(), self.shutdown.clone(), self.grace);
+        let stopping = async move {
+            server.pause().await;
+            if !shutdown.drained(grace).await {
+                tracing::warn!(sockets = shutdown.listeners(), "sockets still closing at the shutdown timeout");
+            }
+            server.stop(true).await;
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => {
+                let task = rt.spawn(stopping);
+                Box::pin(async move {
+                    let _ = task.await;
+                })
+            }
+            Err(_) => Box::pin(stopping),
+        }
+    }
+}
+
+/// Stops the app gracefully on SIGTERM or Ctrl-C, and at once on a second one.
+async fn stop_on_signal(handle: AppHandle) {
+    signal().await;
+    tokio::select! {
+        () = handle.stop(true) => {}
+        () = signal() => {
+            tracing::warn!("second signal: stopping at once");
+            handle.stop(false).await;
+        }
+    }
+}
+
+/// The next SIGTERM or SIGINT (Ctrl-C). Never resolves where signals cannot be listened to.
+async fn signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::warn!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                if s.recv().await.is_none() {
+                    std::future::pending::<()>().await;
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
     }
 }

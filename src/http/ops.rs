@@ -108,6 +108,8 @@ pub fn metrics_server(listener: std::net::TcpListener, settings: MetricsSettings
     Ok(HttpServer::new(move || App::new().app_data(data.clone()).route("/metrics", web::get().to(metrics)))
         .workers(1)
         .listen(listener)?
+        // Stopped by `Application::run_until_stopped` once the app has drained, not by signals.
+        .disable_signals()
         .shutdown_timeout(1)
         .run())
 }

@@ -11,6 +11,8 @@ pub struct AppState {
     pub svc: Services,
     pub sms: Arc<dyn SmsProvider>,
     pub admin_phones: Arc<HashSet<String>>,
+    /// Fired when the server stops: every socket task closes with 1001 (see `startup::AppHandle`).
+    pub shutdown: crate::shutdown::Shutdown,
 }
 
 impl std::ops::Deref for AppState {

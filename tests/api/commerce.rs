@@ -295,6 +295,9 @@ impl DelayQueue for FlakyQueue {
     fn stop(&self) {
         self.inner.stop()
     }
+    async fn drain(&self, limit: Duration) -> bool {
+        self.inner.drain(limit).await
+    }
 }
 
 /// Puts a `FlakyQueue` under the app (and its outbox relay), switched by `down`.

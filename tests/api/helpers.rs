@@ -8,7 +8,7 @@
 
 use liveroom::http::AppState;
 use liveroom::settings::Settings;
-use liveroom::startup::Application;
+use liveroom::startup::{AppHandle, Application};
 use liveroom::storage::{kv::RedisKv, queue::AmqpQueue, Backends};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -196,7 +196,7 @@ pub struct TestApp {
     pub http: reqwest::Client,
     pub state: AppState,
     pub storage: Storage,
-    handle: actix_web::dev::ServerHandle,
+    handle: AppHandle,
     /// Only the first app on a storage cleans it up.
     owns_storage: bool,
     /// The admin's token, once logged in (a second login within a minute gets no new code).
@@ -265,6 +265,12 @@ impl TestApp {
         self.handle.stop(false).await;
         // Releases the embedded key-value file, so that a second app can open it.
         self.state.b.kv.close();
+    }
+
+    /// Stops the app as SIGTERM does (`AppHandle::stop(true)`): every socket is closed with 1001
+    /// first. The stop is under way when this returns; the future resolves once it is done.
+    pub fn shutdown(&self) -> impl std::future::Future<Output = ()> {
+        self.handle.stop(true)
     }
 
     pub async fn call(

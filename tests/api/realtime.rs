@@ -261,6 +261,48 @@ async fn closing_the_room_sends_room_closed_then_4004() {
 }
 
 #[actix_web::test]
+async fn shutdown_closes_every_socket_with_1001() {
+    for set in backend_sets() {
+        let app = spawn_app(set).await;
+        let (anchor, _) = app.new_user().await;
+        let room = app.open_room(&anchor, "normal").await;
+        let (viewer, _) = app.new_user().await;
+        let (mut a, _) = app.join(room, &anchor).await;
+        let (mut v, _) = app.join(room, &viewer).await;
+        // As SIGTERM does; the sockets are told before the server stops.
+        let stopping = app.shutdown();
+        for (who, ws) in [("anchor", &mut a), ("viewer", &mut v)] {
+            let (code, reason) = close_frame(&mut ws.inner).await;
+            assert_eq!(code, 1001, "{set:?}: {who} gets Going Away, not a cut connection");
+            assert_eq!(reason, "server shutting down", "{set:?}: {who}");
+            // The client's reading answers the close; then the server ends the connection.
+            let ended = tokio::time::timeout(Duration::from_secs(5), async {
+                while let Some(Ok(_)) = ws.inner.next().await {}
+            })
+            .await;
+            assert!(ended.is_ok(), "{set:?}: {who}: the connection ends after the closing handshake");
+        }
+        tokio::time::timeout(Duration::from_secs(10), stopping).await.expect("the server stops");
+    }
+}
+
+/// The server's close frame: (code, reason); frames before it are skipped, and a connection
+/// that ends without one fails the test.
+async fn close_frame(ws: &mut crate::ws_client::Stream) -> (u16, String) {
+    use tokio_tungstenite::tungstenite::Message;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        match tokio::time::timeout_at(deadline, ws.next()).await.expect("a close frame within 10 s") {
+            Some(Ok(Message::Close(Some(c)))) => return (u16::from(c.code), c.reason.to_string()),
+            Some(Ok(Message::Close(None))) => panic!("a close frame without a code"),
+            Some(Ok(_)) => continue,
+            Some(Err(e)) => panic!("the connection failed before a close frame: {e}"),
+            None => panic!("the connection ended without a close frame"),
+        }
+    }
+}
+
+#[actix_web::test]
 async fn a_silent_socket_is_closed_with_4000() {
     let app = spawn_app_with(BackendSet::Embedded, |s| s.room.heartbeat_timeout_s = 1).await;
     let (anchor, _) = app.new_user().await;

@@ -1,10 +1,11 @@
 //! The WebSocket: one task per socket. It checks the one-use ticket at the handshake (and the
 //! user's socket caps), joins the room actor, then runs one select loop that writes what the
 //! room queued for it, reads client frames, sends its commands to the room one at a time and
-//! watches the heartbeat and the kill switch, all at once: no write, room reply or client can
-//! hold the others up. A write that makes no progress for `room.write_timeout_s` drops the
-//! socket; client frames are held to a budget and likes are coalesced per socket, so one socket
-//! cannot flood its room's mailbox.
+//! watches the heartbeat, the kill switch and the server's shutdown signal, all at once: no
+//! write, room reply or client can hold the others up. A write that makes no progress for
+//! `room.write_timeout_s` drops the socket; client frames are held to a budget and likes are
+//! coalesced per socket, so one socket cannot flood its room's mailbox. When the server stops,
+//! the socket gets what the room queued for it, then a close with 1001 (Going Away).
 
 mod budget;
 
@@ -16,6 +17,7 @@ use crate::actors::hub::{close, SocketCaps, SocketHandle};
 use crate::actors::{frames, room};
 use crate::domain::room::{parse_like_count, LIVE};
 use crate::services::rooms::room_actor;
+use crate::shutdown::Listener;
 use crate::storage::{rooms, users};
 use actix_web::{web, HttpRequest, HttpResponse};
 use actix_ws::{CloseCode, CloseReason, Closed, Message, MessageStream, ProtocolError, Session};
@@ -104,7 +106,9 @@ pub async fn upgrade(
     };
     let stream = stream.max_frame_size(MAX_CLIENT_FRAME);
     let user = UserRef { id: u.id, nickname: u.nickname.clone() };
-    let socket = Socket { state: state.get_ref().clone(), addr, room_id: r.id, user, handle };
+    // Held until the task ends: a stopping server waits for it (see `startup::AppHandle::stop`).
+    let shutdown = state.shutdown.listen();
+    let socket = Socket { state: state.get_ref().clone(), addr, room_id: r.id, user, handle, shutdown };
     actix_web::rt::spawn(socket.run(you, rx, session, stream));
     Ok(res)
 }
@@ -124,6 +128,8 @@ struct Socket {
     room_id: i64,
     user: UserRef,
     handle: SocketHandle,
+    /// The server's shutdown signal; dropped with the task.
+    shutdown: Listener,
 }
 
 /// A command of this socket for the room (or the notices), sent one at a time, in order.
@@ -137,6 +143,8 @@ enum Work {
 enum End {
     /// The room (or a moderator) closed the socket with a code.
     Killed(u16),
+    /// The server is shutting down: 1001.
+    Away,
     /// The socket closes itself with a code (heartbeat, frame size, frame budget).
     Close(CloseCode, &'static str),
     /// A write made no progress for `room.write_timeout_s`: the client does not read.
@@ -174,6 +182,15 @@ fn write(mut session: Session, frame: Out) -> Writing {
 
 fn close_reason(code: CloseCode, why: &str) -> Option<CloseReason> {
     Some(CloseReason { code, description: Some(why.to_owned()) })
+}
+
+/// What is still to be written before a close: this socket's replies, then the room's frames.
+fn queued(outbox: VecDeque<Out>, rx: &mut tokio::sync::mpsc::Receiver<ByteString>) -> Vec<Out> {
+    let mut flush: Vec<Out> = outbox.into();
+    while let Ok(f) = rx.try_recv() {
+        flush.push(Out::Text(f));
+    }
+    flush
 }
 
 impl Socket {
@@ -220,15 +237,10 @@ impl Socket {
                 };
                 // A slow socket gets no more frames; others get what the room queued before the
                 // close (e.g. `room_closed`).
-                let mut flush = Vec::new();
-                if code != close::TOO_SLOW {
-                    flush.extend(outbox);
-                    while let Ok(f) = rx.try_recv() {
-                        flush.push(Out::Text(f));
-                    }
-                }
+                let flush = if code == close::TOO_SLOW { Vec::new() } else { queued(outbox, &mut rx) };
                 (flush, close_reason(CloseCode::Other(code), why))
             }
+            End::Away => (queued(outbox, &mut rx), close_reason(CloseCode::Away, "server shutting down")),
             End::Close(code, why) => (Vec::new(), close_reason(code, why)),
             End::Stalled => {
                 // Nothing can reach a client that does not read: drop the session. The connection
@@ -288,6 +300,8 @@ impl Socket {
         let mut told_rate_limited: Option<Instant> = None;
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let away = self.shutdown.fired();
+        tokio::pin!(away);
         let end = loop {
             if writing.is_none() {
                 if let Some(f) = outbox.pop_front() {
@@ -304,6 +318,7 @@ impl Socket {
             tokio::select! {
                 biased;
                 code = self.handle.kill.fired() => break End::Killed(code),
+                () = &mut away => break End::Away,
                 _ = tick.tick() => {
                     if writing.is_some() && write_since.elapsed() >= write_timeout {
                         break End::Stalled;

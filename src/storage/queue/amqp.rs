@@ -1,15 +1,17 @@
 //! RabbitMQ delay queue, no plugin: one durable wait queue per delay (`x-message-ttl`) that
 //! dead-letters into one durable work queue. Messages are persistent, publisher confirms are on,
 //! a delivery is acked only after its handler committed, a failed one is re-published to a
-//! back-off wait queue, and both sides reconnect after the broker restarts.
+//! back-off wait queue, and both sides reconnect after the broker restarts. Once stopped, the
+//! consumer is cancelled and the deliveries it had not started go back to the broker; those
+//! running finish and are acked before its connection closes (`drain` waits for that).
 
-use super::{backoff, new_job, DelayQueue, Job, JobRouter, QueueError};
+use super::{backoff, new_job, DelayQueue, InFlight, Job, JobRouter, QueueError};
 use crate::storage::health::{Backend, BackendHealth};
 use futures_util::StreamExt;
 use lapin::{
     options::{
-        BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicPublishOptions, BasicQosOptions,
-        ConfirmSelectOptions, QueueDeclareOptions, QueueDeleteOptions,
+        BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicNackOptions, BasicPublishOptions,
+        BasicQosOptions, ConfirmSelectOptions, QueueDeclareOptions, QueueDeleteOptions,
     },
     types::{AMQPValue, FieldTable, LongString},
     BasicProperties, Channel, Connection, ConnectionProperties,
@@ -38,6 +40,10 @@ pub struct AmqpQueue {
     stopped: Arc<AtomicBool>,
     /// Publishes and the consumer report here; while RabbitMQ is down, publishes fail fast.
     health: BackendHealth,
+    /// The consumer loop, until it has closed its connection.
+    consumer: InFlight,
+    /// Job handlers running, until their delivery is acked (or handed back).
+    handlers: InFlight,
 }
 
 /// A publish the broker answered with a nack: the broker is up.
@@ -77,6 +83,8 @@ impl AmqpQueue {
             declared: Mutex::new(HashSet::new()),
             stopped: Arc::new(AtomicBool::new(false)),
             health: health.clone(),
+            consumer: InFlight::new(),
+            handlers: InFlight::new(),
         };
         q.publish_channel().await?;
         let probe_url = url.to_owned();
@@ -259,13 +267,18 @@ impl DelayQueue for AmqpQueue {
             declared: Mutex::new(HashSet::new()),
             stopped: self.stopped.clone(),
             health: self.health.clone(),
+            consumer: InFlight::new(),
+            handlers: InFlight::new(),
         });
         let health = self.health.clone();
+        let handlers = self.handlers.clone();
+        let alive = self.consumer.enter();
         tokio::spawn(async move {
+            let _alive = alive;
             // Reconnects with backoff; the health tracker logs the outage once, not per attempt.
             let mut wait = Duration::from_millis(100);
             while !stopped.load(Ordering::Relaxed) {
-                match consume(&url, &work, &router, &retry, &stopped, &health).await {
+                match consume(&url, &work, &router, &retry, &stopped, &health, &handlers).await {
                     Ok(()) => wait = Duration::from_millis(100),
                     Err((e, was_consuming)) => {
                         if was_consuming {
@@ -298,6 +311,15 @@ impl DelayQueue for AmqpQueue {
     fn stop(&self) {
         self.stopped.store(true, Ordering::Relaxed);
     }
+
+    async fn drain(&self, limit: Duration) -> bool {
+        tokio::time::timeout(limit, async {
+            self.consumer.idle().await;
+            self.handlers.idle().await;
+        })
+        .await
+        .is_ok()
+    }
 }
 
 async fn consume(
@@ -307,6 +329,7 @@ async fn consume(
     retry: &Arc<AmqpQueue>,
     stopped: &Arc<AtomicBool>,
     health: &BackendHealth,
+    handlers: &InFlight,
 ) -> Result<(), (QueueError, bool)> {
     let setup = async {
         let conn = Connection::connect(url, ConnectionProperties::default()).await.map_err(qerr)?;
@@ -320,12 +343,12 @@ async fn consume(
             .map_err(qerr)?;
         Ok::<_, QueueError>((conn, ch, consumer))
     };
-    let (conn, _ch, mut consumer) =
-        match tokio::time::timeout(health.timeout().max(Duration::from_secs(2)), setup).await {
-            Ok(Ok(v)) => v,
-            Ok(Err(e)) => return Err((e, false)),
-            Err(_) => return Err((QueueError("connecting the consumer timed out".into()), false)),
-        };
+    let (conn, ch, mut consumer) = match tokio::time::timeout(health.timeout().max(Duration::from_secs(2)), setup).await
+    {
+        Ok(Ok(v)) => v,
+        Ok(Err(e)) => return Err((e, false)),
+        Err(_) => return Err((QueueError("connecting the consumer timed out".into()), false)),
+    };
     health.success(Backend::Amqp);
     let mut stop_check = tokio::time::interval(Duration::from_millis(200));
     loop {
@@ -333,6 +356,7 @@ async fn consume(
             d = consumer.next() => d,
             _ = stop_check.tick() => {
                 if stopped.load(Ordering::Relaxed) {
+                    wind_down(&ch, &mut consumer, handlers).await;
                     let _ = conn.close(200, "stopping".into()).await;
                     return Ok(());
                 }
@@ -343,9 +367,16 @@ async fn consume(
             return Err((QueueError("consumer stream ended".into()), true));
         };
         let delivery = delivery.map_err(|e| (qerr(e), true))?;
+        if stopped.load(Ordering::Relaxed) {
+            // Stopped since the last check: not started, so handed back (the next tick winds down).
+            let _ = delivery.nack(BasicNackOptions { requeue: true, ..Default::default() }).await;
+            continue;
+        }
         let router = router.clone();
         let retry = retry.clone();
+        let running = handlers.enter();
         tokio::spawn(async move {
+            let _running = running;
             let env: Envelope = match serde_json::from_slice(&delivery.data) {
                 Ok(e) => e,
                 Err(e) => {
@@ -376,6 +407,25 @@ async fn consume(
             }
         });
     }
+}
+
+/// A stopping consumer: no more deliveries are taken; those the broker had already sent go back
+/// to it at once, and the connection stays open until every running handler has acked (or
+/// handed back) its delivery.
+async fn wind_down(ch: &Channel, consumer: &mut lapin::Consumer, handlers: &InFlight) {
+    let cancelled =
+        tokio::time::timeout(Duration::from_secs(5), ch.basic_cancel(consumer.tag(), BasicCancelOptions::default()))
+            .await;
+    if matches!(cancelled, Ok(Ok(()))) {
+        // After the cancel the stream ends; what it still yields was never started.
+        let _ = tokio::time::timeout(Duration::from_secs(5), async {
+            while let Some(Ok(d)) = consumer.next().await {
+                let _ = d.nack(BasicNackOptions { requeue: true, ..Default::default() }).await;
+            }
+        })
+        .await;
+    }
+    handlers.idle().await;
 }
 
 #[cfg(test)]

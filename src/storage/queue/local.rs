@@ -1,8 +1,9 @@
 //! Local delay queue: jobs are rows of `delayed_jobs`, so a restart loses none. A worker claims a
 //! due row by moving its `locked_until` ahead with a conditional update (several processes on
-//! one database never run the same claim), runs it, and deletes the row after success.
+//! one database never run the same claim), runs it, and deletes the row after success. Once
+//! stopped it claims nothing more; jobs it claimed still run, and `drain` waits for them.
 
-use super::{backoff, new_job, DelayQueue, Job, JobRouter, QueueError};
+use super::{backoff, new_job, DelayQueue, InFlight, Job, JobRouter, QueueError};
 use crate::clock::now_ms;
 use crate::storage::entities::delayed_jobs as dj;
 use sea_orm::{
@@ -23,6 +24,8 @@ pub struct LocalQueue {
     db: DatabaseConnection,
     wake: Arc<Notify>,
     stopped: Arc<AtomicBool>,
+    /// The dispatcher loop and every job it started, until the job's row is deleted or updated.
+    running: InFlight,
 }
 
 fn qerr(e: impl std::fmt::Display) -> QueueError {
@@ -31,7 +34,7 @@ fn qerr(e: impl std::fmt::Display) -> QueueError {
 
 impl LocalQueue {
     pub fn new(db: DatabaseConnection) -> Self {
-        Self { db, wake: Arc::new(Notify::new()), stopped: Arc::new(AtomicBool::new(false)) }
+        Self { db, wake: Arc::new(Notify::new()), stopped: Arc::new(AtomicBool::new(false)), running: InFlight::new() }
     }
 }
 
@@ -58,10 +61,13 @@ impl DelayQueue for LocalQueue {
         let db = self.db.clone();
         let wake = self.wake.clone();
         let stopped = self.stopped.clone();
+        let running = self.running.clone();
+        let alive = running.enter();
         tokio::spawn(async move {
+            let _alive = alive;
             let permits = Arc::new(Semaphore::new(64));
-            while !stopped.load(Ordering::Relaxed) {
-                let sleep_for = match run_due(&db, &router, &permits).await {
+            while !stopped.load(Ordering::SeqCst) {
+                let sleep_for = match run_due(&db, &router, &permits, &stopped, &running).await {
                     Ok(next) => next,
                     Err(e) => {
                         tracing::warn!(error = %e, "local delay queue poll failed");
@@ -86,16 +92,23 @@ impl DelayQueue for LocalQueue {
     }
 
     fn stop(&self) {
-        self.stopped.store(true, Ordering::Relaxed);
+        self.stopped.store(true, Ordering::SeqCst);
         self.wake.notify_one();
+    }
+
+    async fn drain(&self, limit: Duration) -> bool {
+        tokio::time::timeout(limit, self.running.idle()).await.is_ok()
     }
 }
 
-/// Claims and starts every due job; returns how long to sleep before the next one is due.
+/// Claims and starts every due job (none once `stopped`); returns how long to sleep before the
+/// next one is due.
 async fn run_due(
     db: &DatabaseConnection,
     router: &Arc<JobRouter>,
     permits: &Arc<Semaphore>,
+    stopped: &AtomicBool,
+    running: &InFlight,
 ) -> anyhow::Result<Duration> {
     let now = now_ms();
     let due = dj::Entity::find()
@@ -107,6 +120,9 @@ async fn run_due(
         .await?;
     let full_batch = due.len() == 256;
     for row in due {
+        if stopped.load(Ordering::SeqCst) {
+            break;
+        }
         let claimed = dj::Entity::update_many()
             .col_expr(dj::Column::LockedUntil, Expr::value(now + CLAIM_MS))
             .filter(dj::Column::Id.eq(row.id.clone()))
@@ -119,8 +135,10 @@ async fn run_due(
         let permit = permits.clone().acquire_owned().await?;
         let db = db.clone();
         let router = router.clone();
+        let job_running = running.enter();
         tokio::spawn(async move {
             let _permit = permit;
+            let _running = job_running;
             let job = Job {
                 id: row.id.clone(),
                 kind: row.kind.clone(),

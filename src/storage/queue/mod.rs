@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::watch;
 
 /// A unit of deferred work. `id` is unique per scheduled job, so handlers can use it as an
 /// idempotency key.
@@ -69,8 +70,46 @@ pub trait DelayQueue: Send + Sync + 'static {
     async fn start(&self, router: Arc<JobRouter>) -> Result<(), QueueError>;
     async fn ping(&self) -> Result<(), QueueError>;
     fn backend(&self) -> &'static str;
-    /// Stops consuming (tests start a second app on the same storage).
+    /// Stops taking new jobs (at shutdown; tests also start a second app on the same storage).
+    /// Jobs already running go on, and are acknowledged when they finish.
     fn stop(&self);
+    /// After `stop`: waits up to `limit` for the jobs that were running to finish and be
+    /// acknowledged, and for the consumer to let go of the queue. True when everything did; a
+    /// job still running past it is delivered again later (after its claim, or when the
+    /// process's connection to the broker closes).
+    async fn drain(&self, limit: Duration) -> bool;
+}
+
+/// Work in flight (running job handlers, a consumer loop): a stopping queue waits until none is
+/// left.
+#[derive(Clone)]
+pub(crate) struct InFlight(Arc<watch::Sender<usize>>);
+
+/// One unit of work in flight, until dropped.
+pub(crate) struct InFlightGuard(InFlight);
+
+impl InFlight {
+    pub(crate) fn new() -> Self {
+        Self(Arc::new(watch::Sender::new(0)))
+    }
+
+    pub(crate) fn enter(&self) -> InFlightGuard {
+        self.0.send_modify(|n| *n += 1);
+        InFlightGuard(self.clone())
+    }
+
+    /// Resolves once nothing is in flight.
+    pub(crate) async fn idle(&self) {
+        let mut rx = self.0.subscribe();
+        // The sender lives in `self`: this cannot fail.
+        let _ = rx.wait_for(|n| *n == 0).await;
+    }
+}
+
+impl Drop for InFlightGuard {
+    fn drop(&mut self) {
+        self.0 .0.send_modify(|n| *n -= 1);
+    }
 }
 
 pub fn new_job(kind: &str, payload: serde_json::Value, delay: Duration) -> Job {

@@ -7,7 +7,7 @@ use super::eventually;
 use crate::helpers::{backend_sets, spawn_app, BackendSet, Storage, TestApp, AMQP_URL};
 use liveroom::clock::now_ms;
 use liveroom::http::AppState;
-use liveroom::startup::Application;
+use liveroom::startup::{AppHandle, Application};
 use liveroom::storage::entities::{delayed_jobs as dj, trades, wallets};
 use liveroom::storage::idgen::IdGen;
 use liveroom::storage::queue::{Job, JobHandler, JobRouter};
@@ -17,6 +17,7 @@ use sea_orm::{
     QueryFilter, TransactionTrait,
 };
 use serde_json::json;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -138,7 +139,7 @@ async fn balance(db: &DatabaseConnection, user: i64) -> i64 {
 /// clean-up; this one only stops.
 struct CreditApp {
     state: AppState,
-    handle: actix_web::dev::ServerHandle,
+    handle: AppHandle,
     credit: Arc<Credit>,
 }
 
@@ -305,6 +306,59 @@ async fn a_duplicate_delivery_does_its_work_once() {
         assert_eq!(balance(&db, user).await, 21, "{set:?}: three jobs credited once each");
         assert_eq!(trade_count(&db, None).await.unwrap(), 3, "{set:?}");
         app.stop().await;
+    }
+}
+
+/// `Credit`, started only after `delay`: a job still running when the app is asked to stop.
+struct SlowCredit {
+    credit: Arc<Credit>,
+    delay: Duration,
+    started: AtomicBool,
+}
+
+#[async_trait::async_trait]
+impl JobHandler for SlowCredit {
+    async fn handle(&self, job: &Job) -> anyhow::Result<()> {
+        self.started.store(true, Ordering::SeqCst);
+        tokio::time::sleep(self.delay).await;
+        self.credit.handle(job).await
+    }
+}
+
+#[actix_web::test]
+async fn a_job_running_at_shutdown_finishes_and_is_acked_before_the_app_exits() {
+    for set in backend_sets() {
+        let (first, user) = first_app(set).await;
+        first.stop().await;
+        let mut settings = first.storage.settings();
+        settings.server.shutdown_timeout_s = 10;
+        let backends = Backends::connect(&settings).await.expect("backends connect");
+        let slow = Arc::new(SlowCredit {
+            credit: Credit::new(&backends, 0),
+            delay: Duration::from_millis(1500),
+            started: AtomicBool::new(false),
+        });
+        let jobs: Vec<(String, Arc<dyn JobHandler>)> = vec![(KIND.into(), slow.clone())];
+        let app = Application::build_with_jobs(settings, backends, jobs).await.expect("app builds");
+        let (state, handle) = (app.state(), app.handle());
+        let run = actix_web::rt::spawn(app.run_until_stopped());
+        let db = state.b.db.clone();
+        let id = state.b.queue.schedule(KIND, json!({"user": user, "amount": 4}), Duration::ZERO).await.unwrap();
+        eventually("the job started", Duration::from_secs(10), || async { slow.started.load(Ordering::SeqCst) }).await;
+
+        handle.stop(true).await;
+        run.await.expect("the app's task ran").expect("the server stopped cleanly");
+        assert_eq!(slow.credit.finished_of(&id), 1, "{set:?}: the job finished before the app exited");
+        assert_eq!(balance(&db, user).await, 4, "{set:?}");
+        // Acknowledged: nothing is left to deliver again (an unacked message would be back in the
+        // work queue once the consumer's connection closed).
+        if set == BackendSet::Embedded {
+            assert_eq!(dj::Entity::find().count(&db).await.unwrap(), 0, "{set:?}: the job's row is deleted");
+        } else {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            assert_eq!(amqp_work_queue_depth(&first.storage).await, 0, "{set:?}: the delivery was acked");
+        }
+        assert_eq!(slow.credit.runs_of(&id).len(), 1, "{set:?}");
     }
 }
 
