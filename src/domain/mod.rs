@@ -10,4 +10,4 @@ pub mod redpacket;
 pub mod room;
 pub mod user;
 
-pub use error::DomainError;
+pub use error::{DomainError, ErrorCode};

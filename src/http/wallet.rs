@@ -7,6 +7,7 @@ use super::session::AuthUser;
 use super::state::AppState;
 use super::views::PageOf;
 use crate::clock::rfc3339;
+use crate::domain::error::ErrorCode;
 use crate::domain::money::TradeKind;
 use crate::domain::paging::Page;
 use crate::storage::entities::recharges;
@@ -243,7 +244,7 @@ pub async fn notify(
         Hmac::<Sha256>::new_from_slice(state.settings.payments.notify_secret.as_bytes()).map_err(AppError::internal)?;
     mac.update(&body);
     if sig.is_none_or(|s| mac.verify_slice(&s).is_err()) {
-        return Err(AppError::Unauthorized("unauthorized", "bad signature".into()));
+        return Err(AppError::unauthorized_as(ErrorCode::Unauthorized, "bad signature"));
     }
     let n: Notify = super::extract::parse_json(&body)?;
     if n.status != "paid" {

@@ -6,6 +6,7 @@ use super::rooms::{live_room, room_actor};
 use super::{AppError, AppResult, Services};
 use crate::actors::room;
 use crate::clock::{now_ms, rfc3339};
+use crate::domain::error::ErrorCode;
 use crate::domain::money::{count_in, TradeKind};
 use crate::storage::commerce::{self as shop, Line, PlaceError, StockLevel};
 use crate::storage::entities::{order_items, orders, products};
@@ -123,7 +124,7 @@ pub async fn place_order(svc: &Services, user_id: i64, room_id: i64) -> AppResul
     let r = live_room(svc, room_id).await?;
     let lines = read_cart(svc, user_id, r.id).await?;
     if lines.is_empty() {
-        return Err(AppError::conflict("cart_empty", "the cart is empty"));
+        return Err(AppError::conflict(ErrorCode::CartEmpty, "the cart is empty"));
     }
     // The room's live counts are a hint for fast rejection: a line they say is short is checked
     // against the database before it is skipped, so a stale count never refuses a sale.
@@ -155,7 +156,7 @@ pub async fn place_order(svc: &Services, user_id: i64, room_id: i64) -> AppResul
         }
     }
     if to_try.is_empty() {
-        return Err(AppError::conflict("sold_out", "none of the cart's products has stock left"));
+        return Err(AppError::conflict(ErrorCode::SoldOut, "none of the cart's products has stock left"));
     }
     let expiry = Duration::from_secs(svc.settings.commerce.order_expiry_s);
     let order_id = svc.b.ids.next("order").await?;
@@ -164,11 +165,11 @@ pub async fn place_order(svc: &Services, user_id: i64, room_id: i64) -> AppResul
     let placed = match shop::place_order(&svc.b.db, order_id, user_id, r.id, to_try, expires_at, cap).await {
         Ok(p) => p,
         Err(PlaceError::SoldOut) => {
-            return Err(AppError::conflict("sold_out", "none of the cart's products has stock left"))
+            return Err(AppError::conflict(ErrorCode::SoldOut, "none of the cart's products has stock left"))
         }
         Err(PlaceError::OverLimit { product_id, held, asked, cap }) => {
             return Err(AppError::conflict(
-                "limit_exceeded",
+                ErrorCode::LimitExceeded,
                 format!(
                     "product {product_id}: at most {cap} units may be held in pending orders \
                      ({held} held, {asked} asked); pay or wait for an order to expire"
@@ -230,7 +231,7 @@ pub async fn pay(svc: &Services, user_id: i64, id: i64) -> AppResult<OrderView> 
     let (o, _) = own_order(svc, user_id, id).await?;
     match o.status.as_str() {
         shop::EXPIRED => return Err(AppError::Expired("the order expired".into())),
-        shop::PAID => return Err(AppError::conflict("not_pending", "the order is paid already")),
+        shop::PAID => return Err(AppError::conflict(ErrorCode::NotPending, "the order is paid already")),
         _ => {}
     }
     let now = now_ms();

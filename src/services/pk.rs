@@ -7,6 +7,7 @@ use super::{AppError, AppResult, Services};
 use crate::actors::pk::{self, pk_json, EndReason};
 use crate::actors::room;
 use crate::clock::now_ms;
+use crate::domain::error::ErrorCode;
 use crate::domain::pk::{winner_at, Side};
 use crate::domain::room::{RoomKind, LIVE};
 use crate::domain::user::UserRef;
@@ -41,7 +42,7 @@ pub async fn view(svc: &Services, p: &pk_rows::Model) -> AppResult<Value> {
 async fn pk_room(svc: &Services, id: i64) -> AppResult<crate::storage::entities::rooms::Model> {
     let r = rooms::find(&svc.b.db, id).await?.ok_or(AppError::NotFound("room"))?;
     if r.kind != RoomKind::Pk.as_str() {
-        return Err(AppError::conflict("not_pk_room", "this room is not a PK room"));
+        return Err(AppError::conflict(ErrorCode::NotPkRoom, "this room is not a PK room"));
     }
     Ok(r)
 }
@@ -60,7 +61,7 @@ pub async fn current(svc: &Services, room_id: i64) -> AppResult<Value> {
 pub async fn join(svc: &Services, user_id: i64, room_id: i64) -> AppResult<Value> {
     let r = pk_room(svc, room_id).await?;
     if r.status != LIVE {
-        return Err(AppError::conflict("room_closed", "the room is closed"));
+        return Err(AppError::conflict(ErrorCode::RoomClosed, "the room is closed"));
     }
     if r.anchor_id == user_id {
         return Err(AppError::forbidden("the room's own anchor cannot challenge it"));
@@ -71,7 +72,7 @@ pub async fn join(svc: &Services, user_id: i64, room_id: i64) -> AppResult<Value
     // One join at a time per room (across nodes too), then a status-guarded start.
     let lock = format!("pk_join:{}", r.id);
     if !svc.b.kv.set_nx(&lock, "1", Duration::from_secs(5)).await? {
-        return Err(AppError::conflict("pk_busy", "someone is joining this PK"));
+        return Err(AppError::conflict(ErrorCode::PkBusy, "someone is joining this PK"));
     }
     let res = start_pk(svc, &r, user_id, my_room).await;
     let _ = svc.b.kv.del(&lock).await;
@@ -88,13 +89,13 @@ async fn start_pk(
     let pk_id = match latest {
         Some(p) if p.status == pks::WAITING => p.id,
         Some(p) if p.status == pks::RUNNING => {
-            return Err(AppError::conflict("pk_busy", "a challenger has joined already"))
+            return Err(AppError::conflict(ErrorCode::PkBusy, "a challenger has joined already"))
         }
         _ => pks::create_waiting(&svc.b.db, svc.b.ids.next("pk").await?, r.id, r.anchor_id).await?.id,
     };
     let duration_ms = svc.settings.pk.duration_s as i64 * 1000;
     if !pks::start(&svc.b.db, pk_id, challenger, challenger_room, duration_ms).await? {
-        return Err(AppError::conflict("pk_busy", "a challenger has joined already"));
+        return Err(AppError::conflict(ErrorCode::PkBusy, "a challenger has joined already"));
     }
     let p = pks::find(&svc.b.db, pk_id).await?.ok_or(AppError::NotFound("pk"))?;
     let addr = resume_actor(svc, &p, p.score).await?;
@@ -135,7 +136,7 @@ pub async fn leave(svc: &Services, user_id: i64, room_id: i64) -> AppResult<Valu
     let r = pk_room(svc, room_id).await?;
     let p = pks::latest(&svc.b.db, r.id).await?.ok_or(AppError::NotFound("pk"))?;
     if p.status != pks::RUNNING {
-        return Err(AppError::conflict("pk_not_running", "no PK is running in this room"));
+        return Err(AppError::conflict(ErrorCode::PkNotRunning, "no PK is running in this room"));
     }
     if user_id != p.host_id && Some(user_id) != p.challenger_id {
         return Err(AppError::forbidden("only the host or the challenger can leave the PK"));

@@ -3,6 +3,7 @@
 
 use super::{AppError, AppResult, Services};
 use crate::actors::room;
+use crate::domain::error::ErrorCode;
 use crate::storage::commerce as shop;
 use crate::storage::entities::products;
 use serde::Serialize;
@@ -55,7 +56,7 @@ pub async fn decide(svc: &Services, id: i64, to: &str) -> AppResult<ProductView>
     shop::decide_product(&svc.b.db, id, to).await?;
     let p = shop::product(&svc.b.db, id).await?.ok_or(AppError::NotFound("product"))?;
     if p.status != to {
-        return Err(AppError::conflict("not_pending", "the product was decided already"));
+        return Err(AppError::conflict(ErrorCode::NotPending, "the product was decided already"));
     }
     if to == shop::APPROVED {
         // The anchor's live room shows the new shelf.

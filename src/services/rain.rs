@@ -6,6 +6,7 @@ use super::rooms::{live_room, room_actor};
 use super::{AppError, AppResult, Services};
 use crate::actors::{rain, room};
 use crate::clock::{now_ms, rfc3339};
+use crate::domain::error::ErrorCode;
 use crate::domain::money::TradeKind;
 use crate::domain::redpacket;
 use crate::storage::entities::{rains as rain_rows, red_packet_applications as app_rows};
@@ -49,12 +50,12 @@ pub async fn apply(svc: &Services, anchor_id: i64, total_coins: i64, packets: i6
 pub async fn decide(svc: &Services, id: i64, to: &str) -> AppResult<app_rows::Model> {
     let a = rains::application(&svc.b.db, id).await?.ok_or(AppError::NotFound("application"))?;
     if a.status != rains::PENDING && a.status != to {
-        return Err(AppError::conflict("not_pending", "the application was decided already"));
+        return Err(AppError::conflict(ErrorCode::NotPending, "the application was decided already"));
     }
     rains::decide(&svc.b.db, id, to).await?;
     let a = rains::application(&svc.b.db, id).await?.ok_or(AppError::NotFound("application"))?;
     if a.status != to {
-        return Err(AppError::conflict("not_pending", "the application was decided already"));
+        return Err(AppError::conflict(ErrorCode::NotPending, "the application was decided already"));
     }
     Ok(a)
 }
@@ -66,10 +67,10 @@ pub async fn prepare(svc: &Services, user_id: i64, room_id: i64) -> AppResult<Va
         return Err(AppError::forbidden("only the room's anchor can prepare a rain"));
     }
     if rains::active_in_room(&svc.b.db, r.id).await?.is_some() {
-        return Err(AppError::conflict("rain_busy", "a rain is already prepared or running in this room"));
+        return Err(AppError::conflict(ErrorCode::RainBusy, "a rain is already prepared or running in this room"));
     }
     let app = rains::usable_application(&svc.b.db, user_id).await?.ok_or_else(|| {
-        AppError::Forbidden("no_privilege", "you need an approved, unused red-packet application".into())
+        AppError::forbidden_as(ErrorCode::NoPrivilege, "you need an approved, unused red-packet application")
     })?;
     let amounts = redpacket::split(app.total_coins, app.packets, &mut rand::rng());
     let rain_id = svc.b.ids.next("rain").await?;
@@ -107,7 +108,7 @@ pub async fn prepare(svc: &Services, user_id: i64, room_id: i64) -> AppResult<Va
             tracing::info!(?other, "rain prepare lost a race");
             // A close marks the room's preparing rains failed, which refuses their debit.
             live_room(svc, r.id).await?;
-            return Err(AppError::Forbidden("no_privilege", "the application was used meanwhile".into()));
+            return Err(AppError::forbidden_as(ErrorCode::NoPrivilege, "the application was used meanwhile"));
         }
         Err(e) => {
             // Whether the debit committed is unknown: the rain's row says. Failing it (while
@@ -128,7 +129,7 @@ pub async fn prepare(svc: &Services, user_id: i64, room_id: i64) -> AppResult<Va
     let room_now = crate::storage::rooms::find(&svc.b.db, r.id).await?;
     if room_now.is_none_or(|x| x.status != crate::domain::room::LIVE) {
         end_in_closed_room(svc, &rain).await.map_err(AppError::internal)?;
-        return Err(AppError::conflict("room_closed", "the room is closed"));
+        return Err(AppError::conflict(ErrorCode::RoomClosed, "the room is closed"));
     }
     let v = rain_json(&rain, rain.packets);
     room_actor(svc, &r).await?.do_send(room::SetExtra { key: "rain", value: Some(v.clone()) });
@@ -144,11 +145,11 @@ pub async fn start(svc: &Services, user_id: i64, room_id: i64) -> AppResult<Valu
     let rain = rains::active_in_room(&svc.b.db, r.id)
         .await?
         .filter(|x| x.status == rains::PREPARED)
-        .ok_or_else(|| AppError::conflict("not_prepared", "prepare a rain first"))?;
+        .ok_or_else(|| AppError::conflict(ErrorCode::NotPrepared, "prepare a rain first"))?;
     let duration = Duration::from_secs(svc.settings.rain.duration_s);
     let ends_at = now_ms() + duration.as_millis() as i64;
     if !rains::start(&svc.b.db, rain.id, ends_at).await? {
-        return Err(AppError::conflict("not_prepared", "the rain was started already"));
+        return Err(AppError::conflict(ErrorCode::NotPrepared, "the rain was started already"));
     }
     let packets = rains::unclaimed(&svc.b.db, rain.id).await?;
     let left = packets.len() as i64;
@@ -160,7 +161,7 @@ pub async fn start(svc: &Services, user_id: i64, room_id: i64) -> AppResult<Valu
         if let Some(a) = svc.rain.remove(r.id, rain.id) {
             a.do_send(rain::Close);
         }
-        return Err(AppError::conflict("room_closed", "the room is closed"));
+        return Err(AppError::conflict(ErrorCode::RoomClosed, "the room is closed"));
     }
     let v = rain_json(&rain, left);
     let addr = room_actor(svc, &r).await?;
@@ -176,12 +177,14 @@ pub async fn start(svc: &Services, user_id: i64, room_id: i64) -> AppResult<Valu
 /// new balance.
 pub async fn grab(svc: &Services, user_id: i64, room_id: i64) -> AppResult<(i64, i64)> {
     let Some(actor) = svc.rain.get(room_id) else {
-        return Err(AppError::conflict("rain_not_running", "no rain is running in this room"));
+        return Err(AppError::conflict(ErrorCode::RainNotRunning, "no rain is running in this room"));
     };
-    let Some((packet_id, amount)) =
-        actor.send(rain::Grab).await.map_err(|_| AppError::conflict("rain_not_running", "the rain has ended"))?
+    let Some((packet_id, amount)) = actor
+        .send(rain::Grab)
+        .await
+        .map_err(|_| AppError::conflict(ErrorCode::RainNotRunning, "the rain has ended"))?
     else {
-        return Err(AppError::conflict("rain_empty", "all packets are gone"));
+        return Err(AppError::conflict(ErrorCode::RainEmpty, "all packets are gone"));
     };
     let op = WalletOp {
         user_id,
@@ -199,7 +202,7 @@ pub async fn grab(svc: &Services, user_id: i64, room_id: i64) -> AppResult<(i64,
                 .await;
             Ok((amount, balance))
         }
-        Ok(_) => Err(AppError::conflict("rain_not_running", "the rain has ended")),
+        Ok(_) => Err(AppError::conflict(ErrorCode::RainNotRunning, "the rain has ended")),
         Err(e) => {
             actor.do_send(rain::GiveBack(packet_id, amount));
             Err(AppError::internal(e))
