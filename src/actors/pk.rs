@@ -5,7 +5,7 @@
 use super::registry::RoomRegistry;
 use super::room;
 use crate::clock::{now_ms, rfc3339};
-use crate::domain::pk::{apply_gift, is_knockout, winner_at, Side};
+use crate::domain::pk::{apply_gift, is_knockout, winner_at, PkStatus, Side};
 use crate::domain::user::UserRef;
 use crate::storage::queue::backoff;
 use crate::storage::{entities::pks as pk_rows, pks};
@@ -101,7 +101,7 @@ impl PkActor {
         if self.progress_pending {
             self.send_progress();
         }
-        self.pk.status = pks::ENDED.into();
+        self.pk.status = PkStatus::Ended.as_str().into();
         self.pk.winner = winner;
     }
 

@@ -2,16 +2,20 @@
 //! expire unpaid (the expiry waits in the outbox with the order), payment from the wallet, and
 //! the expiry job and start-up sweep.
 
+use super::jobs::{self, Fired};
 use super::rooms::{live_room, room_actor};
 use super::{AppError, AppResult, Services};
 use crate::actors::room;
 use crate::clock::{now_ms, rfc3339};
 use crate::domain::error::ErrorCode;
 use crate::domain::money::{count_in, TradeKind};
+use crate::domain::order::{is_overdue, OrderStatus, Settled};
+use crate::domain::product::ProductStatus;
 use crate::storage::commerce::{self as shop, Line, PlaceError, StockLevel};
 use crate::storage::entities::{order_items, orders, products};
 use crate::storage::queue::{Job, JobHandler};
 use crate::storage::wallets::{Effect, Outcome, WalletOp};
+use crate::storage::Stated;
 use serde::Serialize;
 use serde_json::json;
 use std::collections::HashMap;
@@ -66,7 +70,7 @@ pub async fn add_to_cart(svc: &Services, user_id: i64, room_id: i64, product_id:
     let r = live_room(svc, room_id).await?;
     let p = shop::product(&svc.b.db, product_id)
         .await?
-        .filter(|p| p.anchor_id == r.anchor_id && p.status == shop::APPROVED)
+        .filter(|p| p.anchor_id == r.anchor_id && p.is(ProductStatus::Approved))
         .ok_or(AppError::NotFound("product"))?;
     let ttl = Duration::from_secs(svc.settings.commerce.cart_ttl_s);
     svc.b.kv.hset(&cart_key(user_id, r.id), &p.id.to_string(), &count.to_string(), Some(ttl)).await?;
@@ -210,7 +214,7 @@ pub async fn own_order(svc: &Services, user: i64, id: i64) -> AppResult<(orders:
 pub async fn orders_of(
     svc: &Services,
     user: i64,
-    status: Option<&str>,
+    status: Option<OrderStatus>,
     page: crate::domain::paging::Page,
 ) -> AppResult<(Vec<OrderView>, u64)> {
     let (os, total) = shop::orders_of(&svc.b.db, user, status, page.offset(), page.page_size).await?;
@@ -229,13 +233,13 @@ pub async fn orders_of(
 /// Pays a pending order of `user_id` from the wallet; 410 once it expired.
 pub async fn pay(svc: &Services, user_id: i64, id: i64) -> AppResult<OrderView> {
     let (o, _) = own_order(svc, user_id, id).await?;
-    match o.status.as_str() {
-        shop::EXPIRED => return Err(AppError::Expired("the order expired".into())),
-        shop::PAID => return Err(AppError::conflict(ErrorCode::NotPending, "the order is paid already")),
-        _ => {}
+    match o.state()?.pay() {
+        Ok(_) => {}
+        Err(e @ Settled::Expired) => return Err(AppError::Expired(e.to_string())),
+        Err(e @ Settled::Paid) => return Err(AppError::conflict(ErrorCode::NotPending, e.to_string())),
     }
     let now = now_ms();
-    if o.expires_at <= now {
+    if is_overdue(o.expires_at, now) {
         // Past its time: expired whatever happens next; if returning the stock fails here, the
         // expiry job returns it on its next try.
         if let Err(e) = expire_order(svc, o.id).await {
@@ -257,11 +261,12 @@ pub async fn pay(svc: &Services, user_id: i64, id: i64) -> AppResult<OrderView> 
         Outcome::Insufficient => return Err(AppError::InsufficientBalance),
         Outcome::Duplicate { .. } | Outcome::Refused => {}
     }
+    // Paid by this call or a racing one; otherwise the guard refused it: past its time.
     let (o, items) = own_order(svc, user_id, id).await?;
-    match o.status.as_str() {
-        shop::PAID => Ok(order_view(o, items)),
-        shop::EXPIRED => Err(AppError::Expired("the order expired".into())),
-        _ => Err(AppError::Expired("the order expired".into())),
+    if o.is(OrderStatus::Paid) {
+        Ok(order_view(o, items))
+    } else {
+        Err(AppError::Expired(Settled::Expired.to_string()))
     }
 }
 
@@ -282,15 +287,9 @@ pub struct ExpireJob(pub Services);
 #[async_trait::async_trait]
 impl JobHandler for ExpireJob {
     async fn handle(&self, job: &Job) -> anyhow::Result<()> {
-        let Some(id) = job.payload["order_id"].as_i64() else { return Ok(()) };
-        let Some((o, _)) = shop::order(&self.0.b.db, id).await? else { return Ok(()) };
-        if o.status != shop::PENDING {
-            return Ok(()); // paid or expired already: nothing to do
-        }
-        if o.expires_at > now_ms() + 50 {
-            anyhow::bail!("order expiry fired early; retrying");
-        }
-        expire_order(&self.0, id).await
+        // Paid or expired already: nothing to do.
+        let Fired::Due(o) = jobs::due::<orders::Model>(&self.0.b.db, job).await? else { return Ok(()) };
+        expire_order(&self.0, o.id).await
     }
 }
 

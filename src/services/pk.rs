@@ -2,18 +2,19 @@
 //! or a closing room ends it; the end timer's job, and the sweeps that end (or resume) PKs that
 //! were running when the server stopped or whose timer or close failed.
 
+use super::jobs::{self, Fired};
 use super::rooms::{anchor_of, room_actor};
 use super::{AppError, AppResult, Services};
 use crate::actors::pk::{self, pk_json, EndReason};
 use crate::actors::room;
 use crate::clock::now_ms;
 use crate::domain::error::ErrorCode;
-use crate::domain::pk::{winner_at, Side};
+use crate::domain::pk::{winner_at, PkStatus, Side};
 use crate::domain::room::{RoomKind, LIVE};
 use crate::domain::user::UserRef;
 use crate::storage::entities::pks as pk_rows;
 use crate::storage::queue::{Job, JobHandler};
-use crate::storage::{pks, rooms};
+use crate::storage::{pks, rooms, Stated};
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -24,7 +25,7 @@ async fn user_ref(svc: &Services, id: i64) -> AppResult<UserRef> {
 
 /// The `pk` object of a stored PK (the actor's live view when it runs).
 pub async fn view(svc: &Services, p: &pk_rows::Model) -> AppResult<Value> {
-    if p.status == pks::RUNNING {
+    if p.is(PkStatus::Running) {
         if let Some(a) = svc.pk.get(p.room_id) {
             if let Ok(v) = a.send(pk::Get).await {
                 return Ok(v);
@@ -87,8 +88,8 @@ async fn start_pk(
 ) -> AppResult<Value> {
     let latest = pks::latest(&svc.b.db, r.id).await?;
     let pk_id = match latest {
-        Some(p) if p.status == pks::WAITING => p.id,
-        Some(p) if p.status == pks::RUNNING => {
+        Some(p) if p.is(PkStatus::Waiting) => p.id,
+        Some(p) if p.is(PkStatus::Running) => {
             return Err(AppError::conflict(ErrorCode::PkBusy, "a challenger has joined already"))
         }
         _ => pks::create_waiting(&svc.b.db, svc.b.ids.next("pk").await?, r.id, r.anchor_id).await?.id,
@@ -135,7 +136,7 @@ async fn resume_actor(svc: &Services, p: &pk_rows::Model, score: i64) -> AppResu
 pub async fn leave(svc: &Services, user_id: i64, room_id: i64) -> AppResult<Value> {
     let r = pk_room(svc, room_id).await?;
     let p = pks::latest(&svc.b.db, r.id).await?.ok_or(AppError::NotFound("pk"))?;
-    if p.status != pks::RUNNING {
+    if !p.is(PkStatus::Running) {
         return Err(AppError::conflict(ErrorCode::PkNotRunning, "no PK is running in this room"));
     }
     if user_id != p.host_id && Some(user_id) != p.challenger_id {
@@ -168,7 +169,7 @@ pub async fn end_pk(svc: &Services, p: &pk_rows::Model, reason: EndReason) -> Ap
     };
     if pks::end(&svc.b.db, p.id, score, winner).await? {
         let mut ended = p.clone();
-        ended.status = pks::ENDED.into();
+        ended.status = PkStatus::Ended.as_str().into();
         ended.score = score;
         ended.winner = winner;
         let v = view(svc, &ended).await?;
@@ -188,18 +189,8 @@ pub struct EndJob(pub Services);
 #[async_trait::async_trait]
 impl JobHandler for EndJob {
     async fn handle(&self, job: &Job) -> anyhow::Result<()> {
-        let Some(id) = job.payload["pk_id"].as_i64() else {
-            return Ok(());
-        };
-        let Some(p) = pks::find(&self.0.b.db, id).await? else {
-            return Ok(());
-        };
-        if p.status != pks::RUNNING {
-            return Ok(()); // ended already: a duplicate or late timer does nothing
-        }
-        if p.ends_at.is_some_and(|e| e > now_ms() + 50) {
-            anyhow::bail!("PK timer fired early; retrying");
-        }
+        // Ended already: a duplicate or late timer does nothing.
+        let Fired::Due(p) = jobs::due::<pk_rows::Model>(&self.0.b.db, job).await? else { return Ok(()) };
         end_pk(&self.0, &p, EndReason::Timer).await.map_err(|e| anyhow::anyhow!("{e}"))
     }
 }
