@@ -127,6 +127,17 @@ impl AppError {
             Self::Internal(_) => ErrorCode::Internal,
         }
     }
+
+    /// The error as an `anyhow::Error` for a job or a sweep, with its cause chain: an internal
+    /// error becomes its cause (not "internal error"), an outage names the backend, any other
+    /// error stays itself.
+    pub fn into_anyhow(self) -> anyhow::Error {
+        match self {
+            Self::Internal(e) => e,
+            Self::BackendDown(b) => anyhow::Error::new(BackendDown(b)),
+            other => anyhow::Error::new(other),
+        }
+    }
 }
 
 impl From<DomainError> for AppError {

@@ -153,7 +153,9 @@ pub async fn end_pk(svc: &Services, p: &pk_rows::Model, reason: EndReason) -> Ap
     if let Some(a) = svc.pk.get(p.room_id) {
         match a.send(pk::End(reason)).await {
             Ok(Ok(_)) => return Ok(()),
-            Ok(Err(e)) => return Err(AppError::internal(anyhow::anyhow!("ending PK {}: {e}", p.id))),
+            // 500 whatever the cause (the actor retries its store itself); the cause stays in the
+            // chain for the log.
+            Ok(Err(e)) => return Err(AppError::Internal(anyhow::Error::new(e).context(format!("ending PK {}", p.id)))),
             // The actor stopped meanwhile (it stored the end, or it was stopped): storage decides.
             Err(_) => {}
         }
@@ -191,7 +193,7 @@ impl JobHandler for EndJob {
     async fn handle(&self, job: &Job) -> anyhow::Result<()> {
         // Ended already: a duplicate or late timer does nothing.
         let Fired::Due(p) = jobs::due::<pk_rows::Model>(&self.0.b.db, job).await? else { return Ok(()) };
-        end_pk(&self.0, &p, EndReason::Timer).await.map_err(|e| anyhow::anyhow!("{e}"))
+        end_pk(&self.0, &p, EndReason::Timer).await.map_err(AppError::into_anyhow)
     }
 }
 
@@ -206,7 +208,7 @@ pub async fn sweep(svc: &Services) -> anyhow::Result<()> {
         let ends_at = p.ends_at.unwrap_or(0);
         if svc.pk.get(p.room_id).is_none() {
             let score = pks::replay_score(&svc.b.db, &p).await?;
-            resume_actor(svc, &p, score).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            resume_actor(svc, &p, score).await.map_err(AppError::into_anyhow)?;
             let left = Duration::from_millis((ends_at - now_ms()).max(0) as u64);
             svc.b.outbox.schedule(pk::END_JOB, json!({"pk_id": p.id}), left).await?;
         }
@@ -221,7 +223,7 @@ pub async fn periodic_sweep(svc: &Services) -> anyhow::Result<()> {
     let grace_ms = (svc.settings.pk.sweep_interval_s as i64 * 1000).max(5_000);
     for p in pks::running(&svc.b.db).await? {
         if let Err(e) = end_if_due(svc, &p, grace_ms).await {
-            tracing::warn!(pk = p.id, error = %e, "PK sweep could not end a PK; trying again later");
+            tracing::warn!(pk = p.id, error = %format!("{e:#}"), "PK sweep could not end a PK; trying again later");
         }
     }
     Ok(())
@@ -245,7 +247,7 @@ async fn end_if_due(svc: &Services, p: &pk_rows::Model, grace_ms: i64) -> anyhow
     };
     match reason {
         Some(reason) => {
-            end_pk(svc, p, reason).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            end_pk(svc, p, reason).await.map_err(AppError::into_anyhow)?;
             Ok(true)
         }
         None => Ok(false),

@@ -277,7 +277,7 @@ pub async fn periodic_sweep(svc: &Services) -> anyhow::Result<()> {
     let grace_ms = (svc.settings.rain.sweep_interval_s as i64 * 1000).max(5_000);
     for r in rains::active(&svc.b.db).await? {
         if let Err(e) = settle(svc, &r, grace_ms).await {
-            tracing::warn!(rain = r.id, error = %e, "rain sweep could not settle a rain; trying again later");
+            tracing::warn!(rain = r.id, error = %format!("{e:#}"), "rain sweep could not settle a rain; trying again later");
         }
     }
     Ok(())
