@@ -1,5 +1,6 @@
 //! WebSocket frames: `{"type", "seq"?, "data"?}`, encoded once into shared bytes.
 
+use crate::domain::error::ErrorCode;
 use bytestring::ByteString;
 use serde::Serialize;
 
@@ -23,6 +24,6 @@ pub fn bare(kind: &str) -> ByteString {
     encode::<()>(kind, None, None)
 }
 
-pub fn error(code: &str, message: &str) -> ByteString {
+pub fn error(code: ErrorCode, message: &str) -> ByteString {
     encode("error", None, Some(&serde_json::json!({"code": code, "message": message})))
 }

@@ -5,7 +5,7 @@
 use super::registry::RoomRegistry;
 use super::room;
 use crate::clock::{now_ms, rfc3339};
-use crate::domain::pk::{apply_gift, is_knockout, winner_at, Side};
+use crate::domain::pk::{apply_gift, is_knockout, winner_at, PkStatus, Side};
 use crate::domain::user::UserRef;
 use crate::storage::queue::backoff;
 use crate::storage::{entities::pks as pk_rows, pks};
@@ -101,7 +101,7 @@ impl PkActor {
         if self.progress_pending {
             self.send_progress();
         }
-        self.pk.status = pks::ENDED.into();
+        self.pk.status = PkStatus::Ended.as_str().into();
         self.pk.winner = winner;
     }
 
@@ -109,7 +109,7 @@ impl PkActor {
     /// already. Store first, announce after: the winner is announced once, by whoever stored
     /// the end. Until the end is stored the actor stays (the PK is still running in storage):
     /// it tries again itself with back-off, and the end timer's job fails and is retried too.
-    fn store(&mut self) -> ResponseActFuture<Self, Result<bool, String>> {
+    fn store(&mut self) -> ResponseActFuture<Self, Result<bool, EndError>> {
         let db = self.db.clone();
         let (id, score, winner) = (self.pk.id, self.pk.score, self.pk.winner);
         let data = json!({"pk": self.json(), "winner": winner});
@@ -136,7 +136,7 @@ impl PkActor {
                             ctx.spawn(act.store().map(|_, _, _| ()));
                         });
                     }
-                    Err(e.to_string())
+                    Err(EndError::Store(e))
                 }
             },
         ))
@@ -157,8 +157,19 @@ pub struct PkGift {
 
 /// Ends the PK; answers once the end is stored (true: by this message), or why it is not.
 #[derive(Message)]
-#[rtype(result = "Result<bool, String>")]
+#[rtype(result = "Result<bool, EndError>")]
 pub struct End(pub EndReason);
+
+/// Why a PK did not end (yet): whoever asked tries again.
+#[derive(Debug, thiserror::Error)]
+pub enum EndError {
+    /// An early timer (clock skew or a stale job).
+    #[error("the PK timer fired early")]
+    Early,
+    /// Storing the result failed; the actor retries it too.
+    #[error("storing the PK result failed")]
+    Store(#[source] sea_orm::DbErr),
+}
 
 /// The current `pk` object.
 #[derive(Message)]
@@ -194,7 +205,7 @@ impl Handler<PkGift> for PkActor {
 }
 
 impl Handler<End> for PkActor {
-    type Result = ResponseActFuture<Self, Result<bool, String>>;
+    type Result = ResponseActFuture<Self, Result<bool, EndError>>;
     fn handle(&mut self, msg: End, _: &mut Context<Self>) -> Self::Result {
         if !self.ended
             && msg.0 == EndReason::Timer
@@ -202,7 +213,7 @@ impl Handler<End> for PkActor {
             && !is_knockout(self.pk.score)
         {
             // An early timer (clock skew or a stale job): not ended; the job tries again.
-            return Box::pin(fut::ready(Err("the PK timer fired early".to_owned())));
+            return Box::pin(fut::ready(Err(EndError::Early)));
         }
         self.decide(msg.0);
         self.store()

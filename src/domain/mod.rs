@@ -3,11 +3,16 @@
 pub mod chat;
 pub mod error;
 pub mod money;
+pub mod order;
 pub mod paging;
 pub mod pk;
+pub mod product;
 pub mod ratelimit;
 pub mod redpacket;
+pub mod review;
 pub mod room;
+pub mod status;
 pub mod user;
 
-pub use error::DomainError;
+pub use error::{DomainError, ErrorCode};
+pub use status::Status;

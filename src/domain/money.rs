@@ -1,6 +1,16 @@
 //! Coins: whole, non-negative amounts, and the kinds of trade that move them.
 
+use super::status::status_enum;
 use super::DomainError;
+
+status_enum! {
+    /// A recharge: pending until its coins are credited (at once with the simulated payment
+    /// provider, at the provider's signed notify otherwise), then paid.
+    pub enum RechargeStatus("recharge") {
+        Pending = "pending",
+        Paid = "paid",
+    }
+}
 
 /// Kinds of wallet trade; the string form is the contract's `kind`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -1,4 +1,16 @@
-//! The PK score rule: the host's share of the bar, moved by gifts.
+//! PK battles: their status and the score rule (the host's share of the bar, moved by gifts).
+
+use super::status::status_enum;
+
+status_enum! {
+    /// A PK's status; the contract's `pk.status`. A PK room has one waiting from its
+    /// creation; a challenger starts it; the timer, a leave or a close ends it, once.
+    pub enum PkStatus("pk") {
+        Waiting = "waiting",
+        Running = "running",
+        Ended = "ended",
+    }
+}
 
 /// Which side of a PK a gift goes to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,6 +1,44 @@
-//! The red-packet split: the double-mean method, drawn once when a rain is prepared.
+//! Red-packet rain: an anchor's application (reviewed by an admin), the rain's stages, and the
+//! split of its coins into packets (the double-mean method, drawn once when it is prepared).
 
+use super::review::Reviewed;
+use super::status::status_enum;
 use rand::Rng;
+
+status_enum! {
+    /// A red-packet application; the contract's `application.status`. An approved one pays for
+    /// one rain, which uses it.
+    pub enum ApplicationStatus("application") {
+        Pending = "pending",
+        Approved = "approved",
+        Rejected = "rejected",
+        Used = "used",
+    }
+}
+
+impl Reviewed for ApplicationStatus {
+    const PENDING: Self = Self::Pending;
+    const APPROVED: Self = Self::Approved;
+    const REJECTED: Self = Self::Rejected;
+}
+
+status_enum! {
+    /// A rain's stage: preparing (the anchor's wallet is being debited) → prepared (paid) →
+    /// running → ended; or preparing → failed (a prepare that never paid: nothing to refund,
+    /// and the application stays usable). The contract shows only prepared and running.
+    pub enum RainStatus("rain") {
+        Preparing = "preparing",
+        Prepared = "prepared",
+        Running = "running",
+        Ended = "ended",
+        Failed = "failed",
+    }
+}
+
+impl RainStatus {
+    /// The stages that hold the room's one rain (a room has at most one of these).
+    pub const ACTIVE: [RainStatus; 3] = [Self::Preparing, Self::Prepared, Self::Running];
+}
 
 /// Splits `total` coins into `packets` amounts: each ≥ 1, summing to `total` exactly, each at
 /// most twice the mean of what is left when it is drawn. Requires `total >= packets >= 1`.

@@ -6,6 +6,7 @@ use super::limits;
 use super::session::{new_token, session_key, token_hash, AuthUser, COOKIE};
 use super::state::AppState;
 use super::views::{user_view, UserView};
+use crate::domain::error::ErrorCode;
 use crate::domain::user::{AvatarUrl, LoginCode, Nickname, Phone};
 use crate::storage::{kv::keys, users};
 use actix_web::{cookie::Cookie, web, HttpRequest, HttpResponse};
@@ -109,7 +110,7 @@ pub async fn login(state: web::Data<AppState>, req: HttpRequest, body: Json<Logi
             message: "too many wrong codes for this phone; try again later".into(),
         });
     }
-    let invalid = || AppError::Unauthorized("invalid_code", "the code is wrong, expired or already used".into());
+    let invalid = || AppError::unauthorized_as(ErrorCode::InvalidCode, "the code is wrong, expired or already used");
     // One use: whoever takes the right code first logs in; a wrong guess leaves it in place.
     let stored = state.b.kv.get(&code_key(&phone)).await?;
     if stored.as_deref() != Some(code.as_str())

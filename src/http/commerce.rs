@@ -2,14 +2,16 @@
 //! payment. What they do is decided in `services::products` and `services::orders`.
 
 use super::error::{AppError, AppResult};
-use super::extract::Json;
+use super::extract::{parse_status, Json, StatusQuery};
 use super::limits;
-use super::rain::{parse_status, StatusQuery};
 use super::session::{Admin, AuthUser};
 use super::state::AppState;
 use super::views::PageOf;
+use crate::domain::order::OrderStatus;
 use crate::domain::paging::Page;
+use crate::domain::product::ProductStatus;
 use crate::domain::ratelimit::Limit;
+use crate::domain::review::Decision;
 use crate::services::orders::{Cart, OrderView};
 use crate::services::products::ProductView;
 use crate::services::{orders, products};
@@ -67,7 +69,7 @@ pub async fn admin_products(
     q: web::Query<StatusQuery>,
 ) -> AppResult<web::Json<PageOf<ProductView>>> {
     let page = Page::parse(q.page, q.page_size)?;
-    let status = parse_status(q.status.as_deref(), &[shop::PENDING, shop::APPROVED, shop::REJECTED])?;
+    let status = parse_status::<ProductStatus>(q.status.as_deref())?;
     let (items, total) = shop::products_page(&state.b.db, status, page.offset(), page.page_size).await?;
     Ok(web::Json(PageOf {
         items: items.into_iter().map(products::product_view).collect(),
@@ -81,14 +83,14 @@ pub async fn admin_products(
 #[utoipa::path(post, path = "/api/admin/products/{id}/approve", tag = "admin", params(("id" = i64, Path)),
     responses((status = 200, body = ProductView), (status = 403, body = super::openapi::ErrorBody), (status = 404, body = super::openapi::ErrorBody), (status = 409, body = super::openapi::ErrorBody, description = "not_pending: decided already")))]
 pub async fn approve(state: web::Data<AppState>, _a: Admin, id: web::Path<i64>) -> AppResult<web::Json<ProductView>> {
-    Ok(web::Json(products::decide(&state, *id, shop::APPROVED).await?))
+    Ok(web::Json(products::decide(&state, *id, Decision::Approve).await?))
 }
 
 /// Rejects a product; admins only.
 #[utoipa::path(post, path = "/api/admin/products/{id}/reject", tag = "admin", params(("id" = i64, Path)),
     responses((status = 200, body = ProductView), (status = 403, body = super::openapi::ErrorBody), (status = 404, body = super::openapi::ErrorBody), (status = 409, body = super::openapi::ErrorBody, description = "not_pending: decided already")))]
 pub async fn reject(state: web::Data<AppState>, _a: Admin, id: web::Path<i64>) -> AppResult<web::Json<ProductView>> {
-    Ok(web::Json(products::decide(&state, *id, shop::REJECTED).await?))
+    Ok(web::Json(products::decide(&state, *id, Decision::Reject).await?))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -171,7 +173,7 @@ pub async fn my_orders(
     q: web::Query<StatusQuery>,
 ) -> AppResult<web::Json<PageOf<OrderView>>> {
     let page = Page::parse(q.page, q.page_size)?;
-    let status = parse_status(q.status.as_deref(), &[shop::PENDING, shop::PAID, shop::EXPIRED])?;
+    let status = parse_status::<OrderStatus>(q.status.as_deref())?;
     let (items, total) = orders::orders_of(&state, user.id, status, page).await?;
     Ok(web::Json(PageOf { items, page: page.page, page_size: page.page_size, total }))
 }

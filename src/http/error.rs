@@ -1,6 +1,7 @@
 //! The HTTP face of `services::AppError`: status, headers and the contract's
 //! `{"error": {"code", "message", "field"?}}`. Internal causes are logged, never sent.
 
+use crate::domain::error::ErrorCode;
 pub use crate::services::error::{AppError, AppResult};
 use crate::storage::health::Backend;
 use actix_web::{http::StatusCode, HttpResponse, ResponseError};
@@ -22,7 +23,7 @@ struct Body<'a> {
 
 #[derive(Serialize)]
 struct Inner<'a> {
-    code: &'a str,
+    code: ErrorCode,
     message: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     field: Option<&'a str>,

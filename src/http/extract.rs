@@ -1,11 +1,14 @@
 //! Extractors that answer bad input with the contract's 400/413 instead of actix defaults:
 //! JSON bodies (64 KiB, drained when larger so the client really receives the 413, and the
-//! field at fault named), and path and query errors.
+//! field at fault named), path and query errors, and the `status` filter of list queries.
 
 use super::error::AppError;
+use crate::domain::Status;
 use actix_web::{dev::Payload, web, FromRequest, HttpRequest};
 use futures_util::{future::LocalBoxFuture, StreamExt};
 use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use utoipa::IntoParams;
 
 /// Largest accepted request body.
 pub const BODY_LIMIT: usize = 64 * 1024;
@@ -136,6 +139,21 @@ pub fn query_config() -> web::QueryConfig {
     })
 }
 
+/// The query of a list that filters by status, with its page.
+#[derive(Deserialize, IntoParams)]
+pub struct StatusQuery {
+    pub status: Option<String>,
+    pub page: Option<i64>,
+    pub page_size: Option<i64>,
+}
+
+/// A `status` query parameter: one of `S`'s values, or none; 400 with `field` `status` naming
+/// the values otherwise.
+pub fn parse_status<S: Status>(s: Option<&str>) -> Result<Option<S>, AppError> {
+    s.map(|s| S::parse(s).map_err(|_| AppError::invalid("status", format!("status must be one of {}", S::names()))))
+        .transpose()
+}
+
 pub fn json_config() -> web::JsonConfig {
     web::JsonConfig::default()
         .limit(BODY_LIMIT)
@@ -152,6 +170,20 @@ mod tests {
     struct P {
         phone: String,
         n: Option<i64>,
+    }
+
+    #[test]
+    fn a_status_filter_is_one_of_the_values() {
+        use crate::domain::order::OrderStatus;
+        assert_eq!(parse_status::<OrderStatus>(None).unwrap(), None);
+        assert_eq!(parse_status::<OrderStatus>(Some("paid")).unwrap(), Some(OrderStatus::Paid));
+        match parse_status::<OrderStatus>(Some("used")) {
+            Err(AppError::InvalidInput { message, field }) => {
+                assert_eq!(message, "status must be one of pending, paid, expired");
+                assert_eq!(field.as_deref(), Some("status"));
+            }
+            _ => panic!("used is no order status"),
+        }
     }
 
     #[test]

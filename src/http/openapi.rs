@@ -2,6 +2,7 @@
 //! completed by [`Contract`] with what every path shares: how to authenticate, and the error
 //! statuses that the extractors, the auth check and the backends can answer on any path.
 
+use crate::domain::error::ErrorCode;
 use serde::Serialize;
 use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::path::{Operation, PathItem};
@@ -255,8 +256,40 @@ pub async fn fallback(req: actix_web::HttpRequest) -> actix_web::HttpResponse {
     if let Some(methods) = methods_of(req.path()) {
         let allow: Vec<String> = methods.iter().map(|m| m.to_ascii_uppercase()).collect();
         return actix_web::HttpResponse::MethodNotAllowed().insert_header(("Allow", allow.join(", "))).json(
-            serde_json::json!({"error": {"code": "method_not_allowed", "message": format!("{} takes {}", req.path(), allow.join(", "))}}),
+            serde_json::json!({"error": {"code": ErrorCode::MethodNotAllowed, "message": format!("{} takes {}", req.path(), allow.join(", "))}}),
         );
     }
     actix_web::ResponseError::error_response(&super::AppError::NotFound("path"))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// The codes the document names in its responses' descriptions; it must not lose one.
+    #[test]
+    fn the_document_names_the_contract_codes() {
+        let doc = serde_json::to_string(document()).unwrap();
+        for code in [
+            ErrorCode::InvalidInput,
+            ErrorCode::Unauthorized,
+            ErrorCode::Forbidden,
+            ErrorCode::NotFound,
+            ErrorCode::Expired,
+            ErrorCode::TooLarge,
+            ErrorCode::RateLimited,
+            ErrorCode::Unavailable,
+            ErrorCode::InvalidCode,
+            ErrorCode::Csrf,
+            ErrorCode::AlreadyLive,
+            ErrorCode::RoomClosed,
+            ErrorCode::NotPending,
+            ErrorCode::CartEmpty,
+            ErrorCode::SoldOut,
+            ErrorCode::LimitExceeded,
+        ] {
+            assert!(doc.contains(code.as_str()), "the OpenAPI document lost {code}");
+        }
+    }
 }

@@ -2,6 +2,7 @@
 
 use super::error::{AppError, FailedBackend};
 use super::state::AppState;
+use crate::domain::error::ErrorCode;
 use crate::settings::MetricsSettings;
 use crate::storage::health::Backend;
 use actix_web::{
@@ -90,9 +91,9 @@ pub async fn metrics(req: HttpRequest, settings: web::Data<MetricsSettings>) -> 
             .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
             .unwrap_or("");
         if !constant_time_eq(presented.trim().as_bytes(), settings.token.as_bytes()) {
-            return HttpResponse::Unauthorized()
-                .insert_header(("WWW-Authenticate", "Bearer"))
-                .json(serde_json::json!({"error": {"code": "unauthorized", "message": "metrics need a token"}}));
+            return HttpResponse::Unauthorized().insert_header(("WWW-Authenticate", "Bearer")).json(
+                serde_json::json!({"error": {"code": ErrorCode::Unauthorized, "message": "metrics need a token"}}),
+            );
         }
     }
     HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(crate::metrics::render())

@@ -1,8 +1,8 @@
 //! Red-packet rain routes: applications, prepare, start, grab. What they do is decided in
 //! `services::rain`.
 
-use super::error::{AppError, AppResult};
-use super::extract::Json;
+use super::error::AppResult;
+use super::extract::{parse_status, Json, StatusQuery};
 use super::limits;
 use super::session::{Admin, AuthUser};
 use super::state::AppState;
@@ -10,13 +10,15 @@ use super::views::PageOf;
 use crate::clock::rfc3339;
 use crate::domain::paging::Page;
 use crate::domain::ratelimit::Limit;
+use crate::domain::redpacket::ApplicationStatus;
+use crate::domain::review::Decision;
 use crate::services::rain;
 use crate::storage::entities::red_packet_applications as app_rows;
 use crate::storage::rains;
 use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/red-packet/applications", web::post().to(apply))
@@ -67,24 +69,6 @@ pub async fn apply(state: web::Data<AppState>, user: AuthUser, body: Json<ApplyB
     Ok(HttpResponse::Created().json(app_view(a)))
 }
 
-#[derive(Deserialize, IntoParams)]
-pub struct StatusQuery {
-    pub status: Option<String>,
-    pub page: Option<i64>,
-    pub page_size: Option<i64>,
-}
-
-pub fn parse_status(s: Option<&str>, allowed: &[&'static str]) -> AppResult<Option<&'static str>> {
-    match s {
-        None => Ok(None),
-        Some(s) => allowed
-            .iter()
-            .find(|a| **a == s)
-            .map(|a| Some(*a))
-            .ok_or_else(|| AppError::invalid("status", format!("status must be one of {}", allowed.join(", ")))),
-    }
-}
-
 /// Applications, newest first; admins only.
 #[utoipa::path(get, path = "/api/admin/red-packet/applications", tag = "admin", params(("status" = Option<String>, Query, pattern = r"^(pending|approved|rejected|used)$"), ("page" = Option<i64>, Query, minimum = 1, maximum = 1000000, description = "from 1 (default 1)"), ("page_size" = Option<i64>, Query, minimum = 1, maximum = 100, description = "1 to 100 (default 20)")),
     responses((status = 200, body = PageOf<ApplicationView>), (status = 403, body = super::openapi::ErrorBody)))]
@@ -94,7 +78,7 @@ pub async fn list_applications(
     q: web::Query<StatusQuery>,
 ) -> AppResult<web::Json<PageOf<ApplicationView>>> {
     let page = Page::parse(q.page, q.page_size)?;
-    let status = parse_status(q.status.as_deref(), &[rains::PENDING, rains::APPROVED, rains::REJECTED, rains::USED])?;
+    let status = parse_status::<ApplicationStatus>(q.status.as_deref())?;
     let (items, total) = rains::applications(&state.b.db, status, page.offset(), page.page_size).await?;
     Ok(web::Json(PageOf {
         items: items.into_iter().map(app_view).collect(),
@@ -112,7 +96,7 @@ pub async fn approve(
     _admin: Admin,
     id: web::Path<i64>,
 ) -> AppResult<web::Json<ApplicationView>> {
-    Ok(web::Json(app_view(rain::decide(&state, *id, rains::APPROVED).await?)))
+    Ok(web::Json(app_view(rain::decide(&state, *id, Decision::Approve).await?)))
 }
 
 /// Rejects an application; admins only.
@@ -123,7 +107,7 @@ pub async fn reject(
     _admin: Admin,
     id: web::Path<i64>,
 ) -> AppResult<web::Json<ApplicationView>> {
-    Ok(web::Json(app_view(rain::decide(&state, *id, rains::REJECTED).await?)))
+    Ok(web::Json(app_view(rain::decide(&state, *id, Decision::Reject).await?)))
 }
 
 /// Prepares a rain: the anchor's wallet pays `total_coins`; the amounts are drawn and stored.

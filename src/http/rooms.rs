@@ -5,6 +5,7 @@ use super::extract::Json;
 use super::session::AuthUser;
 use super::state::AppState;
 use super::views::PageOf;
+use crate::domain::error::ErrorCode;
 use crate::domain::paging::Page;
 use crate::domain::room::{parse_title, RoomKind};
 use crate::services::rooms::{self, live_room, RoomView};
@@ -123,7 +124,7 @@ pub async fn im(
     super::limits::check(&state, &format!("im:{}", user.id), per_minute).await?;
     let r = live_room(&state, *id).await?;
     if crate::storage::rooms::is_banned(&state.b.db, r.id, user.id).await? {
-        return Err(AppError::Forbidden("banned", "you are banned from this room".into()));
+        return Err(AppError::forbidden_as(ErrorCode::Banned, "you are banned from this room"));
     }
     state.notices.hub.check(user.id, r.id, super::ws::socket_caps(&state)).map_err(super::ws::too_many_sockets)?;
     let ticket = super::session::new_token();

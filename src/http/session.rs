@@ -3,6 +3,7 @@
 
 use super::error::AppError;
 use super::state::AppState;
+use crate::domain::error::ErrorCode;
 use actix_web::{dev::Payload, http::Method, web, FromRequest, HttpRequest};
 use futures_util::future::LocalBoxFuture;
 use rand::RngCore;
@@ -72,7 +73,7 @@ impl FromRequest for AuthUser {
             let hash = token_hash(&token);
             let value = state.b.kv.get(&session_key(&hash)).await?.ok_or_else(AppError::unauthorized)?;
             if !csrf_ok {
-                return Err(AppError::Forbidden("csrf", "cross-site request refused".into()));
+                return Err(AppError::forbidden_as(ErrorCode::Csrf, "cross-site request refused"));
             }
             let (id, phone) = value.split_once(':').ok_or_else(AppError::unauthorized)?;
             let id: i64 = id.parse().map_err(|_| AppError::unauthorized())?;

@@ -7,11 +7,13 @@ use super::session::AuthUser;
 use super::state::AppState;
 use super::views::PageOf;
 use crate::clock::rfc3339;
-use crate::domain::money::TradeKind;
+use crate::domain::error::ErrorCode;
+use crate::domain::money::{RechargeStatus, TradeKind};
 use crate::domain::paging::Page;
 use crate::storage::entities::recharges;
 use crate::storage::gifts as catalog;
 use crate::storage::wallets::{Effect, Outcome, WalletOp};
+use crate::storage::Stated;
 use actix_web::{web, HttpRequest, HttpResponse};
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
@@ -160,10 +162,10 @@ async fn credit_recharge(state: &AppState, user_id: i64, recharge_id: i64, coins
 /// whoever gets there first (its trade is unique by the recharge), so a retry completes it.
 async fn answer(state: &AppState, mut r: recharges::Model) -> AppResult<HttpResponse> {
     let mut balance = None;
-    if r.status == "pending" && state.settings.payments.settles_at_once() {
+    if r.is(RechargeStatus::Pending) && state.settings.payments.settles_at_once() {
         match credit_recharge(state, r.user_id, r.id, r.coins).await? {
             Outcome::Done { balance: b, .. } | Outcome::Duplicate { balance: b, .. } => {
-                r.status = "paid".into();
+                r.status = RechargeStatus::Paid.as_str().into();
                 balance = Some(b);
             }
             // Paid meanwhile by another node: read what it stored.
@@ -243,14 +245,14 @@ pub async fn notify(
         Hmac::<Sha256>::new_from_slice(state.settings.payments.notify_secret.as_bytes()).map_err(AppError::internal)?;
     mac.update(&body);
     if sig.is_none_or(|s| mac.verify_slice(&s).is_err()) {
-        return Err(AppError::Unauthorized("unauthorized", "bad signature".into()));
+        return Err(AppError::unauthorized_as(ErrorCode::Unauthorized, "bad signature"));
     }
     let n: Notify = super::extract::parse_json(&body)?;
-    if n.status != "paid" {
+    if n.status != RechargeStatus::Paid.as_str() {
         return Ok(HttpResponse::Ok().json(serde_json::json!({"credited": false})));
     }
     let r = catalog::recharge(&state.b.db, n.recharge_id).await?.ok_or(AppError::NotFound("recharge"))?;
-    let credited = if r.status == "paid" {
+    let credited = if r.is(RechargeStatus::Paid) {
         false
     } else {
         matches!(credit_recharge(&state, r.user_id, r.id, r.coins).await?, Outcome::Done { .. })

@@ -3,6 +3,7 @@
 //! become `BackendDown` when they say a backend is unreachable, `Internal` otherwise; internal
 //! causes are logged, never sent.
 
+use crate::domain::error::ErrorCode;
 use crate::domain::DomainError;
 use crate::storage::health::{db_unreachable, Backend, BackendDown};
 
@@ -12,15 +13,15 @@ pub enum AppError {
     InvalidInput { message: String, field: Option<String> },
     /// 401 with a code: `unauthorized` or `invalid_code`.
     #[error("{1}")]
-    Unauthorized(&'static str, String),
+    Unauthorized(ErrorCode, String),
     /// 403 with a code: `forbidden`, `csrf`, `no_privilege`, `banned`.
     #[error("{1}")]
-    Forbidden(&'static str, String),
+    Forbidden(ErrorCode, String),
     #[error("{0} not found")]
     NotFound(&'static str),
     /// 409 with a conflict code named by the contract.
     #[error("{1}")]
-    Conflict(&'static str, String),
+    Conflict(ErrorCode, String),
     #[error("insufficient balance")]
     InsufficientBalance,
     #[error("{0}")]
@@ -90,12 +91,20 @@ impl AppError {
         Self::InvalidInput { message: message.into(), field: None }
     }
     pub fn unauthorized() -> Self {
-        Self::Unauthorized("unauthorized", "log in first".into())
+        Self::Unauthorized(ErrorCode::Unauthorized, "log in first".into())
+    }
+    /// 401 with its own code (`invalid_code`) or message.
+    pub fn unauthorized_as(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self::Unauthorized(code, message.into())
     }
     pub fn forbidden(message: impl Into<String>) -> Self {
-        Self::Forbidden("forbidden", message.into())
+        Self::Forbidden(ErrorCode::Forbidden, message.into())
     }
-    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+    /// 403 with a code of its own: `csrf`, `no_privilege`, `banned`.
+    pub fn forbidden_as(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self::Forbidden(code, message.into())
+    }
+    pub fn conflict(code: ErrorCode, message: impl Into<String>) -> Self {
         Self::Conflict(code, message.into())
     }
     pub fn rate_limited(retry_after_s: u64) -> Self {
@@ -105,17 +114,28 @@ impl AppError {
         Self::from(e.into())
     }
 
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            Self::InvalidInput { .. } => "invalid_input",
-            Self::Unauthorized(c, _) | Self::Forbidden(c, _) | Self::Conflict(c, _) => c,
-            Self::NotFound(_) => "not_found",
-            Self::InsufficientBalance => "insufficient_balance",
-            Self::Expired(_) => "expired",
-            Self::TooLarge => "too_large",
-            Self::RateLimited { .. } => "rate_limited",
-            Self::Unavailable(_) | Self::BackendDown(_) => "unavailable",
-            Self::Internal(_) => "internal",
+            Self::InvalidInput { .. } => ErrorCode::InvalidInput,
+            Self::Unauthorized(c, _) | Self::Forbidden(c, _) | Self::Conflict(c, _) => *c,
+            Self::NotFound(_) => ErrorCode::NotFound,
+            Self::InsufficientBalance => ErrorCode::InsufficientBalance,
+            Self::Expired(_) => ErrorCode::Expired,
+            Self::TooLarge => ErrorCode::TooLarge,
+            Self::RateLimited { .. } => ErrorCode::RateLimited,
+            Self::Unavailable(_) | Self::BackendDown(_) => ErrorCode::Unavailable,
+            Self::Internal(_) => ErrorCode::Internal,
+        }
+    }
+
+    /// The error as an `anyhow::Error` for a job or a sweep, with its cause chain: an internal
+    /// error becomes its cause (not "internal error"), an outage names the backend, any other
+    /// error stays itself.
+    pub fn into_anyhow(self) -> anyhow::Error {
+        match self {
+            Self::Internal(e) => e,
+            Self::BackendDown(b) => anyhow::Error::new(BackendDown(b)),
+            other => anyhow::Error::new(other),
         }
     }
 }

@@ -14,15 +14,19 @@
 //! | `rain.rs` | a red-packet rain: applications, prepare, start, grab, end, sweeps |
 //! | `orders.rs` | carts, orders that reserve stock, payment and expiry |
 //! | `products.rs` | products: approval and the room's shelf |
+//! | `review.rs` | an admin's decision on an application or a product, one shape for both |
+//! | `jobs.rs` | the shape of the timer jobs (PK end, rain end, order expiry) |
 //! | `sweeps.rs` | the periodic sweeps' one loop |
 //! | `error.rs` | the one error type, with the contract's codes |
 
 pub mod error;
 pub mod gifts;
+pub mod jobs;
 pub mod orders;
 pub mod pk;
 pub mod products;
 pub mod rain;
+pub mod review;
 pub mod room_list;
 pub mod rooms;
 pub mod sweeps;

@@ -2,15 +2,20 @@
 //! expire unpaid (the expiry waits in the outbox with the order), payment from the wallet, and
 //! the expiry job and start-up sweep.
 
+use super::jobs::{self, Fired};
 use super::rooms::{live_room, room_actor};
 use super::{AppError, AppResult, Services};
 use crate::actors::room;
 use crate::clock::{now_ms, rfc3339};
+use crate::domain::error::ErrorCode;
 use crate::domain::money::{count_in, TradeKind};
+use crate::domain::order::{is_overdue, OrderStatus, Settled};
+use crate::domain::product::ProductStatus;
 use crate::storage::commerce::{self as shop, Line, PlaceError, StockLevel};
 use crate::storage::entities::{order_items, orders, products};
 use crate::storage::queue::{Job, JobHandler};
 use crate::storage::wallets::{Effect, Outcome, WalletOp};
+use crate::storage::Stated;
 use serde::Serialize;
 use serde_json::json;
 use std::collections::HashMap;
@@ -65,7 +70,7 @@ pub async fn add_to_cart(svc: &Services, user_id: i64, room_id: i64, product_id:
     let r = live_room(svc, room_id).await?;
     let p = shop::product(&svc.b.db, product_id)
         .await?
-        .filter(|p| p.anchor_id == r.anchor_id && p.status == shop::APPROVED)
+        .filter(|p| p.anchor_id == r.anchor_id && p.is(ProductStatus::Approved))
         .ok_or(AppError::NotFound("product"))?;
     let ttl = Duration::from_secs(svc.settings.commerce.cart_ttl_s);
     svc.b.kv.hset(&cart_key(user_id, r.id), &p.id.to_string(), &count.to_string(), Some(ttl)).await?;
@@ -123,7 +128,7 @@ pub async fn place_order(svc: &Services, user_id: i64, room_id: i64) -> AppResul
     let r = live_room(svc, room_id).await?;
     let lines = read_cart(svc, user_id, r.id).await?;
     if lines.is_empty() {
-        return Err(AppError::conflict("cart_empty", "the cart is empty"));
+        return Err(AppError::conflict(ErrorCode::CartEmpty, "the cart is empty"));
     }
     // The room's live counts are a hint for fast rejection: a line they say is short is checked
     // against the database before it is skipped, so a stale count never refuses a sale.
@@ -155,7 +160,7 @@ pub async fn place_order(svc: &Services, user_id: i64, room_id: i64) -> AppResul
         }
     }
     if to_try.is_empty() {
-        return Err(AppError::conflict("sold_out", "none of the cart's products has stock left"));
+        return Err(AppError::conflict(ErrorCode::SoldOut, "none of the cart's products has stock left"));
     }
     let expiry = Duration::from_secs(svc.settings.commerce.order_expiry_s);
     let order_id = svc.b.ids.next("order").await?;
@@ -164,11 +169,11 @@ pub async fn place_order(svc: &Services, user_id: i64, room_id: i64) -> AppResul
     let placed = match shop::place_order(&svc.b.db, order_id, user_id, r.id, to_try, expires_at, cap).await {
         Ok(p) => p,
         Err(PlaceError::SoldOut) => {
-            return Err(AppError::conflict("sold_out", "none of the cart's products has stock left"))
+            return Err(AppError::conflict(ErrorCode::SoldOut, "none of the cart's products has stock left"))
         }
         Err(PlaceError::OverLimit { product_id, held, asked, cap }) => {
             return Err(AppError::conflict(
-                "limit_exceeded",
+                ErrorCode::LimitExceeded,
                 format!(
                     "product {product_id}: at most {cap} units may be held in pending orders \
                      ({held} held, {asked} asked); pay or wait for an order to expire"
@@ -209,7 +214,7 @@ pub async fn own_order(svc: &Services, user: i64, id: i64) -> AppResult<(orders:
 pub async fn orders_of(
     svc: &Services,
     user: i64,
-    status: Option<&str>,
+    status: Option<OrderStatus>,
     page: crate::domain::paging::Page,
 ) -> AppResult<(Vec<OrderView>, u64)> {
     let (os, total) = shop::orders_of(&svc.b.db, user, status, page.offset(), page.page_size).await?;
@@ -228,13 +233,13 @@ pub async fn orders_of(
 /// Pays a pending order of `user_id` from the wallet; 410 once it expired.
 pub async fn pay(svc: &Services, user_id: i64, id: i64) -> AppResult<OrderView> {
     let (o, _) = own_order(svc, user_id, id).await?;
-    match o.status.as_str() {
-        shop::EXPIRED => return Err(AppError::Expired("the order expired".into())),
-        shop::PAID => return Err(AppError::conflict("not_pending", "the order is paid already")),
-        _ => {}
+    match o.state()?.pay() {
+        Ok(_) => {}
+        Err(e @ Settled::Expired) => return Err(AppError::Expired(e.to_string())),
+        Err(e @ Settled::Paid) => return Err(AppError::conflict(ErrorCode::NotPending, e.to_string())),
     }
     let now = now_ms();
-    if o.expires_at <= now {
+    if is_overdue(o.expires_at, now) {
         // Past its time: expired whatever happens next; if returning the stock fails here, the
         // expiry job returns it on its next try.
         if let Err(e) = expire_order(svc, o.id).await {
@@ -256,11 +261,12 @@ pub async fn pay(svc: &Services, user_id: i64, id: i64) -> AppResult<OrderView> 
         Outcome::Insufficient => return Err(AppError::InsufficientBalance),
         Outcome::Duplicate { .. } | Outcome::Refused => {}
     }
+    // Paid by this call or a racing one; otherwise the guard refused it: past its time.
     let (o, items) = own_order(svc, user_id, id).await?;
-    match o.status.as_str() {
-        shop::PAID => Ok(order_view(o, items)),
-        shop::EXPIRED => Err(AppError::Expired("the order expired".into())),
-        _ => Err(AppError::Expired("the order expired".into())),
+    if o.is(OrderStatus::Paid) {
+        Ok(order_view(o, items))
+    } else {
+        Err(AppError::Expired(Settled::Expired.to_string()))
     }
 }
 
@@ -281,15 +287,9 @@ pub struct ExpireJob(pub Services);
 #[async_trait::async_trait]
 impl JobHandler for ExpireJob {
     async fn handle(&self, job: &Job) -> anyhow::Result<()> {
-        let Some(id) = job.payload["order_id"].as_i64() else { return Ok(()) };
-        let Some((o, _)) = shop::order(&self.0.b.db, id).await? else { return Ok(()) };
-        if o.status != shop::PENDING {
-            return Ok(()); // paid or expired already: nothing to do
-        }
-        if o.expires_at > now_ms() + 50 {
-            anyhow::bail!("order expiry fired early; retrying");
-        }
-        expire_order(&self.0, id).await
+        // Paid or expired already: nothing to do.
+        let Fired::Due(o) = jobs::due::<orders::Model>(&self.0.b.db, job).await? else { return Ok(()) };
+        expire_order(&self.0, o.id).await
     }
 }
 

@@ -2,17 +2,19 @@
 //! or a closing room ends it; the end timer's job, and the sweeps that end (or resume) PKs that
 //! were running when the server stopped or whose timer or close failed.
 
+use super::jobs::{self, Fired};
 use super::rooms::{anchor_of, room_actor};
 use super::{AppError, AppResult, Services};
 use crate::actors::pk::{self, pk_json, EndReason};
 use crate::actors::room;
 use crate::clock::now_ms;
-use crate::domain::pk::{winner_at, Side};
+use crate::domain::error::ErrorCode;
+use crate::domain::pk::{winner_at, PkStatus, Side};
 use crate::domain::room::{RoomKind, LIVE};
 use crate::domain::user::UserRef;
 use crate::storage::entities::pks as pk_rows;
 use crate::storage::queue::{Job, JobHandler};
-use crate::storage::{pks, rooms};
+use crate::storage::{pks, rooms, Stated};
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -23,7 +25,7 @@ async fn user_ref(svc: &Services, id: i64) -> AppResult<UserRef> {
 
 /// The `pk` object of a stored PK (the actor's live view when it runs).
 pub async fn view(svc: &Services, p: &pk_rows::Model) -> AppResult<Value> {
-    if p.status == pks::RUNNING {
+    if p.is(PkStatus::Running) {
         if let Some(a) = svc.pk.get(p.room_id) {
             if let Ok(v) = a.send(pk::Get).await {
                 return Ok(v);
@@ -41,7 +43,7 @@ pub async fn view(svc: &Services, p: &pk_rows::Model) -> AppResult<Value> {
 async fn pk_room(svc: &Services, id: i64) -> AppResult<crate::storage::entities::rooms::Model> {
     let r = rooms::find(&svc.b.db, id).await?.ok_or(AppError::NotFound("room"))?;
     if r.kind != RoomKind::Pk.as_str() {
-        return Err(AppError::conflict("not_pk_room", "this room is not a PK room"));
+        return Err(AppError::conflict(ErrorCode::NotPkRoom, "this room is not a PK room"));
     }
     Ok(r)
 }
@@ -60,7 +62,7 @@ pub async fn current(svc: &Services, room_id: i64) -> AppResult<Value> {
 pub async fn join(svc: &Services, user_id: i64, room_id: i64) -> AppResult<Value> {
     let r = pk_room(svc, room_id).await?;
     if r.status != LIVE {
-        return Err(AppError::conflict("room_closed", "the room is closed"));
+        return Err(AppError::conflict(ErrorCode::RoomClosed, "the room is closed"));
     }
     if r.anchor_id == user_id {
         return Err(AppError::forbidden("the room's own anchor cannot challenge it"));
@@ -71,7 +73,7 @@ pub async fn join(svc: &Services, user_id: i64, room_id: i64) -> AppResult<Value
     // One join at a time per room (across nodes too), then a status-guarded start.
     let lock = crate::storage::kv::keys::pk_join_lock(r.id);
     if !svc.b.kv.set_nx(&lock, "1", Duration::from_secs(5)).await? {
-        return Err(AppError::conflict("pk_busy", "someone is joining this PK"));
+        return Err(AppError::conflict(ErrorCode::PkBusy, "someone is joining this PK"));
     }
     let res = start_pk(svc, &r, user_id, my_room).await;
     let _ = svc.b.kv.del(&lock).await;
@@ -86,15 +88,15 @@ async fn start_pk(
 ) -> AppResult<Value> {
     let latest = pks::latest(&svc.b.db, r.id).await?;
     let pk_id = match latest {
-        Some(p) if p.status == pks::WAITING => p.id,
-        Some(p) if p.status == pks::RUNNING => {
-            return Err(AppError::conflict("pk_busy", "a challenger has joined already"))
+        Some(p) if p.is(PkStatus::Waiting) => p.id,
+        Some(p) if p.is(PkStatus::Running) => {
+            return Err(AppError::conflict(ErrorCode::PkBusy, "a challenger has joined already"))
         }
         _ => pks::create_waiting(&svc.b.db, svc.b.ids.next("pk").await?, r.id, r.anchor_id).await?.id,
     };
     let duration_ms = svc.settings.pk.duration_s as i64 * 1000;
     if !pks::start(&svc.b.db, pk_id, challenger, challenger_room, duration_ms).await? {
-        return Err(AppError::conflict("pk_busy", "a challenger has joined already"));
+        return Err(AppError::conflict(ErrorCode::PkBusy, "a challenger has joined already"));
     }
     let p = pks::find(&svc.b.db, pk_id).await?.ok_or(AppError::NotFound("pk"))?;
     let addr = resume_actor(svc, &p, p.score).await?;
@@ -134,8 +136,8 @@ async fn resume_actor(svc: &Services, p: &pk_rows::Model, score: i64) -> AppResu
 pub async fn leave(svc: &Services, user_id: i64, room_id: i64) -> AppResult<Value> {
     let r = pk_room(svc, room_id).await?;
     let p = pks::latest(&svc.b.db, r.id).await?.ok_or(AppError::NotFound("pk"))?;
-    if p.status != pks::RUNNING {
-        return Err(AppError::conflict("pk_not_running", "no PK is running in this room"));
+    if !p.is(PkStatus::Running) {
+        return Err(AppError::conflict(ErrorCode::PkNotRunning, "no PK is running in this room"));
     }
     if user_id != p.host_id && Some(user_id) != p.challenger_id {
         return Err(AppError::forbidden("only the host or the challenger can leave the PK"));
@@ -151,7 +153,9 @@ pub async fn end_pk(svc: &Services, p: &pk_rows::Model, reason: EndReason) -> Ap
     if let Some(a) = svc.pk.get(p.room_id) {
         match a.send(pk::End(reason)).await {
             Ok(Ok(_)) => return Ok(()),
-            Ok(Err(e)) => return Err(AppError::internal(anyhow::anyhow!("ending PK {}: {e}", p.id))),
+            // 500 whatever the cause (the actor retries its store itself); the cause stays in the
+            // chain for the log.
+            Ok(Err(e)) => return Err(AppError::Internal(anyhow::Error::new(e).context(format!("ending PK {}", p.id)))),
             // The actor stopped meanwhile (it stored the end, or it was stopped): storage decides.
             Err(_) => {}
         }
@@ -167,7 +171,7 @@ pub async fn end_pk(svc: &Services, p: &pk_rows::Model, reason: EndReason) -> Ap
     };
     if pks::end(&svc.b.db, p.id, score, winner).await? {
         let mut ended = p.clone();
-        ended.status = pks::ENDED.into();
+        ended.status = PkStatus::Ended.as_str().into();
         ended.score = score;
         ended.winner = winner;
         let v = view(svc, &ended).await?;
@@ -187,19 +191,9 @@ pub struct EndJob(pub Services);
 #[async_trait::async_trait]
 impl JobHandler for EndJob {
     async fn handle(&self, job: &Job) -> anyhow::Result<()> {
-        let Some(id) = job.payload["pk_id"].as_i64() else {
-            return Ok(());
-        };
-        let Some(p) = pks::find(&self.0.b.db, id).await? else {
-            return Ok(());
-        };
-        if p.status != pks::RUNNING {
-            return Ok(()); // ended already: a duplicate or late timer does nothing
-        }
-        if p.ends_at.is_some_and(|e| e > now_ms() + 50) {
-            anyhow::bail!("PK timer fired early; retrying");
-        }
-        end_pk(&self.0, &p, EndReason::Timer).await.map_err(|e| anyhow::anyhow!("{e}"))
+        // Ended already: a duplicate or late timer does nothing.
+        let Fired::Due(p) = jobs::due::<pk_rows::Model>(&self.0.b.db, job).await? else { return Ok(()) };
+        end_pk(&self.0, &p, EndReason::Timer).await.map_err(AppError::into_anyhow)
     }
 }
 
@@ -214,7 +208,7 @@ pub async fn sweep(svc: &Services) -> anyhow::Result<()> {
         let ends_at = p.ends_at.unwrap_or(0);
         if svc.pk.get(p.room_id).is_none() {
             let score = pks::replay_score(&svc.b.db, &p).await?;
-            resume_actor(svc, &p, score).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            resume_actor(svc, &p, score).await.map_err(AppError::into_anyhow)?;
             let left = Duration::from_millis((ends_at - now_ms()).max(0) as u64);
             svc.b.outbox.schedule(pk::END_JOB, json!({"pk_id": p.id}), left).await?;
         }
@@ -229,7 +223,7 @@ pub async fn periodic_sweep(svc: &Services) -> anyhow::Result<()> {
     let grace_ms = (svc.settings.pk.sweep_interval_s as i64 * 1000).max(5_000);
     for p in pks::running(&svc.b.db).await? {
         if let Err(e) = end_if_due(svc, &p, grace_ms).await {
-            tracing::warn!(pk = p.id, error = %e, "PK sweep could not end a PK; trying again later");
+            tracing::warn!(pk = p.id, error = %format!("{e:#}"), "PK sweep could not end a PK; trying again later");
         }
     }
     Ok(())
@@ -253,7 +247,7 @@ async fn end_if_due(svc: &Services, p: &pk_rows::Model, grace_ms: i64) -> anyhow
     };
     match reason {
         Some(reason) => {
-            end_pk(svc, p, reason).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            end_pk(svc, p, reason).await.map_err(AppError::into_anyhow)?;
             Ok(true)
         }
         None => Ok(false),

@@ -1,10 +1,13 @@
 //! Products of live commerce: an anchor applies to sell one, an admin approves it (the anchor's
 //! live room then shows the new shelf), and the room's shelf.
 
-use super::{AppError, AppResult, Services};
+use super::{review, AppError, AppResult, Services};
 use crate::actors::room;
+use crate::domain::product::ProductStatus;
+use crate::domain::review::Decision;
 use crate::storage::commerce as shop;
 use crate::storage::entities::products;
+use crate::storage::Stated;
 use serde::Serialize;
 use serde_json::json;
 use utoipa::ToSchema;
@@ -49,15 +52,10 @@ pub async fn create(svc: &Services, anchor_id: i64, name: &str, price: i64, stoc
     Ok(product_view(p))
 }
 
-/// An admin approves or rejects (`to`) a pending product; 409 `not_pending` once decided.
-pub async fn decide(svc: &Services, id: i64, to: &str) -> AppResult<ProductView> {
-    shop::product(&svc.b.db, id).await?.ok_or(AppError::NotFound("product"))?;
-    shop::decide_product(&svc.b.db, id, to).await?;
-    let p = shop::product(&svc.b.db, id).await?.ok_or(AppError::NotFound("product"))?;
-    if p.status != to {
-        return Err(AppError::conflict("not_pending", "the product was decided already"));
-    }
-    if to == shop::APPROVED {
+/// An admin approves or rejects a pending product; 409 `not_pending` once decided.
+pub async fn decide(svc: &Services, id: i64, d: Decision) -> AppResult<ProductView> {
+    let p: products::Model = review::decide(&svc.b.db, id, d).await?;
+    if p.is(ProductStatus::Approved) {
         // The anchor's live room shows the new shelf.
         if let Some(room_id) = crate::storage::rooms::live_room_of(&svc.b.db, p.anchor_id).await? {
             if let Some(addr) = svc.rooms.get(room_id) {

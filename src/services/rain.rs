@@ -2,16 +2,19 @@
 //! stored), start (exactly one `rain_started`), grab (claim and credit in one transaction), and
 //! the end (what was not grabbed goes back to the anchor), after a restart too.
 
+use super::jobs::{self, Fired};
 use super::rooms::{live_room, room_actor};
-use super::{AppError, AppResult, Services};
+use super::{review, AppError, AppResult, Services};
 use crate::actors::{rain, room};
 use crate::clock::{now_ms, rfc3339};
+use crate::domain::error::ErrorCode;
 use crate::domain::money::TradeKind;
-use crate::domain::redpacket;
+use crate::domain::redpacket::{self, RainStatus};
+use crate::domain::review::Decision;
 use crate::storage::entities::{rains as rain_rows, red_packet_applications as app_rows};
 use crate::storage::queue::{Job, JobHandler};
-use crate::storage::rains;
 use crate::storage::wallets::{Effect, Outcome, WalletOp};
+use crate::storage::{rains, Stated};
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -45,18 +48,9 @@ pub async fn apply(svc: &Services, anchor_id: i64, total_coins: i64, packets: i6
     Ok(rains::apply(&svc.b.db, svc.b.ids.next("rp_app").await?, anchor_id, total_coins, packets).await?)
 }
 
-/// An admin approves or rejects (`to`) a pending application; 409 `not_pending` once decided.
-pub async fn decide(svc: &Services, id: i64, to: &str) -> AppResult<app_rows::Model> {
-    let a = rains::application(&svc.b.db, id).await?.ok_or(AppError::NotFound("application"))?;
-    if a.status != rains::PENDING && a.status != to {
-        return Err(AppError::conflict("not_pending", "the application was decided already"));
-    }
-    rains::decide(&svc.b.db, id, to).await?;
-    let a = rains::application(&svc.b.db, id).await?.ok_or(AppError::NotFound("application"))?;
-    if a.status != to {
-        return Err(AppError::conflict("not_pending", "the application was decided already"));
-    }
-    Ok(a)
+/// An admin approves or rejects a pending application; 409 `not_pending` once decided.
+pub async fn decide(svc: &Services, id: i64, d: Decision) -> AppResult<app_rows::Model> {
+    review::decide(&svc.b.db, id, d).await
 }
 
 /// Prepares a rain: the anchor's wallet pays `total_coins`; the amounts are drawn and stored.
@@ -66,10 +60,10 @@ pub async fn prepare(svc: &Services, user_id: i64, room_id: i64) -> AppResult<Va
         return Err(AppError::forbidden("only the room's anchor can prepare a rain"));
     }
     if rains::active_in_room(&svc.b.db, r.id).await?.is_some() {
-        return Err(AppError::conflict("rain_busy", "a rain is already prepared or running in this room"));
+        return Err(AppError::conflict(ErrorCode::RainBusy, "a rain is already prepared or running in this room"));
     }
     let app = rains::usable_application(&svc.b.db, user_id).await?.ok_or_else(|| {
-        AppError::Forbidden("no_privilege", "you need an approved, unused red-packet application".into())
+        AppError::forbidden_as(ErrorCode::NoPrivilege, "you need an approved, unused red-packet application")
     })?;
     let amounts = redpacket::split(app.total_coins, app.packets, &mut rand::rng());
     let rain_id = svc.b.ids.next("rain").await?;
@@ -81,7 +75,7 @@ pub async fn prepare(svc: &Services, user_id: i64, room_id: i64) -> AppResult<Va
         room_id: r.id,
         anchor_id: user_id,
         application_id: app.id,
-        status: rains::PREPARING.into(),
+        status: RainStatus::Preparing.as_str().into(),
         total_coins: app.total_coins,
         packets: app.packets,
         ends_at: None,
@@ -107,7 +101,7 @@ pub async fn prepare(svc: &Services, user_id: i64, room_id: i64) -> AppResult<Va
             tracing::info!(?other, "rain prepare lost a race");
             // A close marks the room's preparing rains failed, which refuses their debit.
             live_room(svc, r.id).await?;
-            return Err(AppError::Forbidden("no_privilege", "the application was used meanwhile".into()));
+            return Err(AppError::forbidden_as(ErrorCode::NoPrivilege, "the application was used meanwhile"));
         }
         Err(e) => {
             // Whether the debit committed is unknown: the rain's row says. Failing it (while
@@ -117,7 +111,7 @@ pub async fn prepare(svc: &Services, user_id: i64, room_id: i64) -> AppResult<Va
                 return Err(AppError::internal(e));
             }
             let now = rains::find(&svc.b.db, rain_id).await?;
-            if now.is_none_or(|x| x.status != rains::PREPARED) {
+            if now.is_none_or(|x| !x.is(RainStatus::Prepared)) {
                 return Err(AppError::internal(e));
             }
         }
@@ -128,7 +122,7 @@ pub async fn prepare(svc: &Services, user_id: i64, room_id: i64) -> AppResult<Va
     let room_now = crate::storage::rooms::find(&svc.b.db, r.id).await?;
     if room_now.is_none_or(|x| x.status != crate::domain::room::LIVE) {
         end_in_closed_room(svc, &rain).await.map_err(AppError::internal)?;
-        return Err(AppError::conflict("room_closed", "the room is closed"));
+        return Err(AppError::conflict(ErrorCode::RoomClosed, "the room is closed"));
     }
     let v = rain_json(&rain, rain.packets);
     room_actor(svc, &r).await?.do_send(room::SetExtra { key: "rain", value: Some(v.clone()) });
@@ -143,24 +137,24 @@ pub async fn start(svc: &Services, user_id: i64, room_id: i64) -> AppResult<Valu
     }
     let rain = rains::active_in_room(&svc.b.db, r.id)
         .await?
-        .filter(|x| x.status == rains::PREPARED)
-        .ok_or_else(|| AppError::conflict("not_prepared", "prepare a rain first"))?;
+        .filter(|x| x.is(RainStatus::Prepared))
+        .ok_or_else(|| AppError::conflict(ErrorCode::NotPrepared, "prepare a rain first"))?;
     let duration = Duration::from_secs(svc.settings.rain.duration_s);
     let ends_at = now_ms() + duration.as_millis() as i64;
     if !rains::start(&svc.b.db, rain.id, ends_at).await? {
-        return Err(AppError::conflict("not_prepared", "the rain was started already"));
+        return Err(AppError::conflict(ErrorCode::NotPrepared, "the rain was started already"));
     }
     let packets = rains::unclaimed(&svc.b.db, rain.id).await?;
     let left = packets.len() as i64;
     svc.rain.start(r.id, rain.id, packets);
     svc.b.outbox.schedule(rain::END_JOB, json!({"rain_id": rain.id}), duration).await?;
     let rain = rains::find(&svc.b.db, rain.id).await?.ok_or(AppError::NotFound("rain"))?;
-    if rain.status != rains::RUNNING {
+    if !rain.is(RainStatus::Running) {
         // A close ended it between the start and the actor: no grabs on an ended rain.
         if let Some(a) = svc.rain.remove(r.id, rain.id) {
             a.do_send(rain::Close);
         }
-        return Err(AppError::conflict("room_closed", "the room is closed"));
+        return Err(AppError::conflict(ErrorCode::RoomClosed, "the room is closed"));
     }
     let v = rain_json(&rain, left);
     let addr = room_actor(svc, &r).await?;
@@ -176,12 +170,14 @@ pub async fn start(svc: &Services, user_id: i64, room_id: i64) -> AppResult<Valu
 /// new balance.
 pub async fn grab(svc: &Services, user_id: i64, room_id: i64) -> AppResult<(i64, i64)> {
     let Some(actor) = svc.rain.get(room_id) else {
-        return Err(AppError::conflict("rain_not_running", "no rain is running in this room"));
+        return Err(AppError::conflict(ErrorCode::RainNotRunning, "no rain is running in this room"));
     };
-    let Some((packet_id, amount)) =
-        actor.send(rain::Grab).await.map_err(|_| AppError::conflict("rain_not_running", "the rain has ended"))?
+    let Some((packet_id, amount)) = actor
+        .send(rain::Grab)
+        .await
+        .map_err(|_| AppError::conflict(ErrorCode::RainNotRunning, "the rain has ended"))?
     else {
-        return Err(AppError::conflict("rain_empty", "all packets are gone"));
+        return Err(AppError::conflict(ErrorCode::RainEmpty, "all packets are gone"));
     };
     let op = WalletOp {
         user_id,
@@ -199,7 +195,7 @@ pub async fn grab(svc: &Services, user_id: i64, room_id: i64) -> AppResult<(i64,
                 .await;
             Ok((amount, balance))
         }
-        Ok(_) => Err(AppError::conflict("rain_not_running", "the rain has ended")),
+        Ok(_) => Err(AppError::conflict(ErrorCode::RainNotRunning, "the rain has ended")),
         Err(e) => {
             actor.do_send(rain::GiveBack(packet_id, amount));
             Err(AppError::internal(e))
@@ -243,19 +239,17 @@ pub struct EndJob(pub Services);
 #[async_trait::async_trait]
 impl JobHandler for EndJob {
     async fn handle(&self, job: &Job) -> anyhow::Result<()> {
-        let Some(id) = job.payload["rain_id"].as_i64() else { return Ok(()) };
-        let Some(r) = rains::find(&self.0.b.db, id).await? else { return Ok(()) };
-        if r.status != rains::RUNNING {
-            // Ended elsewhere (a close, a sweep): an actor a racing start left stops too.
-            if let Some(a) = self.0.rain.remove(r.room_id, r.id) {
-                a.do_send(rain::Close);
+        match jobs::due::<rain_rows::Model>(&self.0.b.db, job).await? {
+            Fired::Due(r) => end_rain(&self.0, &r).await,
+            Fired::Settled(r) => {
+                // Ended elsewhere (a close, a sweep): an actor a racing start left stops too.
+                if let Some(a) = self.0.rain.remove(r.room_id, r.id) {
+                    a.do_send(rain::Close);
+                }
+                Ok(())
             }
-            return Ok(());
+            Fired::Gone => Ok(()),
         }
-        if r.ends_at.is_some_and(|e| e > now_ms() + 50) {
-            anyhow::bail!("rain timer fired early; retrying");
-        }
-        end_rain(&self.0, &r).await
     }
 }
 
@@ -263,7 +257,7 @@ impl JobHandler for EndJob {
 /// Rains a crash or a failed close left behind are settled (see `settle`).
 pub async fn sweep(svc: &Services) -> anyhow::Result<()> {
     for r in rains::active(&svc.b.db).await? {
-        if settle(svc, &r, 0).await? || r.status != rains::RUNNING {
+        if settle(svc, &r, 0).await? || !r.is(RainStatus::Running) {
             continue;
         }
         let ends_at = r.ends_at.unwrap_or(0);
@@ -283,7 +277,7 @@ pub async fn periodic_sweep(svc: &Services) -> anyhow::Result<()> {
     let grace_ms = (svc.settings.rain.sweep_interval_s as i64 * 1000).max(5_000);
     for r in rains::active(&svc.b.db).await? {
         if let Err(e) = settle(svc, &r, grace_ms).await {
-            tracing::warn!(rain = r.id, error = %e, "rain sweep could not settle a rain; trying again later");
+            tracing::warn!(rain = r.id, error = %format!("{e:#}"), "rain sweep could not settle a rain; trying again later");
         }
     }
     Ok(())
@@ -300,10 +294,10 @@ async fn settle(svc: &Services, r: &rain_rows::Model, grace_ms: i64) -> anyhow::
         .await?
         .is_some_and(|room| room.status == crate::domain::room::LIVE);
     let stale_before = now_ms() - svc.settings.rain.preparing_timeout_s as i64 * 1000;
-    if r.status == rains::PREPARING && (room_live && r.created_at > stale_before) {
+    if r.is(RainStatus::Preparing) && (room_live && r.created_at > stale_before) {
         return Ok(false); // a prepare in flight
     }
-    if r.status == rains::PREPARING {
+    if r.is(RainStatus::Preparing) {
         let paid = svc.b.wallets.trade_by_ref(TradeKind::RainFund, &format!("rain:{}", r.id)).await?.is_some();
         if !paid {
             if rains::fail_preparing(&svc.b.db, r.id).await? {
@@ -321,7 +315,7 @@ async fn settle(svc: &Services, r: &rain_rows::Model, grace_ms: i64) -> anyhow::
         end_in_closed_room(svc, r).await?;
         return Ok(true);
     }
-    if r.status == rains::RUNNING && r.ends_at.unwrap_or(0) + grace_ms <= now_ms() {
+    if r.is(RainStatus::Running) && r.ends_at.unwrap_or(0) + grace_ms <= now_ms() {
         end_rain(svc, r).await?;
         return Ok(true);
     }
@@ -334,20 +328,20 @@ async fn settle(svc: &Services, r: &rain_rows::Model, grace_ms: i64) -> anyhow::
 pub async fn end_in_closed_room(svc: &Services, r: &rain_rows::Model) -> anyhow::Result<()> {
     let db = &svc.b.db;
     let mut r = r.clone();
-    if r.status == rains::PREPARING {
+    if r.is(RainStatus::Preparing) {
         if rains::fail_preparing(db, r.id).await? {
             return Ok(());
         }
         let Some(now) = rains::find(db, r.id).await? else { return Ok(()) };
         r = now;
     }
-    if r.status == rains::PREPARED {
+    if r.is(RainStatus::Prepared) {
         // Whoever moves it to running (this, or a start racing it), it is running after.
         rains::start(db, r.id, now_ms()).await?;
         let Some(now) = rains::find(db, r.id).await? else { return Ok(()) };
         r = now;
     }
-    if r.status == rains::RUNNING {
+    if r.is(RainStatus::Running) {
         end_rain(svc, &r).await?;
     }
     Ok(())
@@ -355,7 +349,7 @@ pub async fn end_in_closed_room(svc: &Services, r: &rain_rows::Model) -> anyhow:
 
 /// The rain a room shows (`GET /api/rooms/{id}`), if one is prepared or running.
 pub async fn room_rain(svc: &Services, room_id: i64) -> AppResult<Option<Value>> {
-    let Some(r) = rains::active_in_room(&svc.b.db, room_id).await?.filter(|r| r.status != rains::PREPARING) else {
+    let Some(r) = rains::active_in_room(&svc.b.db, room_id).await?.filter(|r| !r.is(RainStatus::Preparing)) else {
         return Ok(None);
     };
     let left = match svc.rain.get(room_id) {

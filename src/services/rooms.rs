@@ -6,6 +6,7 @@
 use super::{AppError, AppResult, Services};
 use crate::actors::room::{Room, SetExtra};
 use crate::clock::rfc3339;
+use crate::domain::error::ErrorCode;
 use crate::domain::room::{RoomKind, LIVE};
 use crate::domain::user::AnchorRef;
 use crate::storage::entities::rooms as room_rows;
@@ -64,7 +65,7 @@ pub async fn anchor_of(svc: &Services, anchor_id: i64) -> AppResult<AnchorRef> {
 pub async fn live_room(svc: &Services, id: i64) -> AppResult<room_rows::Model> {
     let r = rooms::find(&svc.b.db, id).await?.ok_or(AppError::NotFound("room"))?;
     if r.status != LIVE {
-        return Err(AppError::conflict("room_closed", "the room is closed"));
+        return Err(AppError::conflict(ErrorCode::RoomClosed, "the room is closed"));
     }
     Ok(r)
 }
@@ -85,7 +86,7 @@ pub async fn room_actor(svc: &Services, r: &room_rows::Model) -> AppResult<Addr<
         let now = rooms::find(&svc.b.db, r.id).await?;
         if now.is_none_or(|now| now.status != LIVE) {
             svc.rooms.close(r.id).await;
-            return Err(AppError::conflict("room_closed", "the room is closed"));
+            return Err(AppError::conflict(ErrorCode::RoomClosed, "the room is closed"));
         }
         actor_started(svc, r, &addr).await;
     }
@@ -95,13 +96,13 @@ pub async fn room_actor(svc: &Services, r: &room_rows::Model) -> AppResult<Addr<
 /// Goes live: `anchor` opens a room of `kind` and is its anchor.
 pub async fn open(svc: &Services, anchor_id: i64, title: String, kind: RoomKind) -> AppResult<RoomView> {
     if rooms::live_room_of(&svc.b.db, anchor_id).await?.is_some() {
-        return Err(AppError::conflict("already_live", "you already have a live room"));
+        return Err(AppError::conflict(ErrorCode::AlreadyLive, "you already have a live room"));
     }
     let id = svc.b.ids.next("room").await?;
     let r = match rooms::open(&svc.b.db, id, anchor_id, title, kind).await {
         Ok(r) => r,
         Err(rooms::OpenError::AlreadyLive) => {
-            return Err(AppError::conflict("already_live", "you already have a live room"))
+            return Err(AppError::conflict(ErrorCode::AlreadyLive, "you already have a live room"))
         }
         Err(rooms::OpenError::Db(e)) => return Err(e.into()),
     };

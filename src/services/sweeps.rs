@@ -16,7 +16,7 @@ pub async fn every(
     loop {
         tokio::time::sleep(interval).await;
         if let Err(e) = pass().await {
-            tracing::warn!(sweep = what, error = %e, "sweep failed; trying again later");
+            tracing::warn!(sweep = what, error = %format!("{e:#}"), "sweep failed; trying again later");
         }
     }
 }

@@ -3,6 +3,8 @@
 
 use super::entities::{order_items, orders, products};
 use crate::clock::now_ms;
+use crate::domain::order::OrderStatus;
+use crate::domain::product::ProductStatus;
 use sea_orm::{
     sea_query::{Expr, Query},
     ActiveValue::Set,
@@ -10,12 +12,6 @@ use sea_orm::{
     IsolationLevel, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Statement, TransactionError,
     TransactionTrait,
 };
-
-pub const PENDING: &str = "pending";
-pub const APPROVED: &str = "approved";
-pub const REJECTED: &str = "rejected";
-pub const PAID: &str = "paid";
-pub const EXPIRED: &str = "expired";
 
 /// The delay-queue job that expires an unpaid order (payload `{"order_id"}`); written to the
 /// outbox in the order's own transaction, so a committed order always gets its expiry.
@@ -62,7 +58,7 @@ pub async fn create_product(
         stock,
         left_stock: stock,
         stock_version: 0,
-        status: PENDING.into(),
+        status: ProductStatus::Pending.as_str().into(),
         created_at: now_ms(),
     };
     products::Entity::insert(products::ActiveModel {
@@ -87,23 +83,23 @@ pub async fn product(db: &DatabaseConnection, id: i64) -> Result<Option<products
 
 pub async fn products_page(
     db: &DatabaseConnection,
-    status: Option<&str>,
+    status: Option<ProductStatus>,
     offset: u64,
     limit: u64,
 ) -> Result<(Vec<products::Model>, u64), DbErr> {
     let mut q = products::Entity::find();
     if let Some(s) = status {
-        q = q.filter(products::Column::Status.eq(s));
+        q = q.filter(products::Column::Status.eq(s.as_str()));
     }
     let total = q.clone().count(db).await?;
     Ok((q.order_by_desc(products::Column::Id).offset(offset).limit(limit).all(db).await?, total))
 }
 
-pub async fn decide_product(db: &DatabaseConnection, id: i64, to: &str) -> Result<bool, DbErr> {
+pub async fn decide_product(db: &DatabaseConnection, id: i64, to: ProductStatus) -> Result<bool, DbErr> {
     let r = products::Entity::update_many()
-        .col_expr(products::Column::Status, Expr::value(to))
+        .col_expr(products::Column::Status, Expr::value(to.as_str()))
         .filter(products::Column::Id.eq(id))
-        .filter(products::Column::Status.eq(PENDING))
+        .filter(products::Column::Status.eq(ProductStatus::Pending.as_str()))
         .exec(db)
         .await?;
     Ok(r.rows_affected == 1)
@@ -113,7 +109,7 @@ pub async fn decide_product(db: &DatabaseConnection, id: i64, to: &str) -> Resul
 pub async fn shelf(db: &DatabaseConnection, anchor_id: i64) -> Result<Vec<products::Model>, DbErr> {
     products::Entity::find()
         .filter(products::Column::AnchorId.eq(anchor_id))
-        .filter(products::Column::Status.eq(APPROVED))
+        .filter(products::Column::Status.eq(ProductStatus::Approved.as_str()))
         .order_by_asc(products::Column::Id)
         .all(db)
         .await
@@ -122,7 +118,7 @@ pub async fn shelf(db: &DatabaseConnection, anchor_id: i64) -> Result<Vec<produc
 pub async fn has_approved(db: &DatabaseConnection, anchor_id: i64) -> Result<bool, DbErr> {
     Ok(products::Entity::find()
         .filter(products::Column::AnchorId.eq(anchor_id))
-        .filter(products::Column::Status.eq(APPROVED))
+        .filter(products::Column::Status.eq(ProductStatus::Approved.as_str()))
         .one(db)
         .await?
         .is_some())
@@ -193,7 +189,7 @@ pub async fn place_order(
                         .col_expr(products::Column::LeftStock, Expr::col(products::Column::LeftStock).sub(l.count))
                         .col_expr(products::Column::StockVersion, Expr::col(products::Column::StockVersion).add(1))
                         .filter(products::Column::Id.eq(l.product_id))
-                        .filter(products::Column::Status.eq(APPROVED))
+                        .filter(products::Column::Status.eq(ProductStatus::Approved.as_str()))
                         .filter(products::Column::LeftStock.gte(l.count))
                         .exec(tx)
                         .await?;
@@ -224,8 +220,15 @@ pub async fn place_order(
                 if !items.iter().any(|i| i.reserved) {
                     return Err(PlaceError::SoldOut);
                 }
-                let order =
-                    orders::Model { id, user_id, room_id, status: PENDING.into(), total, expires_at, created_at: now };
+                let order = orders::Model {
+                    id,
+                    user_id,
+                    room_id,
+                    status: OrderStatus::Pending.as_str().into(),
+                    total,
+                    expires_at,
+                    created_at: now,
+                };
                 orders::Entity::insert(orders::ActiveModel {
                     id: Set(order.id),
                     user_id: Set(order.user_id),
@@ -276,7 +279,7 @@ async fn pending_units(tx: &DatabaseTransaction, user_id: i64, product_id: i64, 
     let stmt = Statement::from_sql_and_values(
         backend,
         sql,
-        [user_id.into(), PENDING.into(), now.into(), product_id.into(), true.into()],
+        [user_id.into(), OrderStatus::Pending.as_str().into(), now.into(), product_id.into(), true.into()],
     );
     let row = tx.query_one(stmt).await?;
     Ok(match row {
@@ -297,13 +300,13 @@ pub async fn order(
 pub async fn orders_of(
     db: &DatabaseConnection,
     user_id: i64,
-    status: Option<&str>,
+    status: Option<OrderStatus>,
     offset: u64,
     limit: u64,
 ) -> Result<(Vec<orders::Model>, u64), DbErr> {
     let mut q = orders::Entity::find().filter(orders::Column::UserId.eq(user_id));
     if let Some(s) = status {
-        q = q.filter(orders::Column::Status.eq(s));
+        q = q.filter(orders::Column::Status.eq(s.as_str()));
     }
     let total = q.clone().count(db).await?;
     Ok((
@@ -325,9 +328,9 @@ pub async fn items_of(db: &DatabaseConnection, order_ids: &[i64]) -> Result<Vec<
 pub fn pay_guard(db: &DatabaseConnection, order_id: i64, now: i64) -> Statement {
     let mut q = Query::update();
     q.table(orders::Entity)
-        .value(orders::Column::Status, PAID)
+        .value(orders::Column::Status, OrderStatus::Paid.as_str())
         .and_where(orders::Column::Id.eq(order_id))
-        .and_where(orders::Column::Status.eq(PENDING))
+        .and_where(orders::Column::Status.eq(OrderStatus::Pending.as_str()))
         .and_where(orders::Column::ExpiresAt.gt(now));
     db.get_database_backend().build(&q)
 }
@@ -338,9 +341,9 @@ pub async fn expire(db: &DatabaseConnection, order_id: i64) -> Result<Option<Vec
     db.transaction::<_, _, DbErr>(|tx| {
         Box::pin(async move {
             let r = orders::Entity::update_many()
-                .col_expr(orders::Column::Status, Expr::value(EXPIRED))
+                .col_expr(orders::Column::Status, Expr::value(OrderStatus::Expired.as_str()))
                 .filter(orders::Column::Id.eq(order_id))
-                .filter(orders::Column::Status.eq(PENDING))
+                .filter(orders::Column::Status.eq(OrderStatus::Pending.as_str()))
                 .exec(tx)
                 .await?;
             if r.rows_affected != 1 {
@@ -373,7 +376,7 @@ pub async fn expire(db: &DatabaseConnection, order_id: i64) -> Result<Option<Vec
 /// Pending orders past their expiry (the start-up sweeper expires them).
 pub async fn overdue(db: &DatabaseConnection, now: i64) -> Result<Vec<orders::Model>, DbErr> {
     orders::Entity::find()
-        .filter(orders::Column::Status.eq(PENDING))
+        .filter(orders::Column::Status.eq(OrderStatus::Pending.as_str()))
         .filter(orders::Column::ExpiresAt.lte(now))
         .all(db)
         .await

@@ -2,6 +2,7 @@
 
 use super::entities::{gift_sends, gifts, recharge_products, recharges, users};
 use crate::clock::now_ms;
+use crate::domain::money::RechargeStatus;
 use sea_orm::{
     ColumnTrait, DatabaseConnection, DbErr, EntityTrait, FromQueryResult, QueryFilter, QueryOrder, QuerySelect,
 };
@@ -50,7 +51,7 @@ pub async fn insert_recharge(
         coins: product.coins,
         price_cents: product.price_cents,
         idem_key: key.to_owned(),
-        status: "pending".into(),
+        status: RechargeStatus::Pending.as_str().into(),
         created_at: now_ms(),
     };
     recharges::Entity::insert(recharges::ActiveModel::from(row.clone())).exec(db).await?;

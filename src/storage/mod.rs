@@ -15,12 +15,15 @@ pub mod privileges;
 pub mod queue;
 pub mod rains;
 pub mod rooms;
+pub mod status;
 pub mod users;
 pub mod wallets;
 
 use crate::settings::Settings;
 use sea_orm::DatabaseConnection;
 use std::sync::Arc;
+
+pub use status::Stated;
 
 /// The database error inside a failed transaction, whichever step failed.
 pub fn tx_err(e: sea_orm::TransactionError<sea_orm::DbErr>) -> sea_orm::DbErr {

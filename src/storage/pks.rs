@@ -2,14 +2,10 @@
 
 use super::entities::{gift_sends, pks};
 use crate::clock::now_ms;
-use crate::domain::pk::{apply_gift, Side, START_SCORE};
+use crate::domain::pk::{apply_gift, PkStatus, Side, START_SCORE};
 use sea_orm::{
     sea_query::Expr, ActiveValue::Set, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
 };
-
-pub const WAITING: &str = "waiting";
-pub const RUNNING: &str = "running";
-pub const ENDED: &str = "ended";
 
 pub async fn create_waiting(db: &DatabaseConnection, id: i64, room_id: i64, host_id: i64) -> Result<pks::Model, DbErr> {
     let m = pks::Model {
@@ -18,7 +14,7 @@ pub async fn create_waiting(db: &DatabaseConnection, id: i64, room_id: i64, host
         host_id,
         challenger_id: None,
         challenger_room_id: None,
-        status: WAITING.into(),
+        status: PkStatus::Waiting.as_str().into(),
         score: START_SCORE,
         started_at: None,
         ends_at: None,
@@ -62,14 +58,14 @@ pub async fn start(
 ) -> Result<bool, DbErr> {
     let now = now_ms();
     let r = pks::Entity::update_many()
-        .col_expr(pks::Column::Status, Expr::value(RUNNING))
+        .col_expr(pks::Column::Status, Expr::value(PkStatus::Running.as_str()))
         .col_expr(pks::Column::ChallengerId, Expr::value(challenger))
         .col_expr(pks::Column::ChallengerRoomId, Expr::value(challenger_room))
         .col_expr(pks::Column::StartedAt, Expr::value(now))
         .col_expr(pks::Column::EndsAt, Expr::value(now + duration_ms))
         .col_expr(pks::Column::Score, Expr::value(START_SCORE))
         .filter(pks::Column::Id.eq(id))
-        .filter(pks::Column::Status.eq(WAITING))
+        .filter(pks::Column::Status.eq(PkStatus::Waiting.as_str()))
         .exec(db)
         .await?;
     Ok(r.rows_affected == 1)
@@ -78,12 +74,12 @@ pub async fn start(
 /// Ends a running PK with its final score and winner; false when it had ended already.
 pub async fn end(db: &DatabaseConnection, id: i64, score: i64, winner: Option<i64>) -> Result<bool, DbErr> {
     let r = pks::Entity::update_many()
-        .col_expr(pks::Column::Status, Expr::value(ENDED))
+        .col_expr(pks::Column::Status, Expr::value(PkStatus::Ended.as_str()))
         .col_expr(pks::Column::Score, Expr::value(score))
         .col_expr(pks::Column::Winner, Expr::value(winner))
         .col_expr(pks::Column::EndedAt, Expr::value(now_ms()))
         .filter(pks::Column::Id.eq(id))
-        .filter(pks::Column::Status.eq(RUNNING))
+        .filter(pks::Column::Status.eq(PkStatus::Running.as_str()))
         .exec(db)
         .await?;
     Ok(r.rows_affected == 1)
@@ -110,5 +106,5 @@ pub async fn replay_score(db: &DatabaseConnection, pk: &pks::Model) -> Result<i6
 
 /// Running PKs (the start-up sweeper ends or resumes them).
 pub async fn running(db: &DatabaseConnection) -> Result<Vec<pks::Model>, DbErr> {
-    pks::Entity::find().filter(pks::Column::Status.eq(RUNNING)).all(db).await
+    pks::Entity::find().filter(pks::Column::Status.eq(PkStatus::Running.as_str())).all(db).await
 }

@@ -2,25 +2,13 @@
 
 use super::entities::{rains, red_packet_applications as apps, red_packets};
 use crate::clock::now_ms;
+use crate::domain::redpacket::{ApplicationStatus, RainStatus};
 use sea_orm::{
     sea_query::{Expr, Query},
     ActiveValue::Set,
     ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
     QuerySelect, Statement, TransactionTrait,
 };
-
-pub const PENDING: &str = "pending";
-pub const APPROVED: &str = "approved";
-pub const REJECTED: &str = "rejected";
-pub const USED: &str = "used";
-
-pub const PREPARING: &str = "preparing";
-pub const PREPARED: &str = "prepared";
-pub const RUNNING: &str = "running";
-pub const ENDED: &str = "ended";
-/// A prepare that never paid (its debit failed or never ran): nothing to refund, and the
-/// application stays usable.
-pub const FAILED: &str = "failed";
 
 pub async fn apply(
     db: &DatabaseConnection,
@@ -29,7 +17,14 @@ pub async fn apply(
     total: i64,
     packets: i64,
 ) -> Result<apps::Model, DbErr> {
-    let m = apps::Model { id, anchor_id, total_coins: total, packets, status: PENDING.into(), created_at: now_ms() };
+    let m = apps::Model {
+        id,
+        anchor_id,
+        total_coins: total,
+        packets,
+        status: ApplicationStatus::Pending.as_str().into(),
+        created_at: now_ms(),
+    };
     apps::Entity::insert(apps::ActiveModel {
         id: Set(m.id),
         anchor_id: Set(m.anchor_id),
@@ -45,13 +40,13 @@ pub async fn apply(
 
 pub async fn applications(
     db: &DatabaseConnection,
-    status: Option<&str>,
+    status: Option<ApplicationStatus>,
     offset: u64,
     limit: u64,
 ) -> Result<(Vec<apps::Model>, u64), DbErr> {
     let mut q = apps::Entity::find();
     if let Some(s) = status {
-        q = q.filter(apps::Column::Status.eq(s));
+        q = q.filter(apps::Column::Status.eq(s.as_str()));
     }
     let total = q.clone().count(db).await?;
     let items = q.order_by_desc(apps::Column::Id).offset(offset).limit(limit).all(db).await?;
@@ -63,11 +58,11 @@ pub async fn application(db: &DatabaseConnection, id: i64) -> Result<Option<apps
 }
 
 /// Moves a pending application to `to`; false when it was not pending.
-pub async fn decide(db: &DatabaseConnection, id: i64, to: &str) -> Result<bool, DbErr> {
+pub async fn decide(db: &DatabaseConnection, id: i64, to: ApplicationStatus) -> Result<bool, DbErr> {
     let r = apps::Entity::update_many()
-        .col_expr(apps::Column::Status, Expr::value(to))
+        .col_expr(apps::Column::Status, Expr::value(to.as_str()))
         .filter(apps::Column::Id.eq(id))
-        .filter(apps::Column::Status.eq(PENDING))
+        .filter(apps::Column::Status.eq(ApplicationStatus::Pending.as_str()))
         .exec(db)
         .await?;
     Ok(r.rows_affected == 1)
@@ -77,7 +72,7 @@ pub async fn decide(db: &DatabaseConnection, id: i64, to: &str) -> Result<bool, 
 pub async fn usable_application(db: &DatabaseConnection, anchor_id: i64) -> Result<Option<apps::Model>, DbErr> {
     apps::Entity::find()
         .filter(apps::Column::AnchorId.eq(anchor_id))
-        .filter(apps::Column::Status.eq(APPROVED))
+        .filter(apps::Column::Status.eq(ApplicationStatus::Approved.as_str()))
         .order_by_asc(apps::Column::Id)
         .one(db)
         .await
@@ -87,7 +82,7 @@ pub async fn usable_application(db: &DatabaseConnection, anchor_id: i64) -> Resu
 pub async fn active_in_room(db: &DatabaseConnection, room_id: i64) -> Result<Option<rains::Model>, DbErr> {
     rains::Entity::find()
         .filter(rains::Column::RoomId.eq(room_id))
-        .filter(rains::Column::Status.is_in([PREPARING, PREPARED, RUNNING]))
+        .filter(rains::Column::Status.is_in(RainStatus::ACTIVE.map(RainStatus::as_str)))
         .order_by_desc(rains::Column::Id)
         .one(db)
         .await
@@ -97,7 +92,7 @@ pub async fn active_in_room(db: &DatabaseConnection, room_id: i64) -> Result<Opt
 pub async fn active_all_in_room(db: &DatabaseConnection, room_id: i64) -> Result<Vec<rains::Model>, DbErr> {
     rains::Entity::find()
         .filter(rains::Column::RoomId.eq(room_id))
-        .filter(rains::Column::Status.is_in([PREPARING, PREPARED, RUNNING]))
+        .filter(rains::Column::Status.is_in(RainStatus::ACTIVE.map(RainStatus::as_str)))
         .order_by_asc(rains::Column::Id)
         .all(db)
         .await
@@ -106,7 +101,7 @@ pub async fn active_all_in_room(db: &DatabaseConnection, room_id: i64) -> Result
 /// Every rain that is preparing, prepared or running (the sweeps go through these).
 pub async fn active(db: &DatabaseConnection) -> Result<Vec<rains::Model>, DbErr> {
     rains::Entity::find()
-        .filter(rains::Column::Status.is_in([PREPARING, PREPARED, RUNNING]))
+        .filter(rains::Column::Status.is_in(RainStatus::ACTIVE.map(RainStatus::as_str)))
         .order_by_asc(rains::Column::Id)
         .all(db)
         .await
@@ -117,9 +112,9 @@ pub async fn active(db: &DatabaseConnection) -> Result<Vec<rains::Model>, DbErr>
 /// guard needs the rain preparing. Its packets are removed.
 pub async fn fail_preparing(db: &DatabaseConnection, rain_id: i64) -> Result<bool, DbErr> {
     let r = rains::Entity::update_many()
-        .col_expr(rains::Column::Status, Expr::value(FAILED))
+        .col_expr(rains::Column::Status, Expr::value(RainStatus::Failed.as_str()))
         .filter(rains::Column::Id.eq(rain_id))
-        .filter(rains::Column::Status.eq(PREPARING))
+        .filter(rains::Column::Status.eq(RainStatus::Preparing.as_str()))
         .exec(db)
         .await?;
     if r.rows_affected == 1 {
@@ -131,9 +126,9 @@ pub async fn fail_preparing(db: &DatabaseConnection, rain_id: i64) -> Result<boo
 /// Marks a preparing rain prepared (its debit is found committed); false when not preparing.
 pub async fn mark_prepared(db: &DatabaseConnection, rain_id: i64) -> Result<bool, DbErr> {
     let r = rains::Entity::update_many()
-        .col_expr(rains::Column::Status, Expr::value(PREPARED))
+        .col_expr(rains::Column::Status, Expr::value(RainStatus::Prepared.as_str()))
         .filter(rains::Column::Id.eq(rain_id))
-        .filter(rains::Column::Status.eq(PREPARING))
+        .filter(rains::Column::Status.eq(RainStatus::Preparing.as_str()))
         .exec(db)
         .await?;
     Ok(r.rows_affected == 1)
@@ -163,7 +158,7 @@ pub async fn insert_preparing(
                 room_id: Set(rain.room_id),
                 anchor_id: Set(rain.anchor_id),
                 application_id: Set(rain.application_id),
-                status: Set(PREPARING.into()),
+                status: Set(RainStatus::Preparing.as_str().into()),
                 total_coins: Set(rain.total_coins),
                 packets: Set(rain.packets),
                 ends_at: Set(None),
@@ -195,14 +190,14 @@ pub fn prepare_guards(db: &DatabaseConnection, rain_id: i64, application_id: i64
     let b = db.get_database_backend();
     let mut a = Query::update();
     a.table(apps::Entity)
-        .value(apps::Column::Status, USED)
+        .value(apps::Column::Status, ApplicationStatus::Used.as_str())
         .and_where(apps::Column::Id.eq(application_id))
-        .and_where(apps::Column::Status.eq(APPROVED));
+        .and_where(apps::Column::Status.eq(ApplicationStatus::Approved.as_str()));
     let mut r = Query::update();
     r.table(rains::Entity)
-        .value(rains::Column::Status, PREPARED)
+        .value(rains::Column::Status, RainStatus::Prepared.as_str())
         .and_where(rains::Column::Id.eq(rain_id))
-        .and_where(rains::Column::Status.eq(PREPARING));
+        .and_where(rains::Column::Status.eq(RainStatus::Preparing.as_str()));
     vec![b.build(&a), b.build(&r)]
 }
 
@@ -221,7 +216,7 @@ pub async fn delete_preparing(db: &DatabaseConnection, rain_id: i64) -> Result<(
     red_packets::Entity::delete_many().filter(red_packets::Column::RainId.eq(rain_id)).exec(db).await?;
     rains::Entity::delete_many()
         .filter(rains::Column::Id.eq(rain_id))
-        .filter(rains::Column::Status.eq(PREPARING))
+        .filter(rains::Column::Status.eq(RainStatus::Preparing.as_str()))
         .exec(db)
         .await?;
     Ok(())
@@ -230,10 +225,10 @@ pub async fn delete_preparing(db: &DatabaseConnection, rain_id: i64) -> Result<(
 /// Starts a prepared rain; false when it was not prepared (someone else started it).
 pub async fn start(db: &DatabaseConnection, rain_id: i64, ends_at: i64) -> Result<bool, DbErr> {
     let r = rains::Entity::update_many()
-        .col_expr(rains::Column::Status, Expr::value(RUNNING))
+        .col_expr(rains::Column::Status, Expr::value(RainStatus::Running.as_str()))
         .col_expr(rains::Column::EndsAt, Expr::value(ends_at))
         .filter(rains::Column::Id.eq(rain_id))
-        .filter(rains::Column::Status.eq(PREPARED))
+        .filter(rains::Column::Status.eq(RainStatus::Prepared.as_str()))
         .exec(db)
         .await?;
     Ok(r.rows_affected == 1)
@@ -268,17 +263,17 @@ pub async fn close_packets(db: &DatabaseConnection, rain_id: i64) -> Result<(i64
 
 pub async fn mark_ended(db: &DatabaseConnection, rain_id: i64, refunded: i64) -> Result<bool, DbErr> {
     let r = rains::Entity::update_many()
-        .col_expr(rains::Column::Status, Expr::value(ENDED))
+        .col_expr(rains::Column::Status, Expr::value(RainStatus::Ended.as_str()))
         .col_expr(rains::Column::Refunded, Expr::value(refunded))
         .filter(rains::Column::Id.eq(rain_id))
-        .filter(rains::Column::Status.eq(RUNNING))
+        .filter(rains::Column::Status.eq(RainStatus::Running.as_str()))
         .exec(db)
         .await?;
     Ok(r.rows_affected == 1)
 }
 
 pub async fn running(db: &DatabaseConnection) -> Result<Vec<rains::Model>, DbErr> {
-    rains::Entity::find().filter(rains::Column::Status.eq(RUNNING)).all(db).await
+    rains::Entity::find().filter(rains::Column::Status.eq(RainStatus::Running.as_str())).all(db).await
 }
 
 pub async fn has_usable(db: &DatabaseConnection, anchor_id: i64) -> Result<bool, DbErr> {

@@ -8,7 +8,7 @@
 use super::entities::{gift_sends, recharges, trades, wallets};
 use super::idgen::IdGen;
 use crate::clock::now_ms;
-use crate::domain::money::TradeKind;
+use crate::domain::money::{RechargeStatus, TradeKind};
 use sea_orm::{
     sea_query::{Expr, Query},
     ActiveValue::Set,
@@ -275,9 +275,9 @@ async fn guard(tx: &DatabaseTransaction, effect: &Effect) -> Result<bool, DbErr>
         Effect::None | Effect::GiftSend { .. } => Ok(true),
         Effect::MarkRechargePaid { recharge_id } => {
             let r = recharges::Entity::update_many()
-                .col_expr(recharges::Column::Status, Expr::value("paid"))
+                .col_expr(recharges::Column::Status, Expr::value(RechargeStatus::Paid.as_str()))
                 .filter(recharges::Column::Id.eq(*recharge_id))
-                .filter(recharges::Column::Status.eq("pending"))
+                .filter(recharges::Column::Status.eq(RechargeStatus::Pending.as_str()))
                 .exec(tx)
                 .await?;
             Ok(r.rows_affected == 1)

@@ -237,7 +237,7 @@ async fn preparing_rain(app: &TestApp, room: i64, anchor_id: i64, application_id
         room_id: room,
         anchor_id,
         application_id,
-        status: rains::PREPARING.into(),
+        status: liveroom::domain::redpacket::RainStatus::Preparing.as_str().into(),
         total_coins: total,
         packets: 10,
         ends_at: None,

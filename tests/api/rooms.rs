@@ -209,7 +209,7 @@ async fn hole18_a_handler_that_read_the_room_before_its_close_starts_no_actor() 
         assert!(app.state.rooms.get(room).is_none());
         // ... and the handler goes on to use the room's actor.
         let res = liveroom::services::rooms::room_actor(&app.state, &row).await;
-        assert_eq!(res.err().map(|e| e.code()), Some("room_closed"));
+        assert_eq!(res.err().map(|e| e.code().as_str()), Some("room_closed"));
         assert!(app.state.rooms.get(room).is_none(), "no actor runs for the closed room");
     }
 }

@@ -4,6 +4,7 @@ use super::{frames, history::Replay, Room};
 use crate::actors::hub::{close, SocketHandle};
 use crate::clock::{now_ms, rfc3339};
 use crate::domain::chat::ChatText;
+use crate::domain::error::ErrorCode;
 use crate::domain::ratelimit::Limit;
 use crate::domain::user::UserRef;
 use actix::prelude::*;
@@ -14,13 +15,13 @@ use std::collections::HashMap;
 /// Why a room refused a command; `code` is the contract's error code.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refusal {
-    pub code: &'static str,
+    pub code: ErrorCode,
     pub message: String,
     pub retry_after: Option<u64>,
 }
 
 impl Refusal {
-    fn new(code: &'static str, message: impl Into<String>) -> Self {
+    fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         Self { code, message: message.into(), retry_after: None }
     }
 }
@@ -195,7 +196,7 @@ impl Handler<Join> for Room {
     fn handle(&mut self, msg: Join, _: &mut Context<Self>) -> Self::Result {
         timed("join", || {
             if self.closed {
-                return Err(Refusal::new("room_closed", "the room is closed"));
+                return Err(Refusal::new(ErrorCode::RoomClosed, "the room is closed"));
             }
             self.add_session(msg.user, msg.handle);
             let mut data = json!({
@@ -227,15 +228,15 @@ impl Handler<Chat> for Room {
     fn handle(&mut self, msg: Chat, _: &mut Context<Self>) -> Self::Result {
         timed("chat", || {
             let Some(s) = self.sessions.get(&msg.socket_id) else {
-                return Err(Refusal::new("not_joined", "this socket is not in the room"));
+                return Err(Refusal::new(ErrorCode::NotJoined, "this socket is not in the room"));
             };
             let user = s.user.clone();
-            let text = ChatText::parse(&msg.text).map_err(|e| Refusal::new("invalid_input", e.message))?;
+            let text = ChatText::parse(&msg.text).map_err(|e| Refusal::new(ErrorCode::InvalidInput, e.message))?;
             let now = now_ms();
             if let Some(until) = self.mutes.get(&user.id) {
                 if *until > now {
                     return Err(Refusal {
-                        code: "muted",
+                        code: ErrorCode::Muted,
                         message: format!("you are muted until {}", rfc3339(*until)),
                         retry_after: Some(((*until - now) as u64).div_ceil(1000)),
                     });
@@ -244,7 +245,7 @@ impl Handler<Chat> for Room {
             let per_sec = Limit::per_second(self.deps.settings.chat_per_second as u64);
             if self.deps.limits && !self.chat_windows.entry(user.id).or_default().hit(now as u64, per_sec) {
                 return Err(Refusal {
-                    code: "rate_limited",
+                    code: ErrorCode::RateLimited,
                     message: "at most 5 chats a second".into(),
                     retry_after: Some(1),
                 });
@@ -256,7 +257,7 @@ impl Handler<Chat> for Room {
                     if now - last < slow_ms {
                         let retry = ((slow_ms - (now - last)) as u64).div_ceil(1000);
                         return Err(Refusal {
-                            code: "slow_mode",
+                            code: ErrorCode::SlowMode,
                             message: format!("slow mode: one message every {} s", self.info.slow_mode_s),
                             retry_after: Some(retry),
                         });

@@ -15,6 +15,7 @@ use super::state::AppState;
 use super::views::{user_view, UserRef};
 use crate::actors::hub::{close, SocketCaps, SocketHandle};
 use crate::actors::{frames, room};
+use crate::domain::error::ErrorCode;
 use crate::domain::room::{parse_like_count, LIVE};
 use crate::services::rooms::room_actor;
 use crate::shutdown::Listener;
@@ -76,7 +77,7 @@ pub async fn upgrade(
     body: web::Payload,
     q: web::Query<TicketQuery>,
 ) -> AppResult<HttpResponse> {
-    let bad = || AppError::Unauthorized("unauthorized", "the ticket is invalid, used or expired".into());
+    let bad = || AppError::unauthorized_as(ErrorCode::Unauthorized, "the ticket is invalid, used or expired");
     let ticket = q.ticket.clone().filter(|t| !t.is_empty() && t.len() <= 128).ok_or_else(bad)?;
     let value = state.b.kv.take(&ticket_key(&ticket)).await?.ok_or_else(bad)?;
     let (user_id, room_id) = value
@@ -85,10 +86,10 @@ pub async fn upgrade(
         .ok_or_else(bad)?;
     let r = rooms::find(&state.b.db, room_id).await?.ok_or(AppError::NotFound("room"))?;
     if r.status != LIVE {
-        return Err(AppError::conflict("room_closed", "the room is closed"));
+        return Err(AppError::conflict(ErrorCode::RoomClosed, "the room is closed"));
     }
     if rooms::is_banned(&state.b.db, room_id, user_id).await? {
-        return Err(AppError::Forbidden("banned", "you are banned from this room".into()));
+        return Err(AppError::forbidden_as(ErrorCode::Banned, "you are banned from this room"));
     }
     let u = users::find(&state.b.db, user_id).await?.ok_or_else(bad)?;
     let you = serde_json::to_value(user_view(&state, &u).await?).map_err(AppError::internal)?;
@@ -362,7 +363,7 @@ impl Socket {
                             if told_rate_limited.is_none_or(|t| now - t >= Duration::from_secs(1)) {
                                 told_rate_limited = Some(now);
                                 let data = serde_json::json!({
-                                    "code": "rate_limited",
+                                    "code": ErrorCode::RateLimited,
                                     "message": "too many frames; some were dropped",
                                     "retry_after": 1,
                                 });
@@ -375,7 +376,7 @@ impl Socket {
                     let step = match m {
                         Message::Text(t) => on_text(&t),
                         Message::Ping(p) => Step::Pong(p),
-                        _ => Step::Reply(frames::error("invalid_frame", "frames are JSON text")),
+                        _ => Step::Reply(frames::error(ErrorCode::InvalidFrame, "frames are JSON text")),
                     };
                     match step {
                         Step::Reply(f) => outbox.push_back(Out::Text(f)),
@@ -430,7 +431,7 @@ impl Socket {
                             }
                             Some(frames::encode("error", None, Some(&data)))
                         }
-                        Err(_) => Some(frames::error("unavailable", "the room is not answering; try again")),
+                        Err(_) => Some(frames::error(ErrorCode::Unavailable, "the room is not answering; try again")),
                     }
                 })
             }
@@ -439,7 +440,9 @@ impl Socket {
                 Box::pin(async move {
                     match req.await {
                         Ok(()) => None,
-                        Err(_) => Some(frames::error("unavailable", "the room is not answering; send resume again")),
+                        Err(_) => {
+                            Some(frames::error(ErrorCode::Unavailable, "the room is not answering; send resume again"))
+                        }
                     }
                 })
             }
@@ -460,13 +463,13 @@ impl Socket {
 /// Reads one client text frame: a reply for this socket only, or something for the loop to do.
 fn on_text(text: &str) -> Step {
     let Ok(f) = serde_json::from_str::<ClientFrame>(text) else {
-        return Step::Reply(frames::error("invalid_frame", "a frame is JSON: {\"type\", \"data\"?}"));
+        return Step::Reply(frames::error(ErrorCode::InvalidFrame, "a frame is JSON: {\"type\", \"data\"?}"));
     };
     match f.kind.as_str() {
         "ping" => Step::Reply(frames::bare("pong")),
         "chat" => match f.data.get("text").and_then(Value::as_str) {
             Some(text) => Step::Do(Work::Chat(text.to_owned())),
-            None => Step::Reply(frames::error("invalid_frame", "chat needs data.text")),
+            None => Step::Reply(frames::error(ErrorCode::InvalidFrame, "chat needs data.text")),
         },
         "like" => {
             let count = match f.data.get("count") {
@@ -475,17 +478,17 @@ fn on_text(text: &str) -> Step {
             };
             match count {
                 Ok(c) => Step::Like(c),
-                Err(()) => Step::Reply(frames::error("invalid_input", "like count must be 1 to 50")),
+                Err(()) => Step::Reply(frames::error(ErrorCode::InvalidInput, "like count must be 1 to 50")),
             }
         }
         "ack" => match f.data.get("id").and_then(Value::as_str) {
             Some(id) => Step::Do(Work::Ack(id.to_owned())),
-            None => Step::Reply(frames::error("invalid_frame", "ack needs data.id")),
+            None => Step::Reply(frames::error(ErrorCode::InvalidFrame, "ack needs data.id")),
         },
         "resume" => match f.data.get("last_seq").and_then(Value::as_u64) {
             Some(last_seq) => Step::Do(Work::Resume(last_seq)),
-            None => Step::Reply(frames::error("invalid_frame", "resume needs data.last_seq")),
+            None => Step::Reply(frames::error(ErrorCode::InvalidFrame, "resume needs data.last_seq")),
         },
-        _ => Step::Reply(frames::error("invalid_frame", "unknown frame type")),
+        _ => Step::Reply(frames::error(ErrorCode::InvalidFrame, "unknown frame type")),
     }
 }

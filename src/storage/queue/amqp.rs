@@ -393,7 +393,7 @@ async fn consume(
                 }
                 Err(e) => {
                     let attempts = env.attempts + 1;
-                    tracing::warn!(job = %env.job.id, kind = %env.job.kind, attempts, error = %e, "job failed; retrying later");
+                    tracing::warn!(job = %env.job.id, kind = %env.job.kind, attempts, error = %format!("{e:#}"), "job failed; retrying later");
                     let again = Envelope { job: env.job, attempts };
                     match retry.publish(&again, backoff(attempts)).await {
                         Ok(()) => {

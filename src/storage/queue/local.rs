@@ -150,7 +150,7 @@ async fn run_due(
                 Ok(()) => dj::Entity::delete_by_id(row.id.clone()).exec(&db).await.map(|_| ()),
                 Err(e) => {
                     let attempts = row.attempts + 1;
-                    tracing::warn!(job = %row.id, kind = %row.kind, attempts, error = %e, "job failed; retrying later");
+                    tracing::warn!(job = %row.id, kind = %row.kind, attempts, error = %format!("{e:#}"), "job failed; retrying later");
                     dj::Entity::update_many()
                         .col_expr(dj::Column::Attempts, Expr::value(attempts))
                         .col_expr(
