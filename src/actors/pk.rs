@@ -5,14 +5,14 @@
 use super::registry::RoomRegistry;
 use super::room;
 use crate::clock::{now_ms, rfc3339};
-use crate::domain::pk::{apply_gift, is_knockout, winner_at, Side};
+use crate::domain::events::{PkEnded, PkProgress, RoomEvent};
+use crate::domain::pk::{apply_gift, is_knockout, winner_at, PkView, Side};
 use crate::domain::user::UserRef;
 use crate::storage::queue::backoff;
 use crate::storage::{entities::pks as pk_rows, pks};
 use actix::prelude::*;
 use parking_lot::Mutex;
 use sea_orm::DatabaseConnection;
-use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -53,35 +53,37 @@ pub struct PkActor {
     store_failures: u32,
 }
 
-/// The contract's `pk` object.
-pub fn pk_json(pk: &pk_rows::Model, host: &UserRef, challenger: Option<&UserRef>) -> Value {
-    json!({
-        "id": pk.id,
-        "host": host,
-        "challenger": challenger,
-        "status": pk.status,
-        "score": pk.score,
-        "ends_at": pk.ends_at.map(rfc3339),
-        "winner": pk.winner,
-    })
+/// The contract's `pk` object of a stored PK.
+pub fn pk_view(pk: &pk_rows::Model, host: &UserRef, challenger: Option<&UserRef>) -> PkView {
+    PkView {
+        challenger: challenger.cloned(),
+        ends_at: pk.ends_at.map(rfc3339),
+        host: host.clone(),
+        id: pk.id,
+        score: pk.score,
+        status: pk.status.clone(),
+        winner: pk.winner,
+    }
 }
 
 impl PkActor {
-    fn json(&self) -> Value {
-        pk_json(&self.pk, &self.host, Some(&self.challenger))
+    fn view(&self) -> PkView {
+        pk_view(&self.pk, &self.host, Some(&self.challenger))
     }
 
-    fn publish(&self, kind: &'static str, data: Value) {
+    /// Sends `event` to the rooms that see the PK, and what their `welcome` shows of it now.
+    fn publish(&self, event: RoomEvent) {
+        let view = self.view();
         for r in self.room_ids.iter().filter_map(|id| self.rooms.get(*id)) {
-            r.do_send(room::Publish { kind, data: data.clone() });
-            r.do_send(room::SetExtra { key: "pk", value: Some(self.json()) });
+            r.do_send(room::Publish(event.clone()));
+            r.do_send(room::SetPk(Some(view.clone())));
         }
     }
 
     fn send_progress(&mut self) {
         self.progress_pending = false;
         self.last_progress_ms = now_ms();
-        self.publish("pk_progress", json!({"pk": self.json()}));
+        self.publish(PkProgress { pk: self.view() }.into());
     }
 
     /// Decides the result once (later reasons do not change it): the score freezes.
@@ -112,12 +114,12 @@ impl PkActor {
     fn store(&mut self) -> ResponseActFuture<Self, Result<bool, String>> {
         let db = self.db.clone();
         let (id, score, winner) = (self.pk.id, self.pk.score, self.pk.winner);
-        let data = json!({"pk": self.json(), "winner": winner});
+        let ended = PkEnded { pk: self.view(), winner };
         Box::pin(async move { pks::end(&db, id, score, winner).await }.into_actor(self).map(
             move |res, act, ctx| match res {
                 Ok(stored) => {
                     if stored {
-                        act.publish("pk_ended", data);
+                        act.publish(ended.into());
                     } else {
                         tracing::info!(pk = act.pk.id, "PK had ended already");
                     }
@@ -162,7 +164,7 @@ pub struct End(pub EndReason);
 
 /// The current `pk` object.
 #[derive(Message)]
-#[rtype(result = "Value")]
+#[rtype(result = "PkView")]
 pub struct Get;
 
 impl Handler<PkGift> for PkActor {
@@ -212,7 +214,7 @@ impl Handler<End> for PkActor {
 impl Handler<Get> for PkActor {
     type Result = MessageResult<Get>;
     fn handle(&mut self, _: Get, _: &mut Context<Self>) -> Self::Result {
-        MessageResult(self.json())
+        MessageResult(self.view())
     }
 }
 

@@ -1,4 +1,5 @@
-//! The red-packet split: the double-mean method, drawn once when a rain is prepared.
+//! The red-packet split: the double-mean method, drawn once when a rain is prepared; and what
+//! a rain shows.
 
 use rand::Rng;
 
@@ -22,6 +23,22 @@ pub fn split<R: Rng + ?Sized>(total: i64, packets: i64, rng: &mut R) -> Vec<i64>
         left -= amount;
     }
     out
+}
+
+/// The contract's `rain` object, as rooms and the rain routes show it.
+///
+/// Fields are declared in alphabetical order: the JSON they give is byte for byte what the
+/// untyped `json!` object (a sorted map) gave before.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RainView {
+    /// RFC 3339; `null` until the rain starts.
+    pub ends_at: Option<String>,
+    pub id: i64,
+    pub left: i64,
+    pub packets: i64,
+    pub room_id: i64,
+    pub status: String,
+    pub total_coins: i64,
 }
 
 #[cfg(test)]

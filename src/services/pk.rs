@@ -4,16 +4,17 @@
 
 use super::rooms::{anchor_of, room_actor};
 use super::{AppError, AppResult, Services};
-use crate::actors::pk::{self, pk_json, EndReason};
+use crate::actors::pk::{self, pk_view, EndReason};
 use crate::actors::room;
 use crate::clock::now_ms;
-use crate::domain::pk::{winner_at, Side};
+use crate::domain::events::{PkEnded, PkStarted};
+use crate::domain::pk::{winner_at, PkView, Side};
 use crate::domain::room::{RoomKind, LIVE};
 use crate::domain::user::UserRef;
 use crate::storage::entities::pks as pk_rows;
 use crate::storage::queue::{Job, JobHandler};
 use crate::storage::{pks, rooms};
-use serde_json::{json, Value};
+use serde_json::json;
 use std::time::Duration;
 
 async fn user_ref(svc: &Services, id: i64) -> AppResult<UserRef> {
@@ -22,7 +23,7 @@ async fn user_ref(svc: &Services, id: i64) -> AppResult<UserRef> {
 }
 
 /// The `pk` object of a stored PK (the actor's live view when it runs).
-pub async fn view(svc: &Services, p: &pk_rows::Model) -> AppResult<Value> {
+pub async fn view(svc: &Services, p: &pk_rows::Model) -> AppResult<PkView> {
     if p.status == pks::RUNNING {
         if let Some(a) = svc.pk.get(p.room_id) {
             if let Ok(v) = a.send(pk::Get).await {
@@ -35,7 +36,7 @@ pub async fn view(svc: &Services, p: &pk_rows::Model) -> AppResult<Value> {
         Some(c) => Some(user_ref(svc, c).await?),
         None => None,
     };
-    Ok(pk_json(p, &host, challenger.as_ref()))
+    Ok(pk_view(p, &host, challenger.as_ref()))
 }
 
 async fn pk_room(svc: &Services, id: i64) -> AppResult<crate::storage::entities::rooms::Model> {
@@ -47,7 +48,7 @@ async fn pk_room(svc: &Services, id: i64) -> AppResult<crate::storage::entities:
 }
 
 /// The room's current or latest PK; 404 for a normal room.
-pub async fn current(svc: &Services, room_id: i64) -> AppResult<Value> {
+pub async fn current(svc: &Services, room_id: i64) -> AppResult<PkView> {
     let r = rooms::find(&svc.b.db, room_id).await?.ok_or(AppError::NotFound("room"))?;
     if r.kind != RoomKind::Pk.as_str() {
         return Err(AppError::NotFound("pk"));
@@ -57,7 +58,7 @@ pub async fn current(svc: &Services, room_id: i64) -> AppResult<Value> {
 }
 
 /// An anchor with a live room of their own joins as challenger; the PK starts.
-pub async fn join(svc: &Services, user_id: i64, room_id: i64) -> AppResult<Value> {
+pub async fn join(svc: &Services, user_id: i64, room_id: i64) -> AppResult<PkView> {
     let r = pk_room(svc, room_id).await?;
     if r.status != LIVE {
         return Err(AppError::conflict("room_closed", "the room is closed"));
@@ -83,7 +84,7 @@ async fn start_pk(
     r: &crate::storage::entities::rooms::Model,
     challenger: i64,
     challenger_room: i64,
-) -> AppResult<Value> {
+) -> AppResult<PkView> {
     let latest = pks::latest(&svc.b.db, r.id).await?;
     let pk_id = match latest {
         Some(p) if p.status == pks::WAITING => p.id,
@@ -101,10 +102,11 @@ async fn start_pk(
     let v = addr.send(pk::Get).await.map_err(AppError::internal)?;
     svc.b.outbox.schedule(pk::END_JOB, json!({"pk_id": pk_id}), Duration::from_millis(duration_ms as u64)).await?;
     let host_room = room_actor(svc, r).await?;
-    host_room.do_send(room::Publish { kind: "pk_started", data: json!({"pk": v}) });
+    let started = room::Publish(PkStarted { pk: v.clone() }.into());
+    host_room.do_send(started.clone());
     if let Some(cr) = rooms::find(&svc.b.db, challenger_room).await? {
         if cr.status == LIVE {
-            room_actor(svc, &cr).await?.do_send(room::Publish { kind: "pk_started", data: json!({"pk": v}) });
+            room_actor(svc, &cr).await?.do_send(started);
         }
     }
     svc.room_list.invalidate();
@@ -122,7 +124,7 @@ async fn resume_actor(svc: &Services, p: &pk_rows::Model, score: i64) -> AppResu
         if let Some(r) = rooms::find(&svc.b.db, room_id).await? {
             if r.status == LIVE {
                 let a = room_actor(svc, &r).await?;
-                a.do_send(room::SetExtra { key: "pk", value: Some(pk_json(&p, &host, Some(&challenger))) });
+                a.do_send(room::SetPk(Some(pk_view(&p, &host, Some(&challenger)))));
                 room_ids.push(room_id);
             }
         }
@@ -131,7 +133,7 @@ async fn resume_actor(svc: &Services, p: &pk_rows::Model, score: i64) -> AppResu
 }
 
 /// The challenger or the host leaves: the other side wins.
-pub async fn leave(svc: &Services, user_id: i64, room_id: i64) -> AppResult<Value> {
+pub async fn leave(svc: &Services, user_id: i64, room_id: i64) -> AppResult<PkView> {
     let r = pk_room(svc, room_id).await?;
     let p = pks::latest(&svc.b.db, r.id).await?.ok_or(AppError::NotFound("pk"))?;
     if p.status != pks::RUNNING {
@@ -173,8 +175,8 @@ pub async fn end_pk(svc: &Services, p: &pk_rows::Model, reason: EndReason) -> Ap
         let v = view(svc, &ended).await?;
         for room_id in [Some(p.room_id), p.challenger_room_id].into_iter().flatten() {
             if let Some(a) = svc.rooms.get(room_id) {
-                a.do_send(room::Publish { kind: "pk_ended", data: json!({"pk": v, "winner": winner}) });
-                a.do_send(room::SetExtra { key: "pk", value: Some(v.clone()) });
+                a.do_send(room::Publish(PkEnded { pk: v.clone(), winner }.into()));
+                a.do_send(room::SetPk(Some(v.clone())));
             }
         }
     }
