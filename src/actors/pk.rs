@@ -47,6 +47,9 @@ pub struct PkActor {
     progress_pending: bool,
     /// The result is decided (score frozen, winner known); it may not be stored yet.
     ended: bool,
+    /// The end is stored and announced: the actor has nothing left to do and waits for its last
+    /// address to be dropped (see `Supervised`).
+    finished: bool,
     /// A retry of a failed store is scheduled.
     retry_pending: bool,
     /// Failed stores so far (the retry backs off).
@@ -124,7 +127,9 @@ impl PkActor {
                         tracing::info!(pk = act.pk.id, "PK had ended already");
                     }
                     act.service.forget(act.pk.room_id, &ctx.address());
-                    ctx.stop();
+                    // Not `ctx.stop()`: its supervisor would restart it while someone still
+                    // holds its address. Forgotten, it stops once the last address is dropped.
+                    act.finished = true;
                     Ok(stored)
                 }
                 Err(e) => {
@@ -145,8 +150,53 @@ impl PkActor {
     }
 }
 
+impl PkActor {
+    /// Sends `pk_progress` now, or once 200 ms have passed since the last one.
+    fn schedule_progress(&mut self, ctx: &mut Context<Self>) {
+        let since = now_ms() - self.last_progress_ms;
+        if since >= PROGRESS_EVERY_MS {
+            self.send_progress();
+        } else if !self.progress_pending {
+            self.progress_pending = true;
+            ctx.run_later(Duration::from_millis((PROGRESS_EVERY_MS - since) as u64), |act, _| {
+                if act.progress_pending && !act.ended {
+                    act.send_progress();
+                }
+            });
+        }
+    }
+}
+
 impl Actor for PkActor {
     type Context = Context<Self>;
+}
+
+/// The PK actor runs under a `Supervisor` on its host room's arbiter. actix keeps the same
+/// instance across a restart, so the score, the sides and a decided result survive it; what a
+/// restart drops are the context's timers and futures, which `restarting` arms again: a
+/// `pk_progress` waiting for its slot, and the retry of an end that failed to store.
+///
+/// A finished actor (its end stored) is never stopped on purpose, so it is not restarted: it
+/// answers as an ended PK (gifts do not count, `End` finds it stored) until its last address
+/// is dropped, then stops for good. Nothing could rebuild a running PK from a finished one.
+impl actix::Supervised for PkActor {
+    fn restarting(&mut self, ctx: &mut Context<Self>) {
+        if self.finished {
+            return;
+        }
+        tracing::warn!(pk = self.pk.id, "PK actor restarting");
+        if self.progress_pending && !self.ended {
+            self.progress_pending = false;
+            self.schedule_progress(ctx);
+        }
+        if self.retry_pending {
+            self.retry_pending = false;
+            ctx.spawn(self.store().map(|_, _, _| ()));
+        } else if self.ended {
+            // Decided but neither stored nor being stored (the store's future was dropped).
+            ctx.spawn(self.store().map(|_, _, _| ()));
+        }
+    }
 }
 
 /// A gift counted in the PK (sent in commit order by the wallet writer).
@@ -181,17 +231,7 @@ impl Handler<PkGift> for PkActor {
             ctx.spawn(self.store().map(|_, _, _| ()));
             return;
         }
-        let since = now_ms() - self.last_progress_ms;
-        if since >= PROGRESS_EVERY_MS {
-            self.send_progress();
-        } else if !self.progress_pending {
-            self.progress_pending = true;
-            ctx.run_later(Duration::from_millis((PROGRESS_EVERY_MS - since) as u64), |act, _| {
-                if act.progress_pending && !act.ended {
-                    act.send_progress();
-                }
-            });
-        }
+        self.schedule_progress(ctx);
     }
 }
 
@@ -205,6 +245,10 @@ impl Handler<End> for PkActor {
         {
             // An early timer (clock skew or a stale job): not ended; the job tries again.
             return Box::pin(fut::ready(Err("the PK timer fired early".to_owned())));
+        }
+        if self.finished {
+            // Stored already, and not by this message.
+            return Box::pin(fut::ready(Ok(false)));
         }
         self.decide(msg.0);
         self.store()
@@ -237,7 +281,7 @@ impl PkService {
         }
     }
 
-    /// Starts the actor of a running PK.
+    /// Starts the actor of a running PK, supervised, on its host room's arbiter.
     pub fn start(
         &self,
         pk: pk_rows::Model,
@@ -249,6 +293,7 @@ impl PkService {
     ) -> Addr<PkActor> {
         let room_id = pk.room_id;
         let service = self.clone();
+        let arbiter = rooms.arbiter(room_id);
         let actor = PkActor {
             pk,
             host,
@@ -260,10 +305,12 @@ impl PkService {
             last_progress_ms: 0,
             progress_pending: false,
             ended: false,
+            finished: false,
             retry_pending: false,
             store_failures: 0,
         };
-        let addr = actor.start();
+        // On the host room's arbiter, beside the room it publishes to.
+        let addr = Supervisor::start_in_arbiter(&arbiter, move |_| actor);
         self.running.lock().insert(room_id, addr.clone());
         addr
     }

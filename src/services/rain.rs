@@ -153,7 +153,7 @@ pub async fn start(svc: &Services, user_id: i64, room_id: i64) -> AppResult<Rain
     }
     let packets = rains::unclaimed(&svc.b.db, rain.id).await?;
     let left = packets.len() as i64;
-    svc.rain.start(r.id, rain.id, packets);
+    svc.rain.start(&svc.rooms.arbiter(r.id), r.id, rain.id, packets);
     svc.b.outbox.schedule(rain::END_JOB, json!({"rain_id": rain.id}), duration).await?;
     let rain = rains::find(&svc.b.db, rain.id).await?.ok_or(AppError::NotFound("rain"))?;
     if rain.status != rains::RUNNING {
@@ -178,9 +178,11 @@ pub async fn grab(svc: &Services, user_id: i64, room_id: i64) -> AppResult<(i64,
     let Some(actor) = svc.rain.get(room_id) else {
         return Err(AppError::conflict("rain_not_running", "no rain is running in this room"));
     };
-    let Some((packet_id, amount)) =
-        actor.send(rain::Grab).await.map_err(|_| AppError::conflict("rain_not_running", "the rain has ended"))?
-    else {
+    // A closed rain, or one whose actor is gone: ended either way.
+    let Ok(Ok(grabbed)) = actor.send(rain::Grab).await else {
+        return Err(AppError::conflict("rain_not_running", "the rain has ended"));
+    };
+    let Some((packet_id, amount)) = grabbed else {
         return Err(AppError::conflict("rain_empty", "all packets are gone"));
     };
     let op = WalletOp {
@@ -265,7 +267,8 @@ pub async fn sweep(svc: &Services) -> anyhow::Result<()> {
         }
         let ends_at = r.ends_at.unwrap_or(0);
         if svc.rain.get(r.room_id).is_none() {
-            svc.rain.start(r.room_id, r.id, rains::unclaimed(&svc.b.db, r.id).await?);
+            let packets = rains::unclaimed(&svc.b.db, r.id).await?;
+            svc.rain.start(&svc.rooms.arbiter(r.room_id), r.room_id, r.id, packets);
             let left = Duration::from_millis((ends_at - now_ms()).max(0) as u64);
             svc.b.outbox.schedule(rain::END_JOB, json!({"rain_id": r.id}), left).await?;
         }
