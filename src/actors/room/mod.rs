@@ -131,7 +131,9 @@ impl Room {
         self.users.len()
     }
 
-    /// The contract's `room` object.
+    /// The contract's `room` object, for `welcome` only. It stays a JSON object: its keys come
+    /// out sorted (`anchor` too, whose struct order differs), which is the contract's bytes, and
+    /// it never leaves this process on its own (`welcome` is built per socket, not an event).
     fn room_json(&self) -> Value {
         json!({
             "id": self.info.id,
@@ -210,6 +212,7 @@ impl Room {
     }
 
     /// Once a second: coalesced `online` and `likes` snapshots, and the queue-depth gauge.
+    /// Those two frames have no `seq` and are not recorded: they are snapshots, not room events.
     fn on_tick(&mut self) {
         if self.online_dirty {
             self.online_dirty = false;
