@@ -1,6 +1,7 @@
 //! WebSocket frames: `{"type", "seq"?, "data"?}`, encoded once into shared bytes.
 
 use crate::domain::error::ErrorCode;
+use crate::domain::events::{EventData, RoomEvent};
 use bytestring::ByteString;
 use serde::Serialize;
 
@@ -18,6 +19,11 @@ struct Frame<'a, T: Serialize> {
 pub fn encode<T: Serialize>(kind: &str, seq: Option<u64>, data: Option<&T>) -> ByteString {
     let s = serde_json::to_string(&Frame { kind, seq, data }).unwrap_or_else(|_| format!(r#"{{"type":"{kind}"}}"#));
     ByteString::from(s)
+}
+
+/// A room event's frame: `{"type", "seq", "data"}`.
+pub fn event(seq: u64, e: &RoomEvent) -> ByteString {
+    encode(e.kind(), Some(seq), Some(&EventData(e)))
 }
 
 pub fn bare(kind: &str) -> ByteString {

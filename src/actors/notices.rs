@@ -37,6 +37,9 @@ impl Notices {
     }
 
     /// Sends a notice of `kind` with `fields` (merged beside `id` and `kind`); returns its id.
+    /// Notices stay untyped: they go to one user, not to a room, are stored in the key-value
+    /// store as their encoded frame, and each kind (`gift_failed`, `rain_credited`, `order_*`)
+    /// carries its own fields, merged flat beside `id` and `kind`.
     pub async fn send(&self, user_id: i64, kind: &str, fields: Value) -> anyhow::Result<String> {
         let id = uuid::Uuid::new_v4().simple().to_string();
         let mut data = json!({"id": id, "kind": kind});

@@ -5,14 +5,15 @@
 use super::registry::RoomRegistry;
 use super::room;
 use crate::clock::{now_ms, rfc3339};
-use crate::domain::pk::{apply_gift, is_knockout, winner_at, PkStatus, Side};
+use crate::domain::events::{PkEnded, PkProgress, RoomEvent};
+use crate::domain::pk::{apply_gift, is_knockout, winner_at, PkStatus, PkView, Side};
+
 use crate::domain::user::UserRef;
 use crate::storage::queue::backoff;
 use crate::storage::{entities::pks as pk_rows, pks};
 use actix::prelude::*;
 use parking_lot::Mutex;
 use sea_orm::DatabaseConnection;
-use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -47,41 +48,46 @@ pub struct PkActor {
     progress_pending: bool,
     /// The result is decided (score frozen, winner known); it may not be stored yet.
     ended: bool,
+    /// The end is stored and announced: the actor has nothing left to do and waits for its last
+    /// address to be dropped (see `Supervised`).
+    finished: bool,
     /// A retry of a failed store is scheduled.
     retry_pending: bool,
     /// Failed stores so far (the retry backs off).
     store_failures: u32,
 }
 
-/// The contract's `pk` object.
-pub fn pk_json(pk: &pk_rows::Model, host: &UserRef, challenger: Option<&UserRef>) -> Value {
-    json!({
-        "id": pk.id,
-        "host": host,
-        "challenger": challenger,
-        "status": pk.status,
-        "score": pk.score,
-        "ends_at": pk.ends_at.map(rfc3339),
-        "winner": pk.winner,
-    })
+/// The contract's `pk` object of a stored PK.
+pub fn pk_view(pk: &pk_rows::Model, host: &UserRef, challenger: Option<&UserRef>) -> PkView {
+    PkView {
+        challenger: challenger.cloned(),
+        ends_at: pk.ends_at.map(rfc3339),
+        host: host.clone(),
+        id: pk.id,
+        score: pk.score,
+        status: pk.status.clone(),
+        winner: pk.winner,
+    }
 }
 
 impl PkActor {
-    fn json(&self) -> Value {
-        pk_json(&self.pk, &self.host, Some(&self.challenger))
+    fn view(&self) -> PkView {
+        pk_view(&self.pk, &self.host, Some(&self.challenger))
     }
 
-    fn publish(&self, kind: &'static str, data: Value) {
+    /// Sends `event` to the rooms that see the PK, and what their `welcome` shows of it now.
+    fn publish(&self, event: RoomEvent) {
+        let view = self.view();
         for r in self.room_ids.iter().filter_map(|id| self.rooms.get(*id)) {
-            r.do_send(room::Publish { kind, data: data.clone() });
-            r.do_send(room::SetExtra { key: "pk", value: Some(self.json()) });
+            r.do_send(room::Publish(event.clone()));
+            r.do_send(room::SetPk(Some(view.clone())));
         }
     }
 
     fn send_progress(&mut self) {
         self.progress_pending = false;
         self.last_progress_ms = now_ms();
-        self.publish("pk_progress", json!({"pk": self.json()}));
+        self.publish(PkProgress { pk: self.view() }.into());
     }
 
     /// Decides the result once (later reasons do not change it): the score freezes.
@@ -112,17 +118,19 @@ impl PkActor {
     fn store(&mut self) -> ResponseActFuture<Self, Result<bool, EndError>> {
         let db = self.db.clone();
         let (id, score, winner) = (self.pk.id, self.pk.score, self.pk.winner);
-        let data = json!({"pk": self.json(), "winner": winner});
+        let ended = PkEnded { pk: self.view(), winner };
         Box::pin(async move { pks::end(&db, id, score, winner).await }.into_actor(self).map(
             move |res, act, ctx| match res {
                 Ok(stored) => {
                     if stored {
-                        act.publish("pk_ended", data);
+                        act.publish(ended.into());
                     } else {
                         tracing::info!(pk = act.pk.id, "PK had ended already");
                     }
                     act.service.forget(act.pk.room_id, &ctx.address());
-                    ctx.stop();
+                    // Not `ctx.stop()`: its supervisor would restart it while someone still
+                    // holds its address. Forgotten, it stops once the last address is dropped.
+                    act.finished = true;
                     Ok(stored)
                 }
                 Err(e) => {
@@ -143,8 +151,53 @@ impl PkActor {
     }
 }
 
+impl PkActor {
+    /// Sends `pk_progress` now, or once 200 ms have passed since the last one.
+    fn schedule_progress(&mut self, ctx: &mut Context<Self>) {
+        let since = now_ms() - self.last_progress_ms;
+        if since >= PROGRESS_EVERY_MS {
+            self.send_progress();
+        } else if !self.progress_pending {
+            self.progress_pending = true;
+            ctx.run_later(Duration::from_millis((PROGRESS_EVERY_MS - since) as u64), |act, _| {
+                if act.progress_pending && !act.ended {
+                    act.send_progress();
+                }
+            });
+        }
+    }
+}
+
 impl Actor for PkActor {
     type Context = Context<Self>;
+}
+
+/// The PK actor runs under a `Supervisor` on its host room's arbiter. actix keeps the same
+/// instance across a restart, so the score, the sides and a decided result survive it; what a
+/// restart drops are the context's timers and futures, which `restarting` arms again: a
+/// `pk_progress` waiting for its slot, and the retry of an end that failed to store.
+///
+/// A finished actor (its end stored) is never stopped on purpose, so it is not restarted: it
+/// answers as an ended PK (gifts do not count, `End` finds it stored) until its last address
+/// is dropped, then stops for good. Nothing could rebuild a running PK from a finished one.
+impl actix::Supervised for PkActor {
+    fn restarting(&mut self, ctx: &mut Context<Self>) {
+        if self.finished {
+            return;
+        }
+        tracing::warn!(pk = self.pk.id, "PK actor restarting");
+        if self.progress_pending && !self.ended {
+            self.progress_pending = false;
+            self.schedule_progress(ctx);
+        }
+        if self.retry_pending {
+            self.retry_pending = false;
+            ctx.spawn(self.store().map(|_, _, _| ()));
+        } else if self.ended {
+            // Decided but neither stored nor being stored (the store's future was dropped).
+            ctx.spawn(self.store().map(|_, _, _| ()));
+        }
+    }
 }
 
 /// A gift counted in the PK (sent in commit order by the wallet writer).
@@ -173,7 +226,7 @@ pub enum EndError {
 
 /// The current `pk` object.
 #[derive(Message)]
-#[rtype(result = "Value")]
+#[rtype(result = "PkView")]
 pub struct Get;
 
 impl Handler<PkGift> for PkActor {
@@ -190,17 +243,7 @@ impl Handler<PkGift> for PkActor {
             ctx.spawn(self.store().map(|_, _, _| ()));
             return;
         }
-        let since = now_ms() - self.last_progress_ms;
-        if since >= PROGRESS_EVERY_MS {
-            self.send_progress();
-        } else if !self.progress_pending {
-            self.progress_pending = true;
-            ctx.run_later(Duration::from_millis((PROGRESS_EVERY_MS - since) as u64), |act, _| {
-                if act.progress_pending && !act.ended {
-                    act.send_progress();
-                }
-            });
-        }
+        self.schedule_progress(ctx);
     }
 }
 
@@ -215,6 +258,10 @@ impl Handler<End> for PkActor {
             // An early timer (clock skew or a stale job): not ended; the job tries again.
             return Box::pin(fut::ready(Err(EndError::Early)));
         }
+        if self.finished {
+            // Stored already, and not by this message.
+            return Box::pin(fut::ready(Ok(false)));
+        }
         self.decide(msg.0);
         self.store()
     }
@@ -223,7 +270,7 @@ impl Handler<End> for PkActor {
 impl Handler<Get> for PkActor {
     type Result = MessageResult<Get>;
     fn handle(&mut self, _: Get, _: &mut Context<Self>) -> Self::Result {
-        MessageResult(self.json())
+        MessageResult(self.view())
     }
 }
 
@@ -246,7 +293,7 @@ impl PkService {
         }
     }
 
-    /// Starts the actor of a running PK.
+    /// Starts the actor of a running PK, supervised, on its host room's arbiter.
     pub fn start(
         &self,
         pk: pk_rows::Model,
@@ -258,6 +305,7 @@ impl PkService {
     ) -> Addr<PkActor> {
         let room_id = pk.room_id;
         let service = self.clone();
+        let arbiter = rooms.arbiter(room_id);
         let actor = PkActor {
             pk,
             host,
@@ -269,10 +317,12 @@ impl PkService {
             last_progress_ms: 0,
             progress_pending: false,
             ended: false,
+            finished: false,
             retry_pending: false,
             store_failures: 0,
         };
-        let addr = actor.start();
+        // On the host room's arbiter, beside the room it publishes to.
+        let addr = Supervisor::start_in_arbiter(&arbiter, move |_| actor);
         self.running.lock().insert(room_id, addr.clone());
         addr
     }

@@ -20,9 +20,28 @@ impl Actor for RainActor {
     type Context = Context<Self>;
 }
 
-/// A grab: the next packet, or None when none is left.
+/// The rain actor runs under a `Supervisor` on its room's arbiter. actix keeps the same instance
+/// across a restart and the actor has no timers or futures, so a restart loses nothing: the
+/// packets not handed out stay, in order.
+///
+/// A closed rain is never stopped on purpose, so it is not restarted: its packets went back to
+/// the anchor and nothing can hand them out again. It answers grabs as an ended rain until its
+/// last address is dropped, then stops for good.
+impl actix::Supervised for RainActor {
+    fn restarting(&mut self, _: &mut Context<Self>) {
+        if self.open {
+            tracing::warn!(rain = self.rain_id, left = self.packets.len(), "rain actor restarting");
+        }
+    }
+}
+
+/// The rain was closed: no grab gets a packet any more.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Closed;
+
+/// A grab: the next packet, None when none is left, or `Closed` once the rain ended.
 #[derive(Message)]
-#[rtype(result = "Option<(i64, i64)>")]
+#[rtype(result = "Result<Option<(i64, i64)>, Closed>")]
 pub struct Grab;
 
 /// A grab whose credit failed: its packet may be handed out again.
@@ -35,19 +54,19 @@ pub struct GiveBack(pub i64, pub i64);
 #[rtype(result = "usize")]
 pub struct Left;
 
-/// No more grabs; the actor stops.
+/// No more grabs; the actor stops once its last address is dropped.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Close;
 
 impl Handler<Grab> for RainActor {
-    type Result = Option<(i64, i64)>;
+    type Result = Result<Option<(i64, i64)>, Closed>;
     fn handle(&mut self, _: Grab, _: &mut Context<Self>) -> Self::Result {
         crate::metrics::COMMANDS.with_label_values(&["grab"]).inc();
         if self.open {
-            self.packets.pop_front()
+            Ok(self.packets.pop_front())
         } else {
-            None
+            Err(Closed)
         }
     }
 }
@@ -70,10 +89,11 @@ impl Handler<Left> for RainActor {
 
 impl Handler<Close> for RainActor {
     type Result = ();
-    fn handle(&mut self, _: Close, ctx: &mut Context<Self>) {
+    fn handle(&mut self, _: Close, _: &mut Context<Self>) {
+        // Not `ctx.stop()`: its supervisor would restart it while someone still holds its
+        // address. Forgotten by `RainService`, it stops once the last address is dropped.
         self.open = false;
         self.packets.clear();
-        ctx.stop();
     }
 }
 
@@ -91,8 +111,17 @@ impl RainService {
         self.running.lock().get(&room_id).map(|(_, a)| a.clone())
     }
 
-    pub fn start(&self, room_id: i64, rain_id: i64, packets: Vec<(i64, i64)>) -> Addr<RainActor> {
-        let addr = RainActor { rain_id, packets: packets.into(), open: true }.start();
+    /// Starts the actor of a running rain, supervised, on `arbiter` (the room's: see
+    /// `RoomRegistry::arbiter`).
+    pub fn start(
+        &self,
+        arbiter: &ArbiterHandle,
+        room_id: i64,
+        rain_id: i64,
+        packets: Vec<(i64, i64)>,
+    ) -> Addr<RainActor> {
+        let actor = RainActor { rain_id, packets: packets.into(), open: true };
+        let addr = Supervisor::start_in_arbiter(arbiter, move |_| actor);
         self.running.lock().insert(room_id, (rain_id, addr.clone()));
         addr
     }

@@ -1,5 +1,5 @@
 //! Finds or starts a room's actor. Rooms run under `Supervisor` on a pool of arbiters (one per
-//! core by default), spread by room id. A supervisor restarts an actor that stops; an actor that
+//! core by default), spread by room id; a room's PK and rain actors run on its arbiter too. A supervisor restarts an actor that stops; an actor that
 //! dies (a panic in a handler drops it with its mailbox) is noticed here, forgotten, and started
 //! again by the next caller that needs it, so no caller is handed a dead address.
 
@@ -33,6 +33,12 @@ impl RoomRegistry {
             if arbiters == 0 { std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2) } else { arbiters };
         let arbiters = (0..n).map(|_| Arbiter::new().handle()).collect();
         Self { inner: Arc::new(Inner { rooms: Mutex::new(HashMap::new()), arbiters, deps }) }
+    }
+
+    /// The arbiter a room's actors run on: its room actor, and the PK and rain beside it, so
+    /// the messages between them stay on one thread. Fixed by the room's id.
+    pub fn arbiter(&self, room_id: i64) -> ArbiterHandle {
+        self.inner.arbiters[(room_id.unsigned_abs() as usize) % self.inner.arbiters.len()].clone()
     }
 
     /// The running actor of a room, if any. A dead one is forgotten (and not handed out).
@@ -70,8 +76,7 @@ impl RoomRegistry {
         let gauges = Arc::new(RoomGauges::default());
         let deps = self.inner.deps.clone();
         let g = gauges.clone();
-        let arbiter = &self.inner.arbiters[(room.id.unsigned_abs() as usize) % self.inner.arbiters.len()];
-        let addr = Supervisor::start_in_arbiter(arbiter, move |_| Room::new(info, deps, g));
+        let addr = Supervisor::start_in_arbiter(&self.arbiter(room.id), move |_| Room::new(info, deps, g));
         map.insert(room.id, Entry { addr: addr.clone(), gauges });
         (addr, true)
     }

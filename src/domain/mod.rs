@@ -2,6 +2,7 @@
 
 pub mod chat;
 pub mod error;
+pub mod events;
 pub mod money;
 pub mod order;
 pub mod paging;

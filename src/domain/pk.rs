@@ -1,4 +1,7 @@
-//! PK battles: their status and the score rule (the host's share of the bar, moved by gifts).
+//! PK battles: their status, the score rule (the host's share of the bar, moved by gifts), and
+//! what a PK shows.
+
+use super::user::UserRef;
 
 use super::status::status_enum;
 
@@ -44,6 +47,22 @@ pub fn winner_at(score: i64) -> Option<Side> {
 /// A score of 100 or 0 ends the PK at once.
 pub fn is_knockout(score: i64) -> bool {
     score <= 0 || score >= 100
+}
+
+/// The contract's `pk` object, as rooms, frames and the PK routes show it.
+///
+/// Fields are declared in alphabetical order: the JSON they give is byte for byte what the
+/// untyped `json!` object (a sorted map) gave before. Absent values are `null`, never left out.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PkView {
+    pub challenger: Option<UserRef>,
+    /// RFC 3339; `null` while the PK waits for a challenger.
+    pub ends_at: Option<String>,
+    pub host: UserRef,
+    pub id: i64,
+    pub score: i64,
+    pub status: String,
+    pub winner: Option<i64>,
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
-//! Red-packet rain: an anchor's application (reviewed by an admin), the rain's stages, and the
-//! split of its coins into packets (the double-mean method, drawn once when it is prepared).
+//! Red-packet rain: an anchor's application (reviewed by an admin), the rain's stages, what a
+//! rain shows, and the split of its coins into packets (the double-mean method, drawn once when
+//! it is prepared).
 
 use super::review::Reviewed;
 use super::status::status_enum;
@@ -60,6 +61,22 @@ pub fn split<R: Rng + ?Sized>(total: i64, packets: i64, rng: &mut R) -> Vec<i64>
         left -= amount;
     }
     out
+}
+
+/// The contract's `rain` object, as rooms and the rain routes show it.
+///
+/// Fields are declared in alphabetical order: the JSON they give is byte for byte what the
+/// untyped `json!` object (a sorted map) gave before.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RainView {
+    /// RFC 3339; `null` until the rain starts.
+    pub ends_at: Option<String>,
+    pub id: i64,
+    pub left: i64,
+    pub packets: i64,
+    pub room_id: i64,
+    pub status: String,
+    pub total_coins: i64,
 }
 
 #[cfg(test)]

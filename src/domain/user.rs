@@ -97,7 +97,7 @@ pub fn default_nickname(phone: &Phone) -> String {
 }
 
 /// A user as frames and lists show them: `{"id","nickname"}`.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, utoipa::ToSchema, PartialEq)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, utoipa::ToSchema, PartialEq, Eq)]
 pub struct UserRef {
     pub id: i64,
     pub nickname: String,

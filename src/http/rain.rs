@@ -11,13 +11,14 @@ use crate::clock::rfc3339;
 use crate::domain::paging::Page;
 use crate::domain::ratelimit::Limit;
 use crate::domain::redpacket::ApplicationStatus;
+use crate::domain::redpacket::RainView;
 use crate::domain::review::Decision;
 use crate::services::rain;
 use crate::storage::entities::red_packet_applications as app_rows;
 use crate::storage::rains;
 use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+
 use utoipa::ToSchema;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -113,14 +114,14 @@ pub async fn reject(
 /// Prepares a rain: the anchor's wallet pays `total_coins`; the amounts are drawn and stored.
 #[utoipa::path(post, path = "/api/rooms/{id}/rain/prepare", tag = "rain", params(("id" = i64, Path)),
     responses((status = 200, description = "rain (prepared)"), (status = 402, body = super::openapi::ErrorBody), (status = 403, body = super::openapi::ErrorBody), (status = 409, body = super::openapi::ErrorBody)))]
-pub async fn prepare(state: web::Data<AppState>, user: AuthUser, id: web::Path<i64>) -> AppResult<web::Json<Value>> {
+pub async fn prepare(state: web::Data<AppState>, user: AuthUser, id: web::Path<i64>) -> AppResult<web::Json<RainView>> {
     Ok(web::Json(rain::prepare(&state, user.id, *id).await?))
 }
 
 /// Starts the prepared rain; viewers get `rain_started` exactly once.
 #[utoipa::path(post, path = "/api/rooms/{id}/rain/start", tag = "rain", params(("id" = i64, Path)),
     responses((status = 200, description = "rain (running)"), (status = 403, body = super::openapi::ErrorBody), (status = 409, body = super::openapi::ErrorBody)))]
-pub async fn start(state: web::Data<AppState>, user: AuthUser, id: web::Path<i64>) -> AppResult<web::Json<Value>> {
+pub async fn start(state: web::Data<AppState>, user: AuthUser, id: web::Path<i64>) -> AppResult<web::Json<RainView>> {
     Ok(web::Json(rain::start(&state, user.id, *id).await?))
 }
 

@@ -4,6 +4,7 @@
 use super::rooms::{live_room, room_actor};
 use super::{AppError, AppResult, Services};
 use crate::actors::{pk, room};
+use crate::domain::events::{GiftItem, GiftSent};
 use crate::domain::money::{cost, count_in, TradeKind};
 use crate::domain::user::UserRef;
 use crate::storage::wallets::{Effect, Outcome, WalletOp};
@@ -41,7 +42,7 @@ pub async fn send(svc: &Services, user_id: i64, g: GiftOrder) -> AppResult<(i64,
     };
     let to = g.to.unwrap_or(r.anchor_id);
     let sides: Vec<i64> = match &running_pk {
-        Some(p) => [p["host"]["id"].as_i64(), p["challenger"]["id"].as_i64()].into_iter().flatten().collect(),
+        Some(p) => [Some(p.host.id), p.challenger.as_ref().map(|c| c.id)].into_iter().flatten().collect(),
         None => vec![r.anchor_id],
     };
     if !sides.contains(&to) {
@@ -54,13 +55,13 @@ pub async fn send(svc: &Services, user_id: i64, g: GiftOrder) -> AppResult<(i64,
     let from = users::find(&svc.b.db, user_id).await?.ok_or_else(AppError::unauthorized)?;
     let from = UserRef { id: from.id, nickname: from.nickname };
     let addr = room_actor(svc, &r).await?;
-    let pk_id = running_pk.as_ref().and_then(|p| p["id"].as_i64());
-    let data = json!({
-        "from": from,
-        "to": to,
-        "gift": {"id": gift.id, "name": gift.name, "price": gift.price, "effect": gift.effect},
-        "count": count,
-    });
+    let pk_id = running_pk.as_ref().map(|p| p.id);
+    let sent = GiftSent {
+        count,
+        from,
+        gift: GiftItem { effect: gift.effect, id: gift.id, name: gift.name, price: gift.price },
+        to,
+    };
     let op = WalletOp {
         user_id,
         delta: -amount,
@@ -71,7 +72,7 @@ pub async fn send(svc: &Services, user_id: i64, g: GiftOrder) -> AppResult<(i64,
     // Effects run in the wallet writer in commit order, so PK scores follow commit order.
     let on_commit = Box::new(move |o: &Outcome| {
         if let Outcome::Done { .. } = o {
-            addr.do_send(room::GiftEffect { from, coins: amount, data });
+            addr.do_send(room::GiftEffect { coins: amount, gift: sent });
             if let Some(p) = pk_addr {
                 p.do_send(pk::PkGift { to, coins: amount });
             }

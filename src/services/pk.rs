@@ -5,17 +5,18 @@
 use super::jobs::{self, Fired};
 use super::rooms::{anchor_of, room_actor};
 use super::{AppError, AppResult, Services};
-use crate::actors::pk::{self, pk_json, EndReason};
+use crate::actors::pk::{self, pk_view, EndReason};
 use crate::actors::room;
 use crate::clock::now_ms;
 use crate::domain::error::ErrorCode;
-use crate::domain::pk::{winner_at, PkStatus, Side};
+use crate::domain::events::{PkEnded, PkStarted};
+use crate::domain::pk::{winner_at, PkStatus, PkView, Side};
 use crate::domain::room::{RoomKind, LIVE};
 use crate::domain::user::UserRef;
 use crate::storage::entities::pks as pk_rows;
 use crate::storage::queue::{Job, JobHandler};
 use crate::storage::{pks, rooms, Stated};
-use serde_json::{json, Value};
+use serde_json::json;
 use std::time::Duration;
 
 async fn user_ref(svc: &Services, id: i64) -> AppResult<UserRef> {
@@ -24,7 +25,7 @@ async fn user_ref(svc: &Services, id: i64) -> AppResult<UserRef> {
 }
 
 /// The `pk` object of a stored PK (the actor's live view when it runs).
-pub async fn view(svc: &Services, p: &pk_rows::Model) -> AppResult<Value> {
+pub async fn view(svc: &Services, p: &pk_rows::Model) -> AppResult<PkView> {
     if p.is(PkStatus::Running) {
         if let Some(a) = svc.pk.get(p.room_id) {
             if let Ok(v) = a.send(pk::Get).await {
@@ -37,7 +38,7 @@ pub async fn view(svc: &Services, p: &pk_rows::Model) -> AppResult<Value> {
         Some(c) => Some(user_ref(svc, c).await?),
         None => None,
     };
-    Ok(pk_json(p, &host, challenger.as_ref()))
+    Ok(pk_view(p, &host, challenger.as_ref()))
 }
 
 async fn pk_room(svc: &Services, id: i64) -> AppResult<crate::storage::entities::rooms::Model> {
@@ -49,7 +50,7 @@ async fn pk_room(svc: &Services, id: i64) -> AppResult<crate::storage::entities:
 }
 
 /// The room's current or latest PK; 404 for a normal room.
-pub async fn current(svc: &Services, room_id: i64) -> AppResult<Value> {
+pub async fn current(svc: &Services, room_id: i64) -> AppResult<PkView> {
     let r = rooms::find(&svc.b.db, room_id).await?.ok_or(AppError::NotFound("room"))?;
     if r.kind != RoomKind::Pk.as_str() {
         return Err(AppError::NotFound("pk"));
@@ -59,7 +60,7 @@ pub async fn current(svc: &Services, room_id: i64) -> AppResult<Value> {
 }
 
 /// An anchor with a live room of their own joins as challenger; the PK starts.
-pub async fn join(svc: &Services, user_id: i64, room_id: i64) -> AppResult<Value> {
+pub async fn join(svc: &Services, user_id: i64, room_id: i64) -> AppResult<PkView> {
     let r = pk_room(svc, room_id).await?;
     if r.status != LIVE {
         return Err(AppError::conflict(ErrorCode::RoomClosed, "the room is closed"));
@@ -85,7 +86,7 @@ async fn start_pk(
     r: &crate::storage::entities::rooms::Model,
     challenger: i64,
     challenger_room: i64,
-) -> AppResult<Value> {
+) -> AppResult<PkView> {
     let latest = pks::latest(&svc.b.db, r.id).await?;
     let pk_id = match latest {
         Some(p) if p.is(PkStatus::Waiting) => p.id,
@@ -103,10 +104,11 @@ async fn start_pk(
     let v = addr.send(pk::Get).await.map_err(AppError::internal)?;
     svc.b.outbox.schedule(pk::END_JOB, json!({"pk_id": pk_id}), Duration::from_millis(duration_ms as u64)).await?;
     let host_room = room_actor(svc, r).await?;
-    host_room.do_send(room::Publish { kind: "pk_started", data: json!({"pk": v}) });
+    let started = room::Publish(PkStarted { pk: v.clone() }.into());
+    host_room.do_send(started.clone());
     if let Some(cr) = rooms::find(&svc.b.db, challenger_room).await? {
         if cr.status == LIVE {
-            room_actor(svc, &cr).await?.do_send(room::Publish { kind: "pk_started", data: json!({"pk": v}) });
+            room_actor(svc, &cr).await?.do_send(started);
         }
     }
     svc.room_list.invalidate();
@@ -124,7 +126,7 @@ async fn resume_actor(svc: &Services, p: &pk_rows::Model, score: i64) -> AppResu
         if let Some(r) = rooms::find(&svc.b.db, room_id).await? {
             if r.status == LIVE {
                 let a = room_actor(svc, &r).await?;
-                a.do_send(room::SetExtra { key: "pk", value: Some(pk_json(&p, &host, Some(&challenger))) });
+                a.do_send(room::SetPk(Some(pk_view(&p, &host, Some(&challenger)))));
                 room_ids.push(room_id);
             }
         }
@@ -133,7 +135,7 @@ async fn resume_actor(svc: &Services, p: &pk_rows::Model, score: i64) -> AppResu
 }
 
 /// The challenger or the host leaves: the other side wins.
-pub async fn leave(svc: &Services, user_id: i64, room_id: i64) -> AppResult<Value> {
+pub async fn leave(svc: &Services, user_id: i64, room_id: i64) -> AppResult<PkView> {
     let r = pk_room(svc, room_id).await?;
     let p = pks::latest(&svc.b.db, r.id).await?.ok_or(AppError::NotFound("pk"))?;
     if !p.is(PkStatus::Running) {
@@ -177,8 +179,8 @@ pub async fn end_pk(svc: &Services, p: &pk_rows::Model, reason: EndReason) -> Ap
         let v = view(svc, &ended).await?;
         for room_id in [Some(p.room_id), p.challenger_room_id].into_iter().flatten() {
             if let Some(a) = svc.rooms.get(room_id) {
-                a.do_send(room::Publish { kind: "pk_ended", data: json!({"pk": v, "winner": winner}) });
-                a.do_send(room::SetExtra { key: "pk", value: Some(v.clone()) });
+                a.do_send(room::Publish(PkEnded { pk: v.clone(), winner }.into()));
+                a.do_send(room::SetPk(Some(v.clone())));
             }
         }
     }

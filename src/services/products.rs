@@ -3,13 +3,13 @@
 
 use super::{review, AppError, AppResult, Services};
 use crate::actors::room;
+use crate::domain::events::{ProductsChanged, ShelfItem};
 use crate::domain::product::ProductStatus;
 use crate::domain::review::Decision;
 use crate::storage::commerce as shop;
 use crate::storage::entities::products;
 use crate::storage::Stated;
 use serde::Serialize;
-use serde_json::json;
 use utoipa::ToSchema;
 
 #[derive(Serialize, ToSchema, Clone)]
@@ -32,6 +32,19 @@ pub fn product_view(p: products::Model) -> ProductView {
         stock: p.stock,
         left: p.left_stock,
         status: p.status,
+    }
+}
+
+/// A product as the room shows it (the `products` event, a room's `products`).
+pub fn shelf_item(p: products::Model) -> ShelfItem {
+    ShelfItem {
+        anchor_id: p.anchor_id,
+        id: p.id,
+        left: p.left_stock,
+        name: p.name,
+        price: p.price,
+        status: p.status,
+        stock: p.stock,
     }
 }
 
@@ -59,9 +72,8 @@ pub async fn decide(svc: &Services, id: i64, d: Decision) -> AppResult<ProductVi
         // The anchor's live room shows the new shelf.
         if let Some(room_id) = crate::storage::rooms::live_room_of(&svc.b.db, p.anchor_id).await? {
             if let Some(addr) = svc.rooms.get(room_id) {
-                let items: Vec<ProductView> =
-                    shop::shelf(&svc.b.db, p.anchor_id).await?.into_iter().map(product_view).collect();
-                addr.do_send(room::Publish { kind: "products", data: json!({"items": items}) });
+                let items = shelf_items(svc, p.anchor_id).await?;
+                addr.do_send(room::Publish(ProductsChanged { items }.into()));
             }
         }
     }
@@ -73,7 +85,7 @@ pub async fn shelf(svc: &Services, anchor_id: i64) -> AppResult<Vec<ProductView>
     Ok(shop::shelf(&svc.b.db, anchor_id).await?.into_iter().map(product_view).collect())
 }
 
-/// The shelf as the room object shows it.
-pub async fn shelf_json(svc: &Services, anchor_id: i64) -> AppResult<Vec<serde_json::Value>> {
-    Ok(shop::shelf(&svc.b.db, anchor_id).await?.into_iter().map(|p| json!(product_view(p))).collect())
+/// The shelf as the room shows it.
+pub async fn shelf_items(svc: &Services, anchor_id: i64) -> AppResult<Vec<ShelfItem>> {
+    Ok(shop::shelf(&svc.b.db, anchor_id).await?.into_iter().map(shelf_item).collect())
 }

@@ -8,27 +8,28 @@ use super::{review, AppError, AppResult, Services};
 use crate::actors::{rain, room};
 use crate::clock::{now_ms, rfc3339};
 use crate::domain::error::ErrorCode;
+use crate::domain::events::{RainEnded, RainStarted};
 use crate::domain::money::TradeKind;
-use crate::domain::redpacket::{self, RainStatus};
+use crate::domain::redpacket::{self, RainStatus, RainView};
 use crate::domain::review::Decision;
 use crate::storage::entities::{rains as rain_rows, red_packet_applications as app_rows};
 use crate::storage::queue::{Job, JobHandler};
 use crate::storage::wallets::{Effect, Outcome, WalletOp};
 use crate::storage::{rains, Stated};
-use serde_json::{json, Value};
+use serde_json::json;
 use std::time::Duration;
 
-/// The contract's `rain`.
-pub fn rain_json(r: &rain_rows::Model, left: i64) -> Value {
-    json!({
-        "id": r.id,
-        "room_id": r.room_id,
-        "status": r.status,
-        "total_coins": r.total_coins,
-        "packets": r.packets,
-        "left": left,
-        "ends_at": r.ends_at.map(rfc3339),
-    })
+/// The contract's `rain` of a stored rain with `left` packets not grabbed.
+pub fn rain_view(r: &rain_rows::Model, left: i64) -> RainView {
+    RainView {
+        ends_at: r.ends_at.map(rfc3339),
+        id: r.id,
+        left,
+        packets: r.packets,
+        room_id: r.room_id,
+        status: r.status.clone(),
+        total_coins: r.total_coins,
+    }
 }
 
 /// An anchor applies to run a rain of `total_coins` in `packets`.
@@ -54,7 +55,7 @@ pub async fn decide(svc: &Services, id: i64, d: Decision) -> AppResult<app_rows:
 }
 
 /// Prepares a rain: the anchor's wallet pays `total_coins`; the amounts are drawn and stored.
-pub async fn prepare(svc: &Services, user_id: i64, room_id: i64) -> AppResult<Value> {
+pub async fn prepare(svc: &Services, user_id: i64, room_id: i64) -> AppResult<RainView> {
     let r = live_room(svc, room_id).await?;
     if r.anchor_id != user_id {
         return Err(AppError::forbidden("only the room's anchor can prepare a rain"));
@@ -124,13 +125,13 @@ pub async fn prepare(svc: &Services, user_id: i64, room_id: i64) -> AppResult<Va
         end_in_closed_room(svc, &rain).await.map_err(AppError::internal)?;
         return Err(AppError::conflict(ErrorCode::RoomClosed, "the room is closed"));
     }
-    let v = rain_json(&rain, rain.packets);
-    room_actor(svc, &r).await?.do_send(room::SetExtra { key: "rain", value: Some(v.clone()) });
+    let v = rain_view(&rain, rain.packets);
+    room_actor(svc, &r).await?.do_send(room::SetRain(Some(v.clone())));
     Ok(v)
 }
 
 /// Starts the prepared rain; viewers get `rain_started` exactly once.
-pub async fn start(svc: &Services, user_id: i64, room_id: i64) -> AppResult<Value> {
+pub async fn start(svc: &Services, user_id: i64, room_id: i64) -> AppResult<RainView> {
     let r = live_room(svc, room_id).await?;
     if r.anchor_id != user_id {
         return Err(AppError::forbidden("only the room's anchor can start a rain"));
@@ -146,7 +147,7 @@ pub async fn start(svc: &Services, user_id: i64, room_id: i64) -> AppResult<Valu
     }
     let packets = rains::unclaimed(&svc.b.db, rain.id).await?;
     let left = packets.len() as i64;
-    svc.rain.start(r.id, rain.id, packets);
+    svc.rain.start(&svc.rooms.arbiter(r.id), r.id, rain.id, packets);
     svc.b.outbox.schedule(rain::END_JOB, json!({"rain_id": rain.id}), duration).await?;
     let rain = rains::find(&svc.b.db, rain.id).await?.ok_or(AppError::NotFound("rain"))?;
     if !rain.is(RainStatus::Running) {
@@ -156,13 +157,12 @@ pub async fn start(svc: &Services, user_id: i64, room_id: i64) -> AppResult<Valu
         }
         return Err(AppError::conflict(ErrorCode::RoomClosed, "the room is closed"));
     }
-    let v = rain_json(&rain, left);
+    let v = rain_view(&rain, left);
     let addr = room_actor(svc, &r).await?;
-    addr.do_send(room::SetExtra { key: "rain", value: Some(v.clone()) });
-    addr.do_send(room::Publish {
-        kind: "rain_started",
-        data: json!({"rain_id": rain.id, "ends_at": v["ends_at"], "packets": rain.packets}),
-    });
+    addr.do_send(room::SetRain(Some(v.clone())));
+    addr.do_send(room::Publish(
+        RainStarted { ends_at: v.ends_at.clone(), packets: rain.packets, rain_id: rain.id }.into(),
+    ));
     Ok(v)
 }
 
@@ -172,11 +172,11 @@ pub async fn grab(svc: &Services, user_id: i64, room_id: i64) -> AppResult<(i64,
     let Some(actor) = svc.rain.get(room_id) else {
         return Err(AppError::conflict(ErrorCode::RainNotRunning, "no rain is running in this room"));
     };
-    let Some((packet_id, amount)) = actor
-        .send(rain::Grab)
-        .await
-        .map_err(|_| AppError::conflict(ErrorCode::RainNotRunning, "the rain has ended"))?
-    else {
+    // A closed rain, or one whose actor is gone: ended either way.
+    let Ok(Ok(grabbed)) = actor.send(rain::Grab).await else {
+        return Err(AppError::conflict(ErrorCode::RainNotRunning, "the rain has ended"));
+    };
+    let Some((packet_id, amount)) = grabbed else {
         return Err(AppError::conflict(ErrorCode::RainEmpty, "all packets are gone"));
     };
     let op = WalletOp {
@@ -223,11 +223,8 @@ pub async fn end_rain(svc: &Services, r: &rain_rows::Model) -> anyhow::Result<()
     if rains::mark_ended(&svc.b.db, r.id, refunded).await? {
         // The room's actor, if it runs (a closing room still hears this before it closes).
         if let Some(addr) = svc.rooms.get(r.room_id) {
-            addr.do_send(room::SetExtra { key: "rain", value: None });
-            addr.do_send(room::Publish {
-                kind: "rain_ended",
-                data: json!({"rain_id": r.id, "handed_out": handed_out, "coins": coins, "refunded": refunded}),
-            });
+            addr.do_send(room::SetRain(None));
+            addr.do_send(room::Publish(RainEnded { coins, handed_out, refunded, rain_id: r.id }.into()));
         }
     }
     Ok(())
@@ -262,7 +259,8 @@ pub async fn sweep(svc: &Services) -> anyhow::Result<()> {
         }
         let ends_at = r.ends_at.unwrap_or(0);
         if svc.rain.get(r.room_id).is_none() {
-            svc.rain.start(r.room_id, r.id, rains::unclaimed(&svc.b.db, r.id).await?);
+            let packets = rains::unclaimed(&svc.b.db, r.id).await?;
+            svc.rain.start(&svc.rooms.arbiter(r.room_id), r.room_id, r.id, packets);
             let left = Duration::from_millis((ends_at - now_ms()).max(0) as u64);
             svc.b.outbox.schedule(rain::END_JOB, json!({"rain_id": r.id}), left).await?;
         }
@@ -348,7 +346,7 @@ pub async fn end_in_closed_room(svc: &Services, r: &rain_rows::Model) -> anyhow:
 }
 
 /// The rain a room shows (`GET /api/rooms/{id}`), if one is prepared or running.
-pub async fn room_rain(svc: &Services, room_id: i64) -> AppResult<Option<Value>> {
+pub async fn room_rain(svc: &Services, room_id: i64) -> AppResult<Option<RainView>> {
     let Some(r) = rains::active_in_room(&svc.b.db, room_id).await?.filter(|r| !r.is(RainStatus::Preparing)) else {
         return Ok(None);
     };
@@ -356,7 +354,7 @@ pub async fn room_rain(svc: &Services, room_id: i64) -> AppResult<Option<Value>>
         Some(a) => a.send(rain::Left).await.map(|n| n as i64).unwrap_or(0),
         None => r.packets,
     };
-    Ok(Some(rain_json(&r, left)))
+    Ok(Some(rain_view(&r, left)))
 }
 
 /// A closing room ends every rain in it, whatever its stage, and the coins not grabbed go

@@ -4,16 +4,18 @@
 //! place, so no feature grows a branch in another's code.
 
 use super::{AppError, AppResult, Services};
-use crate::actors::room::{Room, SetExtra};
+use crate::actors::room::{Room, SetPk, SetRain};
 use crate::clock::rfc3339;
 use crate::domain::error::ErrorCode;
+use crate::domain::events::ShelfItem;
+use crate::domain::pk::PkView;
+use crate::domain::redpacket::RainView;
 use crate::domain::room::{RoomKind, LIVE};
 use crate::domain::user::AnchorRef;
 use crate::storage::entities::rooms as room_rows;
 use crate::storage::{rooms, users};
 use actix::Addr;
 use serde::Serialize;
-use serde_json::Value;
 use utoipa::ToSchema;
 
 /// The contract's `room`.
@@ -29,13 +31,13 @@ pub struct RoomView {
     pub started_at: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
-    pub pk: Option<Value>,
+    pub pk: Option<PkView>,
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
-    pub rain: Option<Value>,
+    pub rain: Option<RainView>,
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Vec<Object>>)]
-    pub products: Option<Vec<Value>>,
+    pub products: Option<Vec<ShelfItem>>,
 }
 
 pub fn room_view(svc: &Services, r: &room_rows::Model, anchor: AnchorRef) -> RoomView {
@@ -155,11 +157,11 @@ pub async fn finish_close(svc: &Services, r: &room_rows::Model) -> AppResult<()>
 async fn actor_started(svc: &Services, room: &room_rows::Model, addr: &Addr<Room>) {
     if let Some(pk) = svc.pk.get(room.id) {
         if let Ok(v) = pk.send(crate::actors::pk::Get).await {
-            addr.do_send(SetExtra { key: "pk", value: Some(v) });
+            addr.do_send(SetPk(Some(v)));
         }
     }
     match super::rain::room_rain(svc, room.id).await {
-        Ok(Some(v)) => addr.do_send(SetExtra { key: "rain", value: Some(v) }),
+        Ok(Some(v)) => addr.do_send(SetRain(Some(v))),
         Ok(None) => {}
         Err(e) => tracing::warn!(room = room.id, error = %e, "could not show the rain in a restarted room"),
     }
@@ -169,7 +171,7 @@ async fn actor_started(svc: &Services, room: &room_rows::Model, addr: &Addr<Room
 pub async fn decorate(svc: &Services, room: &room_rows::Model, view: &mut RoomView) -> AppResult<()> {
     decorate_listed(svc, room, view).await?;
     view.rain = super::rain::room_rain(svc, room.id).await?;
-    let shelf = super::products::shelf_json(svc, room.anchor_id).await?;
+    let shelf = super::products::shelf_items(svc, room.anchor_id).await?;
     if !shelf.is_empty() {
         view.products = Some(shelf);
     }

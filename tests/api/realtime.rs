@@ -583,8 +583,12 @@ async fn hole14_a_client_that_stops_reading_is_dropped_and_its_connection_closed
         let addr = app.state.rooms.get(room).unwrap();
         let text = "好".repeat(230);
         for i in 0..10_000 {
-            let data = json!({"from": {"id": 0, "nickname": "flood"}, "text": format!("{i} {text}")});
-            addr.send(liveroom::actors::room::Publish { kind: "chat", data }).await.unwrap();
+            let line = liveroom::domain::events::ChatLine {
+                at: liveroom::clock::rfc3339(0),
+                from: liveroom::domain::user::UserRef { id: 0, nickname: "flood".into() },
+                text: format!("{i} {text}"),
+            };
+            addr.send(liveroom::actors::room::Publish(line.into())).await.unwrap();
         }
         eventually(60, "the stalled socket is still held by its task and room", || async {
             app.snapshot(room).await.sockets == 0 && app.state.notices.hub.sockets() == 0
@@ -720,6 +724,8 @@ async fn hole16_im_is_rate_limited_per_user() {
 #[actix_web::test]
 async fn hole17_a_chatter_in_a_busy_room_keeps_its_socket_while_awaiting_the_reply() {
     use liveroom::actors::room::{Publish, Stall};
+    use liveroom::domain::events::{GiftItem, GiftSent};
+    use liveroom::domain::user::UserRef;
     for set in backend_sets() {
         let app = spawn_app_with(set, |s| {
             s.room.queue_size = 4;
@@ -733,7 +739,13 @@ async fn hole17_a_chatter_in_a_busy_room_keeps_its_socket_while_awaiting_the_rep
         // far more than the socket's queue holds reaches it while it awaits the chat's answer.
         let addr = app.state.rooms.get(room).unwrap();
         for i in 0..20 {
-            addr.do_send(Publish { kind: "gift", data: json!({"n": i}) });
+            let gift = GiftSent {
+                count: i,
+                from: UserRef { id: 0, nickname: "flood".into() },
+                gift: GiftItem { effect: String::new(), id: 0, name: String::new(), price: 0 },
+                to: 0,
+            };
+            addr.do_send(Publish(gift.into()));
             addr.do_send(Stall { ms: 50 });
         }
         a.chat("hello while busy").await;

@@ -1,7 +1,6 @@
 //! A room's recent events, for `resume`, and its recent chats, for `welcome`.
 
 use bytestring::ByteString;
-use serde_json::Value;
 use std::collections::VecDeque;
 
 pub struct Event {
@@ -11,10 +10,11 @@ pub struct Event {
     pub is_chat: bool,
 }
 
-pub struct History {
+/// `C` is what `welcome` lists of a recent chat.
+pub struct History<C> {
     events: VecDeque<Event>,
     cap: usize,
-    chats: VecDeque<(u64, Value)>,
+    chats: VecDeque<(u64, C)>,
     chat_cap: usize,
     /// Seq of the newest event ever added (kept when events are evicted).
     last_seq: u64,
@@ -26,7 +26,7 @@ pub enum Replay<'a> {
     Resync,
 }
 
-impl History {
+impl<C: Clone> History<C> {
     pub fn new(cap: usize, chat_cap: usize) -> Self {
         Self {
             events: VecDeque::with_capacity(cap),
@@ -37,7 +37,7 @@ impl History {
         }
     }
 
-    pub fn push(&mut self, seq: u64, frame: ByteString, chat: Option<Value>) {
+    pub fn push(&mut self, seq: u64, frame: ByteString, chat: Option<C>) {
         if self.events.len() == self.cap {
             self.events.pop_front();
         }
@@ -83,7 +83,7 @@ impl History {
         }
     }
 
-    pub fn recent_chats(&self) -> Vec<Value> {
+    pub fn recent_chats(&self) -> Vec<C> {
         self.chats.iter().map(|(_, v)| v.clone()).collect()
     }
 
@@ -101,8 +101,9 @@ impl History {
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
+    use serde_json::Value;
 
-    fn h(n: u64, cap: usize) -> History {
+    fn h(n: u64, cap: usize) -> History<Value> {
         let mut h = History::new(cap, 50);
         for s in 1..=n {
             h.push(s, ByteString::from(s.to_string()), (s % 2 == 0).then(|| Value::from(s)));

@@ -11,7 +11,10 @@ use super::frames;
 use super::hub::SocketHandle;
 use crate::clock::{now_ms, rfc3339};
 use crate::domain::chat::WordFilter;
+use crate::domain::events::{ChatLine, RoomEvent, StockChanged};
+use crate::domain::pk::PkView;
 use crate::domain::ratelimit::WindowCounter;
+use crate::domain::redpacket::RainView;
 pub use crate::domain::user::{AnchorRef, UserRef};
 use crate::settings::RoomSettings;
 use actix::prelude::*;
@@ -52,6 +55,15 @@ pub struct RoomDeps {
     pub limits: bool,
 }
 
+/// A chat as `welcome.recent` lists it: its frame as an object.
+#[derive(Clone, Serialize)]
+struct RecentChat {
+    data: ChatLine,
+    seq: u64,
+    #[serde(rename = "type")]
+    kind: &'static str,
+}
+
 struct Session {
     user: UserRef,
     handle: SocketHandle,
@@ -65,7 +77,7 @@ pub struct Room {
     sessions: HashMap<u64, Session>,
     /// Connected sockets per user: `online` counts distinct users.
     users: HashMap<i64, u32>,
-    history: History,
+    history: History<RecentChat>,
     likes: u64,
     likes_dirty: bool,
     online_dirty: bool,
@@ -73,8 +85,10 @@ pub struct Room {
     last_chat_ms: HashMap<i64, i64>,
     /// Muted users and when their mute ends (ms).
     mutes: HashMap<i64, i64>,
-    /// State of the PK and rain beside the room, shown in `welcome`.
-    extras: HashMap<&'static str, Value>,
+    /// The PK beside the room, shown in `welcome`.
+    pk: Option<PkView>,
+    /// The rain beside the room, shown in `welcome`.
+    rain: Option<RainView>,
     /// Coins each gifter gave in this live session: `(nickname, coins)` by user id.
     ranking: HashMap<i64, (String, i64)>,
     /// Live stock of products on sale here, `(left, version)`: a hint for fast `sold_out`
@@ -103,7 +117,8 @@ impl Room {
             chat_windows: HashMap::new(),
             last_chat_ms: HashMap::new(),
             mutes: HashMap::new(),
-            extras: HashMap::new(),
+            pk: None,
+            rain: None,
             ranking: HashMap::new(),
             stock: HashMap::new(),
             stock_dirty: HashMap::new(),
@@ -116,7 +131,9 @@ impl Room {
         self.users.len()
     }
 
-    /// The contract's `room` object.
+    /// The contract's `room` object, for `welcome` only. It stays a JSON object: its keys come
+    /// out sorted (`anchor` too, whose struct order differs), which is the contract's bytes, and
+    /// it never leaves this process on its own (`welcome` is built per socket, not an event).
     fn room_json(&self) -> Value {
         json!({
             "id": self.info.id,
@@ -130,10 +147,20 @@ impl Room {
     }
 
     /// Numbers, records and sends a room event; returns its seq.
-    fn publish(&mut self, kind: &str, data: Value, chat: bool) -> u64 {
+    fn publish(&mut self, event: RoomEvent) -> u64 {
+        self.record(event, None)
+    }
+
+    /// Publishes a viewer's chat line: recorded as a chat too (`welcome.recent`, deletable).
+    fn publish_chat(&mut self, line: ChatLine) -> u64 {
+        let recent = line.clone();
+        self.record(RoomEvent::Chat(line), Some(recent))
+    }
+
+    fn record(&mut self, event: RoomEvent, chat: Option<ChatLine>) -> u64 {
         let seq = self.history.last_seq() + 1;
-        let frame = frames::encode(kind, Some(seq), Some(&data));
-        self.history.push(seq, frame.clone(), chat.then_some(json!({"seq": seq, "type": kind, "data": data})));
+        let frame = frames::event(seq, &event);
+        self.history.push(seq, frame.clone(), chat.map(|data| RecentChat { data, seq, kind: "chat" }));
         self.fan_out(&frame);
         seq
     }
@@ -185,6 +212,7 @@ impl Room {
     }
 
     /// Once a second: coalesced `online` and `likes` snapshots, and the queue-depth gauge.
+    /// Those two frames have no `seq` and are not recorded: they are snapshots, not room events.
     fn on_tick(&mut self) {
         if self.online_dirty {
             self.online_dirty = false;
@@ -199,7 +227,7 @@ impl Room {
         let dirty: Vec<(i64, i64)> = self.stock_dirty.drain().collect();
         for (pid, left) in dirty {
             self.stock_sent_ms.insert(pid, now_ms());
-            self.publish("stock", json!({"product_id": pid, "left": left}), false);
+            self.publish(StockChanged { left, product_id: pid }.into());
         }
         let deepest = self.sessions.values().map(|s| s.handle.depth()).max().unwrap_or(0) as i64;
         if deepest > crate::metrics::QUEUE_DEPTH.get() {

@@ -1,0 +1,113 @@
+//! Moderation by the anchor or an admin: mutes, kicks, slow mode, deleted messages, and the
+//! room's close.
+
+use super::super::Room;
+use crate::actors::hub::close;
+use crate::clock::rfc3339;
+use crate::domain::events::{ChatDeleted, RoomClosed, SlowModeSet, UserMuted};
+use actix::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// Mutes a user's chat until `until_ms`.
+#[derive(Message, Debug, Clone, Serialize, Deserialize)]
+#[rtype(result = "()")]
+pub struct Mute {
+    pub user_id: i64,
+    pub until_ms: i64,
+}
+
+/// Lifts a mute.
+#[derive(Message, Debug, Clone, Serialize, Deserialize)]
+#[rtype(result = "()")]
+pub struct Unmute {
+    pub user_id: i64,
+}
+
+/// Closes a user's sockets with 4003 (kick or ban).
+#[derive(Message, Debug, Clone, Serialize, Deserialize)]
+#[rtype(result = "()")]
+pub struct Kick {
+    pub user_id: i64,
+}
+
+/// Sets slow mode (0 turns it off).
+#[derive(Message, Debug, Clone, Serialize, Deserialize)]
+#[rtype(result = "()")]
+pub struct SlowMode {
+    pub seconds: i64,
+}
+
+/// Removes a chat message; false when there is no such message.
+#[derive(Message, Debug, Clone, Serialize, Deserialize)]
+#[rtype(result = "bool")]
+pub struct DeleteMessage {
+    pub seq: u64,
+}
+
+/// The room closes: viewers get `room_closed` and 4004.
+#[derive(Message, Debug, Clone, Serialize, Deserialize)]
+#[rtype(result = "()")]
+pub struct Close;
+
+impl Handler<Mute> for Room {
+    type Result = ();
+    fn handle(&mut self, msg: Mute, _: &mut Context<Self>) {
+        self.mutes.insert(msg.user_id, msg.until_ms);
+        self.publish(UserMuted { until: rfc3339(msg.until_ms), user_id: msg.user_id }.into());
+    }
+}
+
+impl Handler<Unmute> for Room {
+    type Result = ();
+    fn handle(&mut self, msg: Unmute, _: &mut Context<Self>) {
+        self.mutes.remove(&msg.user_id);
+    }
+}
+
+impl Handler<Kick> for Room {
+    type Result = ();
+    fn handle(&mut self, msg: Kick, _: &mut Context<Self>) {
+        self.close_user(msg.user_id, close::KICKED);
+    }
+}
+
+impl Handler<SlowMode> for Room {
+    type Result = ();
+    fn handle(&mut self, msg: SlowMode, _: &mut Context<Self>) {
+        self.info.slow_mode_s = msg.seconds;
+        self.publish(SlowModeSet { seconds: msg.seconds }.into());
+    }
+}
+
+impl Handler<DeleteMessage> for Room {
+    type Result = bool;
+    fn handle(&mut self, msg: DeleteMessage, _: &mut Context<Self>) -> bool {
+        if !self.history.delete_chat(msg.seq) {
+            return false;
+        }
+        self.publish(ChatDeleted { seq: msg.seq }.into());
+        true
+    }
+}
+
+impl Handler<Close> for Room {
+    type Result = ();
+    fn handle(&mut self, _: Close, ctx: &mut Context<Self>) {
+        if self.closed {
+            return;
+        }
+        self.publish(RoomClosed {}.into());
+        self.closed = true;
+        crate::metrics::ROOMS.dec();
+        for s in self.sessions.values() {
+            s.handle.kill.fire(close::ROOM_CLOSED);
+        }
+        self.sessions.clear();
+        self.users.clear();
+        self.gauges.online.store(0, std::sync::atomic::Ordering::Relaxed);
+        // Without the timer the actor stops once the last address is dropped.
+        if let Some(h) = self.tick.take() {
+            ctx.cancel_future(h);
+        }
+    }
+}
