@@ -8,12 +8,9 @@ use super::state::AppState;
 use super::views::PageOf;
 use crate::clock::rfc3339;
 use crate::domain::error::ErrorCode;
-use crate::domain::money::{RechargeStatus, TradeKind};
+use crate::domain::money::RechargeStatus;
 use crate::domain::paging::Page;
-use crate::storage::entities::recharges;
-use crate::storage::gifts as catalog;
-use crate::storage::wallets::{Effect, Outcome, WalletOp};
-use crate::storage::Stated;
+use crate::services::recharges;
 use actix_web::{web, HttpRequest, HttpResponse};
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
@@ -50,7 +47,7 @@ pub struct RechargeProduct {
 /// What coins can be bought with.
 #[utoipa::path(get, path = "/api/wallet/products", tag = "wallet", responses((status = 200, body = Vec<RechargeProduct>)))]
 pub async fn products(state: web::Data<AppState>, _user: AuthUser) -> AppResult<web::Json<Vec<RechargeProduct>>> {
-    let v = catalog::recharge_products(&state.b.db).await?;
+    let v = crate::storage::recharges::products(&state.b.db).await?;
     Ok(web::Json(
         v.into_iter()
             .map(|p| RechargeProduct { id: p.id, name: p.name, coins: p.coins, price_cents: p.price_cents })
@@ -69,10 +66,6 @@ pub struct RechargeAnswer {
     pub coins: i64,
     pub balance: i64,
     pub status: String,
-}
-
-fn recharge_ref(id: i64) -> String {
-    format!("recharge:{id}")
 }
 
 /// Longest `Idempotency-Key` accepted.
@@ -131,60 +124,13 @@ pub async fn recharge(
         // No key: a fresh one, which no digest (64 hex digits) can equal.
         None => uuid::Uuid::new_v4().simple().to_string(),
     };
-    let product =
-        catalog::recharge_product(&state.b.db, body.0.product_id).await?.ok_or(AppError::NotFound("product"))?;
-    if let Some(r) = catalog::recharge_by_key(&state.b.db, user.id, &key).await? {
-        return answer(&state, r).await;
-    }
-    let id = state.b.ids.next("recharge").await?;
-    let row = match catalog::insert_recharge(&state.b.db, id, user.id, &product, &key).await {
-        Ok(r) => r,
-        // The same key raced in: answer what the first one does.
-        Err(e) => catalog::recharge_by_key(&state.b.db, user.id, &key).await?.ok_or_else(|| AppError::internal(e))?,
-    };
-    answer(&state, row).await
-}
-
-async fn credit_recharge(state: &AppState, user_id: i64, recharge_id: i64, coins: i64) -> AppResult<Outcome> {
-    let op = WalletOp {
-        user_id,
-        delta: coins,
-        kind: TradeKind::Recharge,
-        r#ref: recharge_ref(recharge_id),
-        effect: Effect::MarkRechargePaid { recharge_id },
-    };
-    state.b.wallets.apply(op).await.map_err(AppError::internal)
-}
-
-/// The answer for a recharge row, first time or replay: the same status and body. With the
-/// simulated provider a row still pending is paid here: the first request may be crediting it
-/// right now, or may have died between the row and the credit; the credit is applied once
-/// whoever gets there first (its trade is unique by the recharge), so a retry completes it.
-async fn answer(state: &AppState, mut r: recharges::Model) -> AppResult<HttpResponse> {
-    let mut balance = None;
-    if r.is(RechargeStatus::Pending) && state.settings.payments.settles_at_once() {
-        match credit_recharge(state, r.user_id, r.id, r.coins).await? {
-            Outcome::Done { balance: b, .. } | Outcome::Duplicate { balance: b, .. } => {
-                r.status = RechargeStatus::Paid.as_str().into();
-                balance = Some(b);
-            }
-            // Paid meanwhile by another node: read what it stored.
-            Outcome::Refused => {
-                r = catalog::recharge(&state.b.db, r.id).await?.ok_or(AppError::NotFound("recharge"))?;
-            }
-            Outcome::Insufficient => {
-                return Err(AppError::internal(anyhow::anyhow!("a recharge credit was refused as a debit")));
-            }
-        }
-    }
-    let balance = match balance {
-        Some(b) => b,
-        None => match state.b.wallets.trade_by_ref(TradeKind::Recharge, &recharge_ref(r.id)).await? {
-            Some(t) => t.balance_after,
-            None => state.b.wallets.balance(r.user_id).await?,
-        },
-    };
-    Ok(HttpResponse::Created().json(RechargeAnswer { recharge_id: r.id, coins: r.coins, balance, status: r.status }))
+    let r = recharges::buy(&state, user.id, body.0.product_id, &key).await?;
+    Ok(HttpResponse::Created().json(RechargeAnswer {
+        recharge_id: r.recharge_id,
+        coins: r.coins,
+        balance: r.balance,
+        status: r.status,
+    }))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -251,12 +197,7 @@ pub async fn notify(
     if n.status != RechargeStatus::Paid.as_str() {
         return Ok(HttpResponse::Ok().json(serde_json::json!({"credited": false})));
     }
-    let r = catalog::recharge(&state.b.db, n.recharge_id).await?.ok_or(AppError::NotFound("recharge"))?;
-    let credited = if r.is(RechargeStatus::Paid) {
-        false
-    } else {
-        matches!(credit_recharge(&state, r.user_id, r.id, r.coins).await?, Outcome::Done { .. })
-    };
+    let credited = recharges::paid(&state, n.recharge_id).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({"credited": credited})))
 }
 

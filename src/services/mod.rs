@@ -12,6 +12,7 @@
 //! | `gifts.rs` | a gift: debit, then the room's effect and the PK score, in commit order |
 //! | `pk.rs` | a PK's start, end (timer, leave, close) and its start-up and periodic sweeps |
 //! | `rain.rs` | a red-packet rain: applications, prepare, start, grab, end, sweeps |
+//! | `recharges.rs` | buying coins: once per Idempotency-Key, credited once |
 //! | `orders.rs` | carts, orders that reserve stock, payment and expiry |
 //! | `products.rs` | products: approval and the room's shelf |
 //! | `review.rs` | an admin's decision on an application or a product, one shape for both |
@@ -26,6 +27,7 @@ pub mod orders;
 pub mod pk;
 pub mod products;
 pub mod rain;
+pub mod recharges;
 pub mod review;
 pub mod room_list;
 pub mod rooms;

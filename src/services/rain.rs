@@ -3,7 +3,7 @@
 //! the end (what was not grabbed goes back to the anchor), after a restart too.
 
 use super::jobs::{self, Fired};
-use super::rooms::{live_room, room_actor};
+use super::rooms::{live_room, require_anchor, room_actor};
 use super::{review, AppError, AppResult, Services};
 use crate::actors::{rain, room};
 use crate::clock::{now_ms, rfc3339};
@@ -57,9 +57,7 @@ pub async fn decide(svc: &Services, id: i64, d: Decision) -> AppResult<app_rows:
 /// Prepares a rain: the anchor's wallet pays `total_coins`; the amounts are drawn and stored.
 pub async fn prepare(svc: &Services, user_id: i64, room_id: i64) -> AppResult<RainView> {
     let r = live_room(svc, room_id).await?;
-    if r.anchor_id != user_id {
-        return Err(AppError::forbidden("only the room's anchor can prepare a rain"));
-    }
+    require_anchor(&r, user_id, "only the room's anchor can prepare a rain")?;
     if rains::active_in_room(&svc.b.db, r.id).await?.is_some() {
         return Err(AppError::conflict(ErrorCode::RainBusy, "a rain is already prepared or running in this room"));
     }
@@ -133,9 +131,7 @@ pub async fn prepare(svc: &Services, user_id: i64, room_id: i64) -> AppResult<Ra
 /// Starts the prepared rain; viewers get `rain_started` exactly once.
 pub async fn start(svc: &Services, user_id: i64, room_id: i64) -> AppResult<RainView> {
     let r = live_room(svc, room_id).await?;
-    if r.anchor_id != user_id {
-        return Err(AppError::forbidden("only the room's anchor can start a rain"));
-    }
+    require_anchor(&r, user_id, "only the room's anchor can start a rain")?;
     let rain = rains::active_in_room(&svc.b.db, r.id)
         .await?
         .filter(|x| x.is(RainStatus::Prepared))

@@ -95,6 +95,15 @@ pub async fn room_actor(svc: &Services, r: &room_rows::Model) -> AppResult<Addr<
     Ok(addr)
 }
 
+/// 403 `forbidden` with `message` unless `user_id` is the room's anchor.
+pub fn require_anchor(r: &room_rows::Model, user_id: i64, message: &'static str) -> AppResult<()> {
+    if r.anchor_id == user_id {
+        Ok(())
+    } else {
+        Err(AppError::forbidden(message))
+    }
+}
+
 /// Goes live: `anchor` opens a room of `kind` and is its anchor.
 pub async fn open(svc: &Services, anchor_id: i64, title: String, kind: RoomKind) -> AppResult<RoomView> {
     if rooms::live_room_of(&svc.b.db, anchor_id).await?.is_some() {
@@ -134,9 +143,7 @@ pub async fn show(svc: &Services, id: i64) -> AppResult<RoomView> {
 /// PK and rain sweeps finish a close nobody retries.
 pub async fn close(svc: &Services, by: i64, id: i64) -> AppResult<()> {
     let r = rooms::find(&svc.b.db, id).await?.ok_or(AppError::NotFound("room"))?;
-    if r.anchor_id != by {
-        return Err(AppError::forbidden("only the room's anchor may close it"));
-    }
+    require_anchor(&r, by, "only the room's anchor may close it")?;
     rooms::close(&svc.b.db, &r).await?;
     finish_close(svc, &r).await
 }

@@ -14,6 +14,7 @@ pub mod pks;
 pub mod privileges;
 pub mod queue;
 pub mod rains;
+pub mod recharges;
 pub mod rooms;
 pub mod status;
 pub mod users;

@@ -282,12 +282,12 @@ async fn hole01_production_refuses_the_dev_payment_and_sms_providers() {
 /// A recharge row stored as the handler's first step stores it, as if the process then died.
 async fn crashed_recharge(app: &TestApp, user_id: i64, key: &str) -> i64 {
     use liveroom::http::wallet::IdempotencyKey;
-    use liveroom::storage::gifts as catalog;
+    use liveroom::storage::recharges;
     let db = &app.state.b.db;
-    let product = catalog::recharge_product(db, 1).await.unwrap().unwrap();
+    let product = recharges::product(db, 1).await.unwrap().unwrap();
     let id = app.state.b.ids.next("recharge").await.unwrap();
     let digest = IdempotencyKey::parse(key).unwrap().digest();
-    catalog::insert_recharge(db, id, user_id, &product, &digest).await.unwrap();
+    recharges::insert(db, id, user_id, &product, &digest).await.unwrap();
     id
 }
 
