@@ -1,15 +1,13 @@
-//! Moderation by the room's anchor or an admin: mutes, kicks, bans, slow mode, deleting chats.
+//! Moderation routes (the room's anchor or an admin): mutes, kicks, bans, slow mode, deleting
+//! chats. What they do is decided in `services::moderation`.
 
-use super::error::{AppError, AppResult};
+use super::error::AppResult;
 use super::extract::Json;
-use super::rooms::require_moderator;
 use super::session::AuthUser;
 use super::state::AppState;
-use crate::actors::room;
-use crate::clock::{now_ms, rfc3339};
+use crate::clock::rfc3339;
 use crate::domain::room::{parse_mute_seconds, parse_slow_mode};
-use crate::services::rooms::{live_room, room_actor};
-use crate::storage::{mutes, rooms};
+use crate::services::moderation::{self, Moderator};
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
@@ -24,8 +22,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/rooms/{id}/messages/{seq}", web::delete().to(delete_message));
 }
 
-fn mailbox(e: actix::MailboxError) -> AppError {
-    AppError::internal(anyhow::anyhow!("room actor unavailable: {e}"))
+fn by(user: &AuthUser) -> Moderator {
+    Moderator { user_id: user.id, is_admin: user.is_admin }
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -45,16 +43,7 @@ pub async fn mute(
     body: Json<MuteBody>,
 ) -> AppResult<HttpResponse> {
     let seconds = parse_mute_seconds(body.0.seconds)?;
-    let r = live_room(&state, *id).await?;
-    require_moderator(&user, &r)?;
-    let until = now_ms() + seconds * 1000;
-    // Stored before the room hears of it: a room actor that (re)starts loads it from here.
-    mutes::mute(&state.b.db, r.id, body.0.user_id, until).await?;
-    room_actor(&state, &r)
-        .await?
-        .send(room::Mute { user_id: body.0.user_id, until_ms: until })
-        .await
-        .map_err(mailbox)?;
+    let until = moderation::mute(&state, by(&user), *id, body.0.user_id, seconds).await?;
     Ok(HttpResponse::Ok().json(json!({"user_id": body.0.user_id, "until": rfc3339(until)})))
 }
 
@@ -67,10 +56,7 @@ pub async fn unmute(
     path: web::Path<(i64, i64)>,
 ) -> AppResult<HttpResponse> {
     let (id, user_id) = path.into_inner();
-    let r = live_room(&state, id).await?;
-    require_moderator(&user, &r)?;
-    mutes::unmute(&state.b.db, r.id, user_id).await?;
-    room_actor(&state, &r).await?.send(room::Unmute { user_id }).await.map_err(mailbox)?;
+    moderation::unmute(&state, by(&user), id, user_id).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -89,16 +75,8 @@ pub async fn kick(
     id: web::Path<i64>,
     body: Json<KickBody>,
 ) -> AppResult<HttpResponse> {
-    let r = live_room(&state, *id).await?;
-    require_moderator(&user, &r)?;
-    if body.0.user_id == r.anchor_id {
-        return Err(AppError::invalid("user_id", "the anchor cannot be kicked from their own room"));
-    }
     let ban = body.0.ban.unwrap_or(false);
-    if ban {
-        rooms::ban(&state.b.db, r.id, body.0.user_id).await?;
-    }
-    room_actor(&state, &r).await?.send(room::Kick { user_id: body.0.user_id }).await.map_err(mailbox)?;
+    moderation::kick(&state, by(&user), *id, body.0.user_id, ban).await?;
     Ok(HttpResponse::Ok().json(json!({"user_id": body.0.user_id, "banned": ban})))
 }
 
@@ -107,9 +85,7 @@ pub async fn kick(
     responses((status = 204), (status = 403, body = super::openapi::ErrorBody), (status = 404, body = super::openapi::ErrorBody)))]
 pub async fn unban(state: web::Data<AppState>, user: AuthUser, path: web::Path<(i64, i64)>) -> AppResult<HttpResponse> {
     let (id, user_id) = path.into_inner();
-    let r = rooms::find(&state.b.db, id).await?.ok_or(AppError::NotFound("room"))?;
-    require_moderator(&user, &r)?;
-    rooms::unban(&state.b.db, id, user_id).await?;
+    moderation::unban(&state, by(&user), id, user_id).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -130,10 +106,7 @@ pub async fn slow_mode(
     body: Json<SlowModeBody>,
 ) -> AppResult<HttpResponse> {
     let seconds = parse_slow_mode(body.0.seconds)?;
-    let r = live_room(&state, *id).await?;
-    require_moderator(&user, &r)?;
-    rooms::set_slow_mode(&state.b.db, r.id, seconds).await?;
-    room_actor(&state, &r).await?.send(room::SlowMode { seconds }).await.map_err(mailbox)?;
+    moderation::slow_mode(&state, by(&user), *id, seconds).await?;
     Ok(HttpResponse::Ok().json(json!({"seconds": seconds})))
 }
 
@@ -146,12 +119,6 @@ pub async fn delete_message(
     path: web::Path<(i64, u64)>,
 ) -> AppResult<HttpResponse> {
     let (id, seq) = path.into_inner();
-    let r = live_room(&state, id).await?;
-    require_moderator(&user, &r)?;
-    let found = room_actor(&state, &r).await?.send(room::DeleteMessage { seq }).await.map_err(mailbox)?;
-    if found {
-        Ok(HttpResponse::NoContent().finish())
-    } else {
-        Err(AppError::NotFound("message"))
-    }
+    moderation::delete_message(&state, by(&user), id, seq).await?;
+    Ok(HttpResponse::NoContent().finish())
 }

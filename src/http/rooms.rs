@@ -9,7 +9,6 @@ use crate::domain::error::ErrorCode;
 use crate::domain::paging::Page;
 use crate::domain::room::{parse_title, RoomKind};
 use crate::services::rooms::{self, live_room, RoomView};
-use crate::storage::entities::rooms as room_rows;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -21,15 +20,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/rooms/{id}", web::get().to(get))
         .route("/rooms/{id}", web::delete().to(close))
         .route("/rooms/{id}/im", web::get().to(im));
-}
-
-/// The caller is the room's anchor or an admin; 403 otherwise.
-pub fn require_moderator(user: &AuthUser, r: &room_rows::Model) -> AppResult<()> {
-    if user.id == r.anchor_id || user.is_admin {
-        Ok(())
-    } else {
-        Err(AppError::forbidden("only the room's anchor or an admin may do this"))
-    }
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -17,12 +17,14 @@
 //! | `products.rs` | products: approval and the room's shelf |
 //! | `review.rs` | an admin's decision on an application or a product, one shape for both |
 //! | `jobs.rs` | the shape of the timer jobs (PK end, rain end, order expiry) |
+//! | `moderation.rs` | mutes, kicks, bans, slow mode, deleted chats (anchor or admin) |
 //! | `sweeps.rs` | the periodic sweeps' one loop |
 //! | `error.rs` | the one error type, with the contract's codes |
 
 pub mod error;
 pub mod gifts;
 pub mod jobs;
+pub mod moderation;
 pub mod orders;
 pub mod pk;
 pub mod products;
