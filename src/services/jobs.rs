@@ -40,6 +40,19 @@ pub enum Fired<T> {
     Due(T),
 }
 
+/// Schedules `kind` (through the outbox, so it survives a broker outage) to fire at `ends_at`
+/// (ms since the epoch; at once when that has passed): a timer resumed after a restart.
+pub async fn schedule_at(
+    svc: &super::Services,
+    kind: &str,
+    payload: serde_json::Value,
+    ends_at: i64,
+) -> anyhow::Result<()> {
+    let left = std::time::Duration::from_millis((ends_at - now_ms()).max(0) as u64);
+    svc.b.outbox.schedule(kind, payload, left).await?;
+    Ok(())
+}
+
 /// Reads the job's row and says what to do with it; an error when the timer fired early.
 pub async fn due<T: Timed>(db: &DatabaseConnection, job: &Job) -> anyhow::Result<Fired<T>> {
     let Some(id) = job.payload[T::ID].as_i64() else { return Ok(Fired::Gone) };

@@ -207,12 +207,10 @@ pub async fn sweep(svc: &Services) -> anyhow::Result<()> {
         if end_if_due(svc, &p, 0).await? {
             continue;
         }
-        let ends_at = p.ends_at.unwrap_or(0);
         if svc.pk.get(p.room_id).is_none() {
             let score = pks::replay_score(&svc.b.db, &p).await?;
             resume_actor(svc, &p, score).await.map_err(AppError::into_anyhow)?;
-            let left = Duration::from_millis((ends_at - now_ms()).max(0) as u64);
-            svc.b.outbox.schedule(pk::END_JOB, json!({"pk_id": p.id}), left).await?;
+            super::jobs::schedule_at(svc, pk::END_JOB, json!({"pk_id": p.id}), p.ends_at.unwrap_or(0)).await?;
         }
     }
     Ok(())

@@ -253,12 +253,10 @@ pub async fn sweep(svc: &Services) -> anyhow::Result<()> {
         if settle(svc, &r, 0).await? || !r.is(RainStatus::Running) {
             continue;
         }
-        let ends_at = r.ends_at.unwrap_or(0);
         if svc.rain.get(r.room_id).is_none() {
             let packets = rains::unclaimed(&svc.b.db, r.id).await?;
             svc.rain.start(&svc.rooms.arbiter(r.room_id), r.room_id, r.id, packets);
-            let left = Duration::from_millis((ends_at - now_ms()).max(0) as u64);
-            svc.b.outbox.schedule(rain::END_JOB, json!({"rain_id": r.id}), left).await?;
+            super::jobs::schedule_at(svc, rain::END_JOB, json!({"rain_id": r.id}), r.ends_at.unwrap_or(0)).await?;
         }
     }
     Ok(())
