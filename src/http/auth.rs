@@ -43,7 +43,7 @@ fn code_key(p: &Phone) -> String {
 
 /// Sends a login code; 429 when asked again for the same phone within 60 s.
 #[utoipa::path(post, path = "/api/auth/sms", tag = "auth", request_body = SmsRequest,
-    responses((status = 200, body = SmsResponse), (status = 400, body = super::openapi::ErrorBody), (status = 429, body = super::openapi::ErrorBody)))]
+    responses((status = 200, body = SmsResponse), (status = 400, body = super::error::ErrorBody), (status = 429, body = super::error::ErrorBody)))]
 pub async fn send_sms(state: web::Data<AppState>, req: HttpRequest, body: Json<SmsRequest>) -> AppResult<HttpResponse> {
     let phone = Phone::parse(&body.0.phone)?;
     let a = &state.settings.auth;
@@ -91,8 +91,8 @@ pub struct LoginResponse {
 
 /// Logs in with a code, creating the user on first login; sets the `session` cookie.
 #[utoipa::path(post, path = "/api/auth/login", tag = "auth", request_body = LoginRequest,
-    responses((status = 200, body = LoginResponse), (status = 400, body = super::openapi::ErrorBody),
-        (status = 401, body = super::openapi::ErrorBody, description = "invalid_code"), (status = 429, body = super::openapi::ErrorBody)))]
+    responses((status = 200, body = LoginResponse), (status = 400, body = super::error::ErrorBody),
+        (status = 401, body = super::error::ErrorBody, description = "invalid_code"), (status = 429, body = super::error::ErrorBody)))]
 pub async fn login(state: web::Data<AppState>, req: HttpRequest, body: Json<LoginRequest>) -> AppResult<HttpResponse> {
     let phone = Phone::parse(&body.0.phone)?;
     let code = LoginCode::parse(&body.0.code)?;
@@ -143,7 +143,7 @@ pub async fn login(state: web::Data<AppState>, req: HttpRequest, body: Json<Logi
 }
 
 /// Ends this session at once.
-#[utoipa::path(post, path = "/api/auth/logout", tag = "auth", responses((status = 204), (status = 401, body = super::openapi::ErrorBody)))]
+#[utoipa::path(post, path = "/api/auth/logout", tag = "auth", responses((status = 204), (status = 401, body = super::error::ErrorBody)))]
 pub async fn logout(state: web::Data<AppState>, user: AuthUser) -> AppResult<HttpResponse> {
     state.b.kv.del(&session_key(&user.token_hash)).await?;
     let mut gone = Cookie::build(COOKIE, "").path("/").http_only(true).finish();
@@ -152,7 +152,7 @@ pub async fn logout(state: web::Data<AppState>, user: AuthUser) -> AppResult<Htt
 }
 
 /// The caller.
-#[utoipa::path(get, path = "/api/me", tag = "auth", responses((status = 200, body = UserView), (status = 401, body = super::openapi::ErrorBody)))]
+#[utoipa::path(get, path = "/api/me", tag = "auth", responses((status = 200, body = UserView), (status = 401, body = super::error::ErrorBody)))]
 pub async fn me(state: web::Data<AppState>, user: AuthUser) -> AppResult<web::Json<UserView>> {
     let u = users::find(&state.b.db, user.id).await?.ok_or_else(AppError::unauthorized)?;
     Ok(web::Json(user_view(&state, &u).await?))
@@ -172,7 +172,7 @@ pub struct PatchMe {
 
 /// Changes the caller's nickname or avatar.
 #[utoipa::path(patch, path = "/api/me", tag = "auth", request_body = PatchMe,
-    responses((status = 200, body = UserView), (status = 400, body = super::openapi::ErrorBody), (status = 401, body = super::openapi::ErrorBody)))]
+    responses((status = 200, body = UserView), (status = 400, body = super::error::ErrorBody), (status = 401, body = super::error::ErrorBody)))]
 pub async fn patch_me(
     state: web::Data<AppState>,
     user: AuthUser,

@@ -50,7 +50,7 @@ pub struct NewProduct {
 
 /// An anchor applies to sell a product (pending until an admin approves).
 #[utoipa::path(post, path = "/api/products", tag = "commerce", request_body = NewProduct,
-    responses((status = 201, body = ProductView), (status = 400, body = super::openapi::ErrorBody)))]
+    responses((status = 201, body = ProductView), (status = 400, body = super::error::ErrorBody)))]
 pub async fn create_product(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -62,7 +62,7 @@ pub async fn create_product(
 
 /// Products, newest first; admins only.
 #[utoipa::path(get, path = "/api/admin/products", tag = "admin", params(("status" = Option<String>, Query, pattern = r"^(pending|approved|rejected)$"), ("page" = Option<i64>, Query, minimum = 1, maximum = 1000000, description = "from 1 (default 1)"), ("page_size" = Option<i64>, Query, minimum = 1, maximum = 100, description = "1 to 100 (default 20)")),
-    responses((status = 200, body = PageOf<ProductView>), (status = 403, body = super::openapi::ErrorBody)))]
+    responses((status = 200, body = PageOf<ProductView>), (status = 403, body = super::error::ErrorBody)))]
 pub async fn admin_products(
     state: web::Data<AppState>,
     _a: Admin,
@@ -81,14 +81,14 @@ pub async fn admin_products(
 
 /// Approves a product; admins only.
 #[utoipa::path(post, path = "/api/admin/products/{id}/approve", tag = "admin", params(("id" = i64, Path)),
-    responses((status = 200, body = ProductView), (status = 403, body = super::openapi::ErrorBody), (status = 404, body = super::openapi::ErrorBody), (status = 409, body = super::openapi::ErrorBody, description = "not_pending: decided already")))]
+    responses((status = 200, body = ProductView), (status = 403, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody), (status = 409, body = super::error::ErrorBody, description = "not_pending: decided already")))]
 pub async fn approve(state: web::Data<AppState>, _a: Admin, id: web::Path<i64>) -> AppResult<web::Json<ProductView>> {
     Ok(web::Json(products::decide(&state, *id, Decision::Approve).await?))
 }
 
 /// Rejects a product; admins only.
 #[utoipa::path(post, path = "/api/admin/products/{id}/reject", tag = "admin", params(("id" = i64, Path)),
-    responses((status = 200, body = ProductView), (status = 403, body = super::openapi::ErrorBody), (status = 404, body = super::openapi::ErrorBody), (status = 409, body = super::openapi::ErrorBody, description = "not_pending: decided already")))]
+    responses((status = 200, body = ProductView), (status = 403, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody), (status = 409, body = super::error::ErrorBody, description = "not_pending: decided already")))]
 pub async fn reject(state: web::Data<AppState>, _a: Admin, id: web::Path<i64>) -> AppResult<web::Json<ProductView>> {
     Ok(web::Json(products::decide(&state, *id, Decision::Reject).await?))
 }
@@ -100,7 +100,7 @@ pub struct Shelf {
 
 /// Approved products of the room's anchor, with what is left.
 #[utoipa::path(get, path = "/api/rooms/{id}/products", tag = "commerce", params(("id" = i64, Path)),
-    responses((status = 200, body = Shelf), (status = 404, body = super::openapi::ErrorBody)))]
+    responses((status = 200, body = Shelf), (status = 404, body = super::error::ErrorBody)))]
 pub async fn shelf(state: web::Data<AppState>, _u: AuthUser, id: web::Path<i64>) -> AppResult<web::Json<Shelf>> {
     let r = crate::storage::rooms::find(&state.b.db, *id).await?.ok_or(AppError::NotFound("room"))?;
     Ok(web::Json(Shelf { items: products::shelf(&state, r.anchor_id).await? }))
@@ -121,7 +121,7 @@ pub struct CartItem {
 
 /// Puts a product in the cart (sets its count).
 #[utoipa::path(post, path = "/api/rooms/{id}/cart/items", tag = "commerce", request_body = CartItem, params(("id" = i64, Path)),
-    responses((status = 200, body = Cart), (status = 400, body = super::openapi::ErrorBody), (status = 404, body = super::openapi::ErrorBody)))]
+    responses((status = 200, body = Cart), (status = 400, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody)))]
 pub async fn add_to_cart(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -146,8 +146,8 @@ pub async fn remove_from_cart(
 /// Orders what is in the cart: each line with stock is reserved; the others stay in the cart.
 #[utoipa::path(post, path = "/api/rooms/{id}/orders", tag = "commerce", params(("id" = i64, Path)),
     responses((status = 201, body = OrderView),
-        (status = 409, body = super::openapi::ErrorBody, description = "sold_out, cart_empty, or limit_exceeded (the caller would hold more than `commerce.max_pending_units_per_product` units of one product in pending orders)"),
-        (status = 429, body = super::openapi::ErrorBody)))]
+        (status = 409, body = super::error::ErrorBody, description = "sold_out, cart_empty, or limit_exceeded (the caller would hold more than `commerce.max_pending_units_per_product` units of one product in pending orders)"),
+        (status = 429, body = super::error::ErrorBody)))]
 pub async fn place_order(state: web::Data<AppState>, user: AuthUser, id: web::Path<i64>) -> AppResult<HttpResponse> {
     limits::check(&state, &format!("order:{}", user.id), Limit::new(3, 5)).await?;
     Ok(HttpResponse::Created().json(orders::place_order(&state, user.id, *id).await?))
@@ -155,7 +155,7 @@ pub async fn place_order(state: web::Data<AppState>, user: AuthUser, id: web::Pa
 
 /// One of the caller's orders; 404 for another user's.
 #[utoipa::path(get, path = "/api/orders/{id}", tag = "commerce", params(("id" = i64, Path)),
-    responses((status = 200, body = OrderView), (status = 404, body = super::openapi::ErrorBody)))]
+    responses((status = 200, body = OrderView), (status = 404, body = super::error::ErrorBody)))]
 pub async fn get_order(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -180,8 +180,8 @@ pub async fn my_orders(
 
 /// Pays a pending order from the wallet; 410 once it expired.
 #[utoipa::path(post, path = "/api/orders/{id}/pay", tag = "commerce", params(("id" = i64, Path)),
-    responses((status = 200, body = OrderView), (status = 402, body = super::openapi::ErrorBody), (status = 404, body = super::openapi::ErrorBody),
-        (status = 409, body = super::openapi::ErrorBody, description = "not_pending"), (status = 410, body = super::openapi::ErrorBody)))]
+    responses((status = 200, body = OrderView), (status = 402, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody),
+        (status = 409, body = super::error::ErrorBody, description = "not_pending"), (status = 410, body = super::error::ErrorBody)))]
 pub async fn pay(state: web::Data<AppState>, user: AuthUser, id: web::Path<i64>) -> AppResult<web::Json<OrderView>> {
     Ok(web::Json(orders::pay(&state, user.id, *id).await?))
 }

@@ -7,6 +7,23 @@ use crate::storage::health::Backend;
 use actix_web::{http::StatusCode, HttpResponse, ResponseError};
 use serde::Serialize;
 
+/// Every error: `{"error": {"code", "message", "field"?}}`.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorInner,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorInner {
+    /// `invalid_input`, `unauthorized`, `forbidden`, `not_found`, a conflict code, ...
+    pub code: String,
+    pub message: String,
+    /// The field at fault, for some `invalid_input` errors.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub field: Option<String>,
+}
+
 /// Seconds a client should wait before retrying after a backend outage answer.
 pub const BACKEND_RETRY_AFTER_S: u64 = 2;
 /// Seconds before retrying after another dependency failed.

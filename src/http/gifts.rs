@@ -9,7 +9,7 @@ use super::views::UserRef;
 use super::wallet::IdempotencyKey;
 use crate::actors::room;
 use crate::services::gifts::{self, GiftOrder};
-use crate::services::rooms::room_actor;
+use crate::services::live_room::room_actor;
 use crate::storage::gifts as catalog;
 use actix_web::{web, HttpRequest};
 use serde::{Deserialize, Serialize};
@@ -59,8 +59,8 @@ pub struct Sent {
 /// and its trade commit first; then everyone in the room sees the gift. With an
 /// `Idempotency-Key`, the same key again answers the first charge's body and charges nothing.
 #[utoipa::path(post, path = "/api/rooms/{id}/gifts", tag = "gifts", request_body = SendGift, params(("id" = i64, Path), ("Idempotency-Key" = Option<String>, Header, pattern = r"^[!-~]{1,100}$", description = "1 to 100 visible ASCII characters; a retry with the same key pays once")),
-    responses((status = 200, body = Sent), (status = 400, body = super::openapi::ErrorBody), (status = 402, body = super::openapi::ErrorBody),
-        (status = 404, body = super::openapi::ErrorBody), (status = 409, body = super::openapi::ErrorBody)))]
+    responses((status = 200, body = Sent), (status = 400, body = super::error::ErrorBody), (status = 402, body = super::error::ErrorBody),
+        (status = 404, body = super::error::ErrorBody), (status = 409, body = super::error::ErrorBody)))]
 pub async fn send(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -86,7 +86,7 @@ pub struct RankEntry {
 
 /// The top 20 gifters of the room's current live session.
 #[utoipa::path(get, path = "/api/rooms/{id}/ranking", tag = "gifts", params(("id" = i64, Path)),
-    responses((status = 200, body = Vec<RankEntry>), (status = 404, body = super::openapi::ErrorBody)))]
+    responses((status = 200, body = Vec<RankEntry>), (status = 404, body = super::error::ErrorBody)))]
 pub async fn ranking(
     state: web::Data<AppState>,
     _user: AuthUser,

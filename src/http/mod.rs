@@ -31,6 +31,7 @@ pub fn api(cfg: &mut web::ServiceConfig) {
         web::scope("/api")
             .configure(auth::routes)
             .configure(ops::routes)
+            .configure(openapi::routes)
             .configure(rooms::routes)
             .configure(moderation::routes)
             .configure(wallet::routes)

@@ -35,7 +35,7 @@ pub struct MuteBody {
 
 /// Mutes a user's chat for `seconds`; the room sees `muted`.
 #[utoipa::path(post, path = "/api/rooms/{id}/mutes", tag = "moderation", request_body = MuteBody, params(("id" = i64, Path)),
-    responses((status = 200), (status = 400, body = super::openapi::ErrorBody), (status = 403, body = super::openapi::ErrorBody), (status = 404, body = super::openapi::ErrorBody)))]
+    responses((status = 200), (status = 400, body = super::error::ErrorBody), (status = 403, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody)))]
 pub async fn mute(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -49,7 +49,7 @@ pub async fn mute(
 
 /// Lifts a mute.
 #[utoipa::path(delete, path = "/api/rooms/{id}/mutes/{user_id}", tag = "moderation", params(("id" = i64, Path), ("user_id" = i64, Path)),
-    responses((status = 204), (status = 403, body = super::openapi::ErrorBody), (status = 404, body = super::openapi::ErrorBody)))]
+    responses((status = 204), (status = 403, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody)))]
 pub async fn unmute(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -68,7 +68,7 @@ pub struct KickBody {
 
 /// Closes the user's sockets with 4003; with `ban`, `/im` answers 403 until lifted.
 #[utoipa::path(post, path = "/api/rooms/{id}/kicks", tag = "moderation", request_body = KickBody, params(("id" = i64, Path)),
-    responses((status = 200), (status = 400, body = super::openapi::ErrorBody), (status = 403, body = super::openapi::ErrorBody), (status = 404, body = super::openapi::ErrorBody)))]
+    responses((status = 200), (status = 400, body = super::error::ErrorBody), (status = 403, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody)))]
 pub async fn kick(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -82,7 +82,7 @@ pub async fn kick(
 
 /// Lifts a ban.
 #[utoipa::path(delete, path = "/api/rooms/{id}/bans/{user_id}", tag = "moderation", params(("id" = i64, Path), ("user_id" = i64, Path)),
-    responses((status = 204), (status = 403, body = super::openapi::ErrorBody), (status = 404, body = super::openapi::ErrorBody)))]
+    responses((status = 204), (status = 403, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody)))]
 pub async fn unban(state: web::Data<AppState>, user: AuthUser, path: web::Path<(i64, i64)>) -> AppResult<HttpResponse> {
     let (id, user_id) = path.into_inner();
     moderation::unban(&state, by(&user), id, user_id).await?;
@@ -98,7 +98,7 @@ pub struct SlowModeBody {
 
 /// Each viewer may chat once per `seconds` (0 turns it off); the anchor is exempt.
 #[utoipa::path(put, path = "/api/rooms/{id}/slow-mode", tag = "moderation", request_body = SlowModeBody, params(("id" = i64, Path)),
-    responses((status = 200), (status = 400, body = super::openapi::ErrorBody), (status = 403, body = super::openapi::ErrorBody), (status = 404, body = super::openapi::ErrorBody)))]
+    responses((status = 200), (status = 400, body = super::error::ErrorBody), (status = 403, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody)))]
 pub async fn slow_mode(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -112,7 +112,7 @@ pub async fn slow_mode(
 
 /// Deletes a chat message: the room sees `chat_deleted` and it leaves the history.
 #[utoipa::path(delete, path = "/api/rooms/{id}/messages/{seq}", tag = "moderation", params(("id" = i64, Path), ("seq" = u64, Path)),
-    responses((status = 204), (status = 403, body = super::openapi::ErrorBody), (status = 404, body = super::openapi::ErrorBody)))]
+    responses((status = 204), (status = 403, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody)))]
 pub async fn delete_message(
     state: web::Data<AppState>,
     user: AuthUser,

@@ -3,7 +3,6 @@
 //! statuses that the extractors, the auth check and the backends can answer on any path.
 
 use crate::domain::error::ErrorCode;
-use serde::Serialize;
 use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::path::{Operation, PathItem};
 use utoipa::openapi::response::ResponseBuilder;
@@ -11,23 +10,18 @@ use utoipa::openapi::security::{
     ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme,
 };
 use utoipa::openapi::{ContentBuilder, ObjectBuilder, Ref, RefOr, Type};
-use utoipa::{Modify, OpenApi, ToSchema};
+use utoipa::{Modify, OpenApi};
 
-/// Every error: `{"error": {"code", "message", "field"?}}`.
-#[derive(Serialize, ToSchema)]
-pub struct ErrorBody {
-    pub error: ErrorInner,
+pub use super::error::{ErrorBody, ErrorInner};
+
+pub fn routes(cfg: &mut actix_web::web::ServiceConfig) {
+    cfg.route("/openapi.json", actix_web::web::get().to(openapi));
 }
 
-#[derive(Serialize, ToSchema)]
-pub struct ErrorInner {
-    /// `invalid_input`, `unauthorized`, `forbidden`, `not_found`, a conflict code, ...
-    pub code: String,
-    pub message: String,
-    /// The field at fault, for some `invalid_input` errors.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(nullable = false)]
-    pub field: Option<String>,
+/// The OpenAPI 3 description, generated from the handlers' annotations.
+#[utoipa::path(get, path = "/api/openapi.json", tag = "ops", responses((status = 200, description = "OpenAPI 3 document")))]
+pub async fn openapi() -> actix_web::HttpResponse {
+    actix_web::HttpResponse::Ok().json(document())
 }
 
 /// Paths that need no session (`method path`): everything else needs the bearer header or the
@@ -222,7 +216,7 @@ impl Modify for Contract {
         super::commerce::get_order,
         super::commerce::pay,
         super::ops::health,
-        super::ops::openapi,
+        openapi,
     ),
     components(schemas(ErrorBody, ErrorInner)),
     modifiers(&Contract)

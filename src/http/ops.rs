@@ -17,7 +17,7 @@ use std::time::Duration;
 use utoipa::ToSchema;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/health", web::get().to(health)).route("/openapi.json", web::get().to(openapi));
+    cfg.route("/health", web::get().to(health));
 }
 
 #[derive(Serialize, ToSchema)]
@@ -167,10 +167,4 @@ pub async fn backend_gate(
 pub fn request_deadline(state: &AppState) -> Duration {
     let s = &state.settings;
     Duration::from_millis(s.database.acquire_timeout_ms) + 2 * Duration::from_millis(s.backends.timeout_ms)
-}
-
-/// The OpenAPI 3 description, generated from the handlers' annotations.
-#[utoipa::path(get, path = "/api/openapi.json", tag = "ops", responses((status = 200, description = "OpenAPI 3 document")))]
-pub async fn openapi() -> HttpResponse {
-    HttpResponse::Ok().json(super::openapi::document())
 }

@@ -63,7 +63,7 @@ pub struct ApplyBody {
 
 /// An anchor applies to run a rain.
 #[utoipa::path(post, path = "/api/red-packet/applications", tag = "rain", request_body = ApplyBody,
-    responses((status = 201, body = ApplicationView), (status = 400, body = super::openapi::ErrorBody)))]
+    responses((status = 201, body = ApplicationView), (status = 400, body = super::error::ErrorBody)))]
 pub async fn apply(state: web::Data<AppState>, user: AuthUser, body: Json<ApplyBody>) -> AppResult<HttpResponse> {
     let ApplyBody { total_coins, packets } = body.0;
     let a = rain::apply(&state, user.id, total_coins, packets).await?;
@@ -72,7 +72,7 @@ pub async fn apply(state: web::Data<AppState>, user: AuthUser, body: Json<ApplyB
 
 /// Applications, newest first; admins only.
 #[utoipa::path(get, path = "/api/admin/red-packet/applications", tag = "admin", params(("status" = Option<String>, Query, pattern = r"^(pending|approved|rejected|used)$"), ("page" = Option<i64>, Query, minimum = 1, maximum = 1000000, description = "from 1 (default 1)"), ("page_size" = Option<i64>, Query, minimum = 1, maximum = 100, description = "1 to 100 (default 20)")),
-    responses((status = 200, body = PageOf<ApplicationView>), (status = 403, body = super::openapi::ErrorBody)))]
+    responses((status = 200, body = PageOf<ApplicationView>), (status = 403, body = super::error::ErrorBody)))]
 pub async fn list_applications(
     state: web::Data<AppState>,
     _admin: Admin,
@@ -91,7 +91,7 @@ pub async fn list_applications(
 
 /// Approves an application; admins only.
 #[utoipa::path(post, path = "/api/admin/red-packet/applications/{id}/approve", tag = "admin", params(("id" = i64, Path)),
-    responses((status = 200, body = ApplicationView), (status = 403, body = super::openapi::ErrorBody), (status = 404, body = super::openapi::ErrorBody), (status = 409, body = super::openapi::ErrorBody)))]
+    responses((status = 200, body = ApplicationView), (status = 403, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody), (status = 409, body = super::error::ErrorBody)))]
 pub async fn approve(
     state: web::Data<AppState>,
     _admin: Admin,
@@ -102,7 +102,7 @@ pub async fn approve(
 
 /// Rejects an application; admins only.
 #[utoipa::path(post, path = "/api/admin/red-packet/applications/{id}/reject", tag = "admin", params(("id" = i64, Path)),
-    responses((status = 200, body = ApplicationView), (status = 403, body = super::openapi::ErrorBody), (status = 404, body = super::openapi::ErrorBody), (status = 409, body = super::openapi::ErrorBody)))]
+    responses((status = 200, body = ApplicationView), (status = 403, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody), (status = 409, body = super::error::ErrorBody)))]
 pub async fn reject(
     state: web::Data<AppState>,
     _admin: Admin,
@@ -113,14 +113,14 @@ pub async fn reject(
 
 /// Prepares a rain: the anchor's wallet pays `total_coins`; the amounts are drawn and stored.
 #[utoipa::path(post, path = "/api/rooms/{id}/rain/prepare", tag = "rain", params(("id" = i64, Path)),
-    responses((status = 200, description = "rain (prepared)"), (status = 402, body = super::openapi::ErrorBody), (status = 403, body = super::openapi::ErrorBody), (status = 409, body = super::openapi::ErrorBody)))]
+    responses((status = 200, description = "rain (prepared)"), (status = 402, body = super::error::ErrorBody), (status = 403, body = super::error::ErrorBody), (status = 409, body = super::error::ErrorBody)))]
 pub async fn prepare(state: web::Data<AppState>, user: AuthUser, id: web::Path<i64>) -> AppResult<web::Json<RainView>> {
     Ok(web::Json(rain::prepare(&state, user.id, *id).await?))
 }
 
 /// Starts the prepared rain; viewers get `rain_started` exactly once.
 #[utoipa::path(post, path = "/api/rooms/{id}/rain/start", tag = "rain", params(("id" = i64, Path)),
-    responses((status = 200, description = "rain (running)"), (status = 403, body = super::openapi::ErrorBody), (status = 409, body = super::openapi::ErrorBody)))]
+    responses((status = 200, description = "rain (running)"), (status = 403, body = super::error::ErrorBody), (status = 409, body = super::error::ErrorBody)))]
 pub async fn start(state: web::Data<AppState>, user: AuthUser, id: web::Path<i64>) -> AppResult<web::Json<RainView>> {
     Ok(web::Json(rain::start(&state, user.id, *id).await?))
 }
@@ -133,7 +133,7 @@ pub struct Grabbed {
 
 /// Grabs one packet: claimed and credited in one transaction.
 #[utoipa::path(post, path = "/api/rooms/{id}/rain/grab", tag = "rain", params(("id" = i64, Path)),
-    responses((status = 200, body = Grabbed), (status = 409, body = super::openapi::ErrorBody), (status = 429, body = super::openapi::ErrorBody)))]
+    responses((status = 200, body = Grabbed), (status = 409, body = super::error::ErrorBody), (status = 429, body = super::error::ErrorBody)))]
 pub async fn grab(state: web::Data<AppState>, user: AuthUser, id: web::Path<i64>) -> AppResult<web::Json<Grabbed>> {
     limits::check(&state, &format!("grab:{}", user.id), Limit::per_second(20)).await?;
     let (amount, balance) = rain::grab(&state, user.id, *id).await?;

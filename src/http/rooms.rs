@@ -35,7 +35,7 @@ pub struct CreateRoom {
 
 /// Goes live: the caller is the new room's anchor.
 #[utoipa::path(post, path = "/api/rooms", tag = "rooms", request_body = CreateRoom,
-    responses((status = 201, body = RoomView), (status = 400, body = super::openapi::ErrorBody), (status = 409, body = super::openapi::ErrorBody, description = "already_live")))]
+    responses((status = 201, body = RoomView), (status = 400, body = super::error::ErrorBody), (status = 409, body = super::error::ErrorBody, description = "already_live")))]
 pub async fn create(state: web::Data<AppState>, user: AuthUser, body: Json<CreateRoom>) -> AppResult<HttpResponse> {
     let title = parse_title(&body.0.title)?;
     let kind = RoomKind::parse(&body.0.kind)?;
@@ -51,7 +51,7 @@ pub struct ListQuery {
 
 /// Live rooms, newest first, from a snapshot at most a second old.
 #[utoipa::path(get, path = "/api/rooms", tag = "rooms", params(("kind" = Option<String>, Query, pattern = r"^(normal|pk)$"), ("page" = Option<i64>, Query, minimum = 1, maximum = 1000000, description = "from 1 (default 1)"), ("page_size" = Option<i64>, Query, minimum = 1, maximum = 100, description = "1 to 100 (default 20)")),
-    responses((status = 200, body = PageOf<RoomView>), (status = 400, body = super::openapi::ErrorBody)))]
+    responses((status = 200, body = PageOf<RoomView>), (status = 400, body = super::error::ErrorBody)))]
 pub async fn list(
     state: web::Data<AppState>,
     _user: AuthUser,
@@ -76,14 +76,14 @@ pub async fn list(
 
 /// One room, live or closed, with its PK, rain and products where they apply.
 #[utoipa::path(get, path = "/api/rooms/{id}", tag = "rooms", params(("id" = i64, Path)),
-    responses((status = 200, body = RoomView), (status = 404, body = super::openapi::ErrorBody)))]
+    responses((status = 200, body = RoomView), (status = 404, body = super::error::ErrorBody)))]
 pub async fn get(state: web::Data<AppState>, _user: AuthUser, id: web::Path<i64>) -> AppResult<web::Json<RoomView>> {
     Ok(web::Json(rooms::show(&state, *id).await?))
 }
 
 /// Closes the room (anchor only): viewers get `room_closed`; a PK or rain in it ends.
 #[utoipa::path(delete, path = "/api/rooms/{id}", tag = "rooms", params(("id" = i64, Path)),
-    responses((status = 204), (status = 403, body = super::openapi::ErrorBody), (status = 404, body = super::openapi::ErrorBody)))]
+    responses((status = 204), (status = 403, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody)))]
 pub async fn close(state: web::Data<AppState>, user: AuthUser, id: web::Path<i64>) -> AppResult<HttpResponse> {
     rooms::close(&state, user.id, *id).await?;
     Ok(HttpResponse::NoContent().finish())
@@ -102,7 +102,7 @@ pub fn ticket_key(t: &str) -> String {
 
 /// A one-use WebSocket ticket for this room, valid 30 s.
 #[utoipa::path(get, path = "/api/rooms/{id}/im", tag = "rooms", params(("id" = i64, Path)),
-    responses((status = 200, body = ImTicket), (status = 403, body = super::openapi::ErrorBody), (status = 404, body = super::openapi::ErrorBody), (status = 409, body = super::openapi::ErrorBody)))]
+    responses((status = 200, body = ImTicket), (status = 403, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody), (status = 409, body = super::error::ErrorBody)))]
 pub async fn im(
     state: web::Data<AppState>,
     req: HttpRequest,

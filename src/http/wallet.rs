@@ -31,7 +31,7 @@ pub struct Balance {
 }
 
 /// The caller's balance.
-#[utoipa::path(get, path = "/api/wallet", tag = "wallet", responses((status = 200, body = Balance), (status = 401, body = super::openapi::ErrorBody)))]
+#[utoipa::path(get, path = "/api/wallet", tag = "wallet", responses((status = 200, body = Balance), (status = 401, body = super::error::ErrorBody)))]
 pub async fn wallet(state: web::Data<AppState>, user: AuthUser) -> AppResult<web::Json<Balance>> {
     Ok(web::Json(Balance { balance: state.b.wallets.balance(user.id).await? }))
 }
@@ -112,7 +112,7 @@ impl IdempotencyKey {
 /// Buys coins. The same `Idempotency-Key` again answers the same body and credits nothing.
 #[utoipa::path(post, path = "/api/wallet/recharges", tag = "wallet", request_body = RechargeBody,
     params(("Idempotency-Key" = Option<String>, Header, pattern = r"^[!-~]{1,100}$", description = "1 to 100 visible ASCII characters; the same key answers the same result")),
-    responses((status = 201, body = RechargeAnswer), (status = 400, body = super::openapi::ErrorBody), (status = 404, body = super::openapi::ErrorBody)))]
+    responses((status = 201, body = RechargeAnswer), (status = 400, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody)))]
 pub async fn recharge(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -179,7 +179,7 @@ pub struct Notify {
 /// The payment provider's callback, signed with HMAC-SHA256 of the body in `X-Signature`
 /// (hex). A replay credits nothing and answers 200.
 #[utoipa::path(post, path = "/api/payments/notify", tag = "wallet", request_body = Notify,
-    responses((status = 200), (status = 401, body = super::openapi::ErrorBody), (status = 404, body = super::openapi::ErrorBody)))]
+    responses((status = 200), (status = 401, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody)))]
 pub async fn notify(
     state: web::Data<AppState>,
     req: HttpRequest,

@@ -1,7 +1,7 @@
 //! A gift: the sender's debit and its trade commit first (group-committed by the wallet writer);
 //! then, in commit order, everyone in the room sees it and a running PK's score moves.
 
-use super::rooms::{live_room, room_actor};
+use super::live_room::{live_room, room_actor};
 use super::{AppError, AppResult, Services};
 use crate::actors::{pk, room};
 use crate::domain::events::{GiftItem, GiftSent};

@@ -7,6 +7,8 @@
 //!
 //! | file | decides |
 //! |---|---|
+//! | `live_room.rs` | a live room's row and actor (started when needed), the anchor check |
+//! | `rain_view.rs` | what a rain shows |
 //! | `rooms.rs` | opening and closing a room, its actor, what a room shows |
 //! | `room_list.rs` | the live-room list snapshot |
 //! | `gifts.rs` | a gift: debit, then the room's effect and the PK score, in commit order |
@@ -24,11 +26,13 @@
 pub mod error;
 pub mod gifts;
 pub mod jobs;
+pub mod live_room;
 pub mod moderation;
 pub mod orders;
 pub mod pk;
 pub mod products;
 pub mod rain;
+pub mod rain_view;
 pub mod recharges;
 pub mod review;
 pub mod room_list;

@@ -1,7 +1,7 @@
 //! Moderation by the room's anchor or an admin: mutes, kicks, bans, slow mode, deleting chats.
 //! Each is stored before the room hears of it, so a room actor that (re)starts loads it.
 
-use super::rooms::{live_room, room_actor};
+use super::live_room::{live_room, room_actor};
 use super::{AppError, AppResult, Services};
 use crate::actors::room;
 use crate::clock::now_ms;

@@ -3,7 +3,7 @@
 //! the expiry job and start-up sweep.
 
 use super::jobs::{self, Fired};
-use super::rooms::{live_room, room_actor};
+use super::live_room::{live_room, room_actor};
 use super::{AppError, AppResult, Services};
 use crate::actors::room;
 use crate::clock::{now_ms, rfc3339};

@@ -3,7 +3,7 @@
 //! were running when the server stopped or whose timer or close failed.
 
 use super::jobs::{self, Fired};
-use super::rooms::{anchor_of, room_actor};
+use super::live_room::{anchor_of, room_actor};
 use super::{AppError, AppResult, Services};
 use crate::actors::pk::{self, pk_view, EndReason};
 use crate::actors::room;

@@ -3,10 +3,11 @@
 //! the end (what was not grabbed goes back to the anchor), after a restart too.
 
 use super::jobs::{self, Fired};
-use super::rooms::{live_room, require_anchor, room_actor};
+use super::live_room::{live_room, require_anchor, room_actor};
+pub use super::rain_view::{rain_view, room_rain};
 use super::{review, AppError, AppResult, Services};
 use crate::actors::{rain, room};
-use crate::clock::{now_ms, rfc3339};
+use crate::clock::now_ms;
 use crate::domain::error::ErrorCode;
 use crate::domain::events::{RainEnded, RainStarted};
 use crate::domain::money::TradeKind;
@@ -18,19 +19,6 @@ use crate::storage::wallets::{Effect, Outcome, WalletOp};
 use crate::storage::{rains, Stated};
 use serde_json::json;
 use std::time::Duration;
-
-/// The contract's `rain` of a stored rain with `left` packets not grabbed.
-pub fn rain_view(r: &rain_rows::Model, left: i64) -> RainView {
-    RainView {
-        ends_at: r.ends_at.map(rfc3339),
-        id: r.id,
-        left,
-        packets: r.packets,
-        room_id: r.room_id,
-        status: r.status.clone(),
-        total_coins: r.total_coins,
-    }
-}
 
 /// An anchor applies to run a rain of `total_coins` in `packets`.
 pub async fn apply(svc: &Services, anchor_id: i64, total_coins: i64, packets: i64) -> AppResult<app_rows::Model> {
@@ -337,18 +325,6 @@ pub async fn end_in_closed_room(svc: &Services, r: &rain_rows::Model) -> anyhow:
         end_rain(svc, &r).await?;
     }
     Ok(())
-}
-
-/// The rain a room shows (`GET /api/rooms/{id}`), if one is prepared or running.
-pub async fn room_rain(svc: &Services, room_id: i64) -> AppResult<Option<RainView>> {
-    let Some(r) = rains::active_in_room(&svc.b.db, room_id).await?.filter(|r| !r.is(RainStatus::Preparing)) else {
-        return Ok(None);
-    };
-    let left = match svc.rain.get(room_id) {
-        Some(a) => a.send(rain::Left).await.map(|n| n as i64).unwrap_or(0),
-        None => r.packets,
-    };
-    Ok(Some(rain_view(&r, left)))
 }
 
 /// A closing room ends every rain in it, whatever its stage, and the coins not grabbed go

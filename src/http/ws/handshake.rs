@@ -10,7 +10,7 @@ use crate::http::error::{AppError, AppResult};
 use crate::http::rooms::ticket_key;
 use crate::http::state::AppState;
 use crate::http::views::{user_view, UserRef};
-use crate::services::rooms::room_actor;
+use crate::services::live_room::room_actor;
 use crate::storage::{rooms, users};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
