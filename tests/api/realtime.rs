@@ -767,3 +767,29 @@ async fn hole17_a_chatter_in_a_busy_room_keeps_its_socket_while_awaiting_the_rep
         a.expect("pong").await;
     }
 }
+
+#[actix_web::test]
+async fn issue15_welcome_carries_the_rooms_like_total() {
+    for set in backend_sets() {
+        let app = spawn_app(set).await;
+        let (anchor, _) = app.new_user().await;
+        let room = app.open_room(&anchor, "normal").await;
+        let (fan, _) = app.new_user().await;
+        let (mut a, w) = app.join(room, &fan).await;
+        assert_eq!(w["data"]["likes"], 0, "{w}");
+        a.send(json!({"type": "like", "data": {"count": 7}})).await;
+        // The room has counted them once a snapshot says so.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            match a.next(Duration::from_millis(500)).await {
+                crate::ws_client::Got::Frame(f) if f["type"] == "likes" && f["data"]["total"] == 7 => break,
+                _ => assert!(std::time::Instant::now() < deadline, "no likes snapshot of 7"),
+            }
+        }
+        let (viewer, _) = app.new_user().await;
+        let (b, w) = app.join(room, &viewer).await;
+        assert_eq!(w["data"]["likes"], 7, "a newcomer sees the room's total at once: {w}");
+        a.close().await;
+        b.close().await;
+    }
+}

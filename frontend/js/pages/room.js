@@ -130,6 +130,7 @@ export async function render(main, [idText]) {
         if (data.online !== undefined) onlineNode.textContent = fmtCount(data.online);
         if (!resumed) chat.setRecent(data.recent);
         if (data.slow_mode !== undefined) chat.setSlow(data.slow_mode);
+        if (data.likes !== undefined) likes.setTotal(data.likes);
         if (data.room && data.room.title) titleNode.textContent = data.room.title;
         if (data.you && typeof data.you.balance === 'number') setBalance(data.you.balance);
         if (data.pk) updatePk(data.pk);

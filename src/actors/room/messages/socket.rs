@@ -74,6 +74,7 @@ impl Handler<Join> for Room {
                 "last_seq": self.history.last_seq(),
                 "recent": self.history.recent_chats(),
                 "slow_mode": self.info.slow_mode_s,
+                "likes": self.likes,
             });
             if let Some(pk) = &self.pk {
                 data["pk"] = json!(pk);
