@@ -200,6 +200,18 @@ pub struct MetricsSettings {
 pub struct SettingsError(String);
 
 impl Settings {
+    /// The longest the wallet writer spends on one batch: a pooled connection's wait, then the
+    /// batch itself (a database that stops answering mid-batch cannot hold the writer).
+    pub fn wallet_batch_deadline(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.database.acquire_timeout_ms + self.backends.timeout_ms)
+    }
+
+    /// The longest an API request may take: the wallet batch it may wait for, plus one more
+    /// backend bound, so the writer answers before the request gives up.
+    pub fn request_deadline(&self) -> std::time::Duration {
+        self.wallet_batch_deadline() + std::time::Duration::from_millis(self.backends.timeout_ms)
+    }
+
     /// Loads settings from `dir` (normally `config/`), the `LIVEROOM_ENV` overlay and the
     /// environment. Falls back to the compiled-in defaults when `dir` has no default file, so the
     /// binary also starts outside the source tree.

@@ -162,9 +162,7 @@ pub async fn backend_gate(
     Ok(ServiceResponse::new(req, AppError::BackendDown(b).error_response()))
 }
 
-/// The longest an API request may take: a pooled connection's wait, then the call itself, with
-/// one more bound of room (the wallet writer's batch is bounded the same way).
+/// The longest an API request may take (`Settings::request_deadline`).
 pub fn request_deadline(state: &AppState) -> Duration {
-    let s = &state.settings;
-    Duration::from_millis(s.database.acquire_timeout_ms) + 2 * Duration::from_millis(s.backends.timeout_ms)
+    state.settings.request_deadline()
 }

@@ -115,9 +115,7 @@ impl Backends {
             ids.clone(),
             s.wallet.batch_max,
             std::time::Duration::from_micros(s.wallet.batch_wait_us),
-            // As an API request's deadline (http::ops::request_deadline): a pooled connection's
-            // wait, then the batch.
-            std::time::Duration::from_millis(s.database.acquire_timeout_ms + s.backends.timeout_ms),
+            s.wallet_batch_deadline(),
         );
         let outbox = outbox::Outbox::new(db.clone(), queue.clone());
         Ok(Self { db, kv, queue, outbox, ids, wallets, health })

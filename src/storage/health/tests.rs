@@ -3,24 +3,26 @@
 
 use super::*;
 
+/// A probe that answers while `up` is set and is refused otherwise.
+fn refused_unless(up: Arc<AtomicBool>) -> Probe {
+    Arc::new(move || {
+        let up = up.clone();
+        Box::pin(async move {
+            if up.load(Ordering::Relaxed) {
+                Ok(())
+            } else {
+                Err("refused".into())
+            }
+        })
+    })
+}
+
 #[tokio::test]
 async fn one_transition_each_way_however_many_failures() {
     let h = BackendHealth::new(Duration::from_millis(50));
     let up = Arc::new(AtomicBool::new(false));
     let u = up.clone();
-    h.set_probe(
-        Backend::Redis,
-        Arc::new(move || {
-            let u = u.clone();
-            Box::pin(async move {
-                if u.load(Ordering::Relaxed) {
-                    Ok(())
-                } else {
-                    Err("refused".into())
-                }
-            })
-        }),
-    );
+    h.set_probe(Backend::Redis, refused_unless(u));
     for _ in 0..100 {
         h.failure(Backend::Redis, &"refused");
     }
