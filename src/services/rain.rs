@@ -168,7 +168,7 @@ pub async fn grab(svc: &Services, user_id: i64, room_id: i64) -> AppResult<(i64,
         delta: amount,
         kind: TradeKind::RedPacket,
         r#ref: format!("packet:{packet_id}"),
-        effect: Effect::Guards(vec![rains::grab_guard(&svc.b.db, packet_id, user_id)]),
+        effect: Effect::ClaimPacket { packet_id },
     };
     match svc.b.wallets.apply(op).await {
         Ok(Outcome::Done { balance, .. }) => {

@@ -7,6 +7,7 @@
 mod ids;
 mod kv;
 mod queue;
+mod wallet;
 
 use std::future::Future;
 use std::time::{Duration, Instant};

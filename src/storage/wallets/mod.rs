@@ -1,0 +1,247 @@
+//! Wallet writes with group commit. Every balance change commits in the same transaction as its
+//! trade row, unique per `(kind, ref)` so a retried credit applies once, and a debit applies only
+//! where the balance covers it. One writer task gathers concurrent writes into one batch (bounded
+//! size and wait) and commits the batch set-based: a fixed handful of statements whatever its
+//! size (see `batch.rs`). Each caller is answered only after its own write is committed; a write
+//! that fails its condition is answered on its own and never fails the others, and a batch that
+//! fails as a whole is re-run one write at a time. The writer runs each write's `on_commit` in
+//! commit order.
+
+mod batch;
+
+use super::entities::{trades, wallets};
+use super::idgen::IdGen;
+use crate::domain::money::TradeKind;
+use sea_orm::{
+    ColumnTrait, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+};
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+
+/// What must happen in the same transaction as a balance change.
+#[derive(Debug, Clone)]
+pub enum Effect {
+    None,
+    /// Record a gift (rankings and PK scores are rebuilt from these rows).
+    GiftSend {
+        room_id: i64,
+        to_id: i64,
+        gift_id: i64,
+        count: i64,
+        pk_id: Option<i64>,
+    },
+    /// Mark a recharge paid; refused when it is not pending.
+    MarkRechargePaid {
+        recharge_id: i64,
+    },
+    /// Claim an unclaimed red packet for the write's user; refused when it is claimed or
+    /// refunded. Claims of a batch are checked and written set-based, like the balances.
+    ClaimPacket {
+        packet_id: i64,
+    },
+    /// Run guarded statements: the write is refused (and its balance left alone) unless each
+    /// changes exactly one row. Used by orders and a rain's preparation; one statement each,
+    /// so keep them off hot paths.
+    Guards(Vec<sea_orm::Statement>),
+}
+
+#[derive(Debug, Clone)]
+pub struct WalletOp {
+    pub user_id: i64,
+    /// Positive credits, negative debits.
+    pub delta: i64,
+    pub kind: TradeKind,
+    pub r#ref: String,
+    pub effect: Effect,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Done {
+        trade_id: i64,
+        balance: i64,
+    },
+    Insufficient,
+    /// The `(kind, ref)` was applied before: nothing changed; the earlier trade is named.
+    Duplicate {
+        trade_id: i64,
+        balance: i64,
+    },
+    /// The effect's guard matched no row: nothing changed.
+    Refused,
+}
+
+pub type OnCommit = Box<dyn FnOnce(&Outcome) + Send>;
+
+struct Request {
+    op: WalletOp,
+    reply: oneshot::Sender<Result<Outcome, WalletError>>,
+    on_commit: Option<OnCommit>,
+}
+
+#[derive(Clone)]
+pub struct Wallets {
+    tx: mpsc::Sender<Request>,
+    db: DatabaseConnection,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WalletError {
+    #[error("wallet writer: {0}")]
+    Failed(String),
+    /// The database is unreachable, or did not answer within the writer's deadline. Refused at
+    /// the door, nothing was written; cut off by the deadline, the write may have committed, and
+    /// a retry with the same `(kind, ref)` applies it at most once.
+    #[error("wallet writer: database unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl Wallets {
+    /// Starts the writer task. `batch_max` writes or `batch_wait` of gathering make a batch;
+    /// a batch that takes longer than `deadline` (a database that stopped answering in the
+    /// middle of it) is given up and its writes answered `Unavailable`, so the writer never
+    /// hangs on a dead connection.
+    pub fn start(
+        db: DatabaseConnection,
+        ids: IdGen,
+        batch_max: usize,
+        batch_wait: Duration,
+        deadline: Duration,
+    ) -> Self {
+        let (tx, rx) = mpsc::channel(batch_max.max(1) * 16);
+        let limits = Limits { max: batch_max.max(1), wait: batch_wait, deadline };
+        tokio::spawn(writer(db.clone(), ids, rx, limits));
+        Self { tx, db }
+    }
+
+    /// Applies one write; answers after it is committed.
+    pub async fn apply(&self, op: WalletOp) -> Result<Outcome, WalletError> {
+        self.apply_then(op, None).await
+    }
+
+    /// Applies one write and runs `on_commit` in the writer, in commit order.
+    pub async fn apply_then(&self, op: WalletOp, on_commit: Option<OnCommit>) -> Result<Outcome, WalletError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Request { op, reply, on_commit })
+            .await
+            .map_err(|_| WalletError::Failed("writer stopped".into()))?;
+        rx.await.map_err(|_| WalletError::Failed("writer dropped the write".into()))?
+    }
+
+    pub async fn balance(&self, user_id: i64) -> Result<i64, DbErr> {
+        Ok(wallets::Entity::find_by_id(user_id).one(&self.db).await?.map(|w| w.balance).unwrap_or(0))
+    }
+
+    pub async fn trade_by_ref(&self, kind: TradeKind, r#ref: &str) -> Result<Option<trades::Model>, DbErr> {
+        trades::Entity::find()
+            .filter(trades::Column::Kind.eq(kind.as_str()))
+            .filter(trades::Column::Ref.eq(r#ref))
+            .one(&self.db)
+            .await
+    }
+
+    /// A page of the user's trades, newest first, and the total.
+    pub async fn trades(&self, user_id: i64, offset: u64, limit: u64) -> Result<(Vec<trades::Model>, u64), DbErr> {
+        let q = trades::Entity::find().filter(trades::Column::UserId.eq(user_id));
+        let total = q.clone().count(&self.db).await?;
+        let items = q
+            .order_by_desc(trades::Column::CreatedAt)
+            .order_by_desc(trades::Column::Id)
+            .offset(offset)
+            .limit(limit)
+            .all(&self.db)
+            .await?;
+        Ok((items, total))
+    }
+}
+
+#[derive(Clone, Copy)]
+struct Limits {
+    max: usize,
+    wait: Duration,
+    deadline: Duration,
+}
+
+/// `run_batch` bounded by the deadline; past it, the database counts as unreachable.
+async fn run_bounded(
+    db: &DatabaseConnection,
+    ids: &IdGen,
+    ops: &[&WalletOp],
+    deadline: Duration,
+) -> Result<Vec<Outcome>, DbErr> {
+    match tokio::time::timeout(deadline, batch::run(db, ids, ops)).await {
+        Ok(r) => r,
+        Err(_) => Err(DbErr::ConnectionAcquire(sea_orm::ConnAcquireErr::Timeout)),
+    }
+}
+
+async fn writer(db: DatabaseConnection, ids: IdGen, mut rx: mpsc::Receiver<Request>, limits: Limits) {
+    let Limits { max, wait, deadline } = limits;
+    while let Some(first) = rx.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < max {
+            match rx.try_recv() {
+                Ok(r) => batch.push(r),
+                Err(_) => break,
+            }
+        }
+        if batch.len() < max && !wait.is_zero() {
+            let deadline = tokio::time::Instant::now() + wait;
+            while batch.len() < max {
+                match tokio::time::timeout_at(deadline, rx.recv()).await {
+                    Ok(Some(r)) => batch.push(r),
+                    _ => break,
+                }
+            }
+        }
+        let ops: Vec<&WalletOp> = batch.iter().map(|r| &r.op).collect();
+        let results: Vec<Result<Outcome, WalletError>> = match run_bounded(&db, &ids, &ops, deadline).await {
+            Ok(outcomes) => outcomes.into_iter().map(Ok).collect(),
+            // The database is gone: one by one would wait out the timeout once per write.
+            Err(e) if crate::storage::health::db_unreachable(&e) => {
+                ops.iter().map(|_| Err(WalletError::Unavailable(e.to_string()))).collect()
+            }
+            Err(e) => {
+                if batch.len() > 1 {
+                    tracing::warn!(error = %e, size = batch.len(), "wallet batch failed; applying its writes one by one");
+                }
+                let mut v = Vec::with_capacity(batch.len());
+                for op in &ops {
+                    v.push(run_alone(&db, &ids, op, deadline).await);
+                }
+                v
+            }
+        };
+        for (req, res) in batch.into_iter().zip(results) {
+            if let (Some(cb), Ok(o)) = (req.on_commit, &res) {
+                cb(o);
+            }
+            let _ = req.reply.send(res);
+        }
+    }
+}
+
+/// Applies one write in its own transaction, trying again after a deadlock or a lock timeout
+/// (MySQL picks a victim when a batch and an order's expiry lock rows in different orders).
+async fn run_alone(
+    db: &DatabaseConnection,
+    ids: &IdGen,
+    op: &WalletOp,
+    deadline: Duration,
+) -> Result<Outcome, WalletError> {
+    let mut last = String::new();
+    for attempt in 0..4u64 {
+        match run_bounded(db, ids, &[op], deadline).await {
+            Ok(mut o) => return o.pop().ok_or_else(|| WalletError::Failed("no outcome".to_owned())),
+            Err(e) if crate::storage::health::db_unreachable(&e) => {
+                return Err(WalletError::Unavailable(e.to_string()))
+            }
+            Err(e) => {
+                last = e.to_string();
+                tokio::time::sleep(Duration::from_millis(5 * (attempt + 1))).await;
+            }
+        }
+    }
+    Err(WalletError::Failed(last))
+}
