@@ -9,6 +9,7 @@ mod m20261124_000004_rain_commerce;
 mod m20261129_000001_outbox;
 mod m20261129_000003_idempotency_digests;
 mod m20261129_000005_mutes;
+mod m20261130_000001_trades_ref_first;
 
 pub struct Migrator;
 
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000001_outbox::Migration),
             Box::new(m20261129_000003_idempotency_digests::Migration),
             Box::new(m20261129_000005_mutes::Migration),
+            Box::new(m20261130_000001_trades_ref_first::Migration),
         ]
     }
 }

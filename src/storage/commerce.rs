@@ -174,7 +174,7 @@ pub async fn place_order(
         |tx| {
             Box::pin(async move {
                 if tx.get_database_backend() == DbBackend::Sqlite {
-                    // Write lock first (see wallets.rs): no stale snapshot upgrades.
+                    // Write lock first (see wallets/batch.rs): no stale snapshot upgrades.
                     tx.execute_unprepared("UPDATE products SET left_stock = left_stock WHERE 1 = 0").await?;
                 }
                 let now = now_ms();

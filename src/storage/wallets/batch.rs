@@ -3,11 +3,12 @@
 //!
 //! In one transaction:
 //! 1. SQLite only: take the write lock before reading (see below).
-//! 2. Writes applied before (retries): one select on the `(kind, ref)` index.
-//! 3. The batch's wallets, read and locked (`FOR UPDATE`, in user order, so two batches on two
-//!    nodes wait for each other instead of deadlocking). From here to the commit nobody else
-//!    can change those balances, so they can be worked out in memory.
-//! 4. The red packets the batch claims, read and locked the same way.
+//! 2. The batch's wallets, read and locked (`FOR UPDATE`, in user order, so two batches in
+//!    flight, or on two nodes, wait for each other instead of deadlocking). From here to the
+//!    commit nobody else can change those balances, so they can be worked out in memory.
+//! 3. The red packets the batch claims, read and locked the same way.
+//! 4. Writes applied before (retries): one select on the `(ref, kind)` index. It comes after
+//!    the locks so that it sees what a batch that held them committed.
 //! 5. In memory, in batch order: each write against its user's running balance (a debit that
 //!    the balance does not cover is `Insufficient`), its duplicate check and its guard. A
 //!    write that fails its condition is answered on its own and changes nothing.
@@ -27,8 +28,8 @@ use crate::storage::idgen::IdGen;
 use sea_orm::{
     sea_query::{Expr, MysqlQueryBuilder, PostgresQueryBuilder, QueryStatementWriter, SqliteQueryBuilder},
     ActiveValue::Set,
-    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, EntityTrait,
-    QueryFilter, QueryOrder, QuerySelect, QueryTrait, TransactionTrait,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, QueryTrait, TransactionTrait,
 };
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Write as _;
@@ -51,9 +52,10 @@ pub(super) async fn run(db: &DatabaseConnection, ids: &IdGen, ops: &[&WalletOp])
         // Holding it also makes the reads below as good as locked.
         tx.execute_unprepared("UPDATE wallets SET balance = balance WHERE 1 = 0").await?;
     }
-    let existing = applied_before(&tx, ops).await?;
     let mut balances = lock_wallets(&tx, ops).await?;
     let mut claimable = lock_packets(&tx, ops).await?;
+    // After the locks: a batch that waited for an earlier one's locks sees its trades.
+    let existing = applied_before(&tx, ops).await?;
 
     let now = now_ms();
     let mut seen: HashMap<(&'static str, &str), (i64, i64)> = HashMap::new();
@@ -159,32 +161,20 @@ fn padded<T: Ord + Clone>(mut v: Vec<T>) -> Vec<T> {
 }
 
 /// The writes of the batch that were applied before: `(kind, ref)` → `(trade id, balance)`.
-/// One `kind = ? AND ref IN (...)` per kind, so the planner walks the `(kind, ref)` index
-/// instead of evaluating hundreds of OR arms (which made Postgres scan the table).
+/// One `ref IN (...)` on the unique `(ref, kind)` index; a trade of another kind with the same
+/// ref is left out here.
 async fn applied_before<'a>(
     tx: &DatabaseTransaction,
     ops: &[&'a WalletOp],
 ) -> Result<HashMap<(&'static str, &'a str), (i64, i64)>, DbErr> {
-    let mut by_kind: BTreeMap<&'static str, Vec<&'a str>> = BTreeMap::new();
-    for op in ops {
-        by_kind.entry(op.kind.as_str()).or_default().push(op.r#ref.as_str());
-    }
-    let mut cond = Condition::any();
-    for (kind, refs) in &by_kind {
-        cond = cond.add(trades::Column::Kind.eq(*kind).and(trades::Column::Ref.is_in(padded(refs.clone()))));
-    }
-    let rows = trades::Entity::find().filter(cond).all(tx).await?;
-    let mut found = HashMap::with_capacity(rows.len());
-    for t in rows {
-        // Keys borrowed from the batch, so lookups need no allocation.
-        let key = by_kind
-            .get_key_value(t.kind.as_str())
-            .and_then(|(kind, refs)| refs.iter().find(|r| **r == t.r#ref).map(|r| (*kind, *r)));
-        if let Some(key) = key {
-            found.insert(key, (t.id, t.balance_after));
-        }
-    }
-    Ok(found)
+    let wanted: HashMap<(&str, &str), (&'static str, &'a str)> =
+        ops.iter().map(|o| ((o.kind.as_str(), o.r#ref.as_str()), (o.kind.as_str(), o.r#ref.as_str()))).collect();
+    let refs = padded(ops.iter().map(|o| o.r#ref.as_str()).collect());
+    let rows = trades::Entity::find().filter(trades::Column::Ref.is_in(refs)).all(tx).await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|t| wanted.get(&(t.kind.as_str(), t.r#ref.as_str())).map(|key| (*key, (t.id, t.balance_after))))
+        .collect())
 }
 
 /// The balances of the batch's users, locked until the commit. A user without a wallet is

@@ -12,8 +12,10 @@ mod batch;
 use super::entities::{trades, wallets};
 use super::idgen::IdGen;
 use crate::domain::money::TradeKind;
+use futures_util::stream::{FuturesOrdered, StreamExt};
 use sea_orm::{
-    ColumnTrait, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect,
 };
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
@@ -96,11 +98,25 @@ pub enum WalletError {
     Unavailable(String),
 }
 
+/// How the writer gathers and runs batches.
+#[derive(Debug, Clone, Copy)]
+pub struct WriterLimits {
+    /// Writes per batch at most.
+    pub batch_max: usize,
+    /// How long a batch keeps gathering writes once it has one.
+    pub batch_wait: Duration,
+    /// A batch that takes longer (a database that stopped answering in the middle of it) is
+    /// given up and its writes answered `Unavailable`, so the writer never hangs on a dead
+    /// connection.
+    pub deadline: Duration,
+    /// Batches running at once. With two, the next batch is read and written while the one
+    /// before waits for its commit; batches that share a wallet still run one after the other
+    /// (the second waits for the first's row locks). SQLite has one writer: it always runs one.
+    pub in_flight: usize,
+}
+
 impl Wallets {
-    /// Starts the writer task. `batch_max` writes or `batch_wait` of gathering make a batch;
-    /// a batch that takes longer than `deadline` (a database that stopped answering in the
-    /// middle of it) is given up and its writes answered `Unavailable`, so the writer never
-    /// hangs on a dead connection.
+    /// Starts the writer task with two batches in flight (one on SQLite).
     pub fn start(
         db: DatabaseConnection,
         ids: IdGen,
@@ -108,8 +124,15 @@ impl Wallets {
         batch_wait: Duration,
         deadline: Duration,
     ) -> Self {
-        let (tx, rx) = mpsc::channel(batch_max.max(1) * 16);
-        let limits = Limits { max: batch_max.max(1), wait: batch_wait, deadline };
+        Self::start_with(db, ids, WriterLimits { batch_max, batch_wait, deadline, in_flight: 2 })
+    }
+
+    /// Starts the writer task.
+    pub fn start_with(db: DatabaseConnection, ids: IdGen, limits: WriterLimits) -> Self {
+        let mut limits = limits;
+        limits.batch_max = limits.batch_max.max(1);
+        limits.in_flight = if db.get_database_backend() == DbBackend::Sqlite { 1 } else { limits.in_flight.max(1) };
+        let (tx, rx) = mpsc::channel(limits.batch_max * 16);
         tokio::spawn(writer(db.clone(), ids, rx, limits));
         Self { tx, db }
     }
@@ -156,14 +179,7 @@ impl Wallets {
     }
 }
 
-#[derive(Clone, Copy)]
-struct Limits {
-    max: usize,
-    wait: Duration,
-    deadline: Duration,
-}
-
-/// `run_batch` bounded by the deadline; past it, the database counts as unreachable.
+/// `batch::run` bounded by the deadline; past it, the database counts as unreachable.
 async fn run_bounded(
     db: &DatabaseConnection,
     ids: &IdGen,
@@ -176,49 +192,90 @@ async fn run_bounded(
     }
 }
 
+/// Gathers batches and runs up to `in_flight` of them at once, each on its own task. Batches
+/// are answered, and their `on_commit`s run, in the order they were gathered: a batch that
+/// shares a wallet with an earlier one commits after it (row locks), so this is commit order
+/// wherever order can matter.
 async fn writer(db: DatabaseConnection, ids: IdGen, mut rx: mpsc::Receiver<Request>, limits: Limits) {
-    let Limits { max, wait, deadline } = limits;
-    while let Some(first) = rx.recv().await {
-        let mut batch = vec![first];
-        while batch.len() < max {
-            match rx.try_recv() {
-                Ok(r) => batch.push(r),
-                Err(_) => break,
-            }
-        }
-        if batch.len() < max && !wait.is_zero() {
-            let deadline = tokio::time::Instant::now() + wait;
-            while batch.len() < max {
-                match tokio::time::timeout_at(deadline, rx.recv()).await {
-                    Ok(Some(r)) => batch.push(r),
-                    _ => break,
+    let mut running = FuturesOrdered::new();
+    let mut open = true;
+    loop {
+        tokio::select! {
+            biased;
+            Some(done) = running.next(), if !running.is_empty() => {
+                match done {
+                    Ok(answered) => answer(answered),
+                    Err(e) => tracing::error!(error = %e, "wallet batch task failed"),
                 }
             }
+            first = rx.recv(), if open && running.len() < limits.in_flight => {
+                let Some(first) = first else {
+                    open = false;
+                    continue;
+                };
+                let batch = gather(first, &mut rx, &limits).await;
+                running.push_back(tokio::spawn(run_requests(db.clone(), ids.clone(), batch, limits.deadline)));
+            }
+            else => break,
         }
-        let ops: Vec<&WalletOp> = batch.iter().map(|r| &r.op).collect();
-        let results: Vec<Result<Outcome, WalletError>> = match run_bounded(&db, &ids, &ops, deadline).await {
-            Ok(outcomes) => outcomes.into_iter().map(Ok).collect(),
-            // The database is gone: one by one would wait out the timeout once per write.
-            Err(e) if crate::storage::health::db_unreachable(&e) => {
-                ops.iter().map(|_| Err(WalletError::Unavailable(e.to_string()))).collect()
-            }
-            Err(e) => {
-                if batch.len() > 1 {
-                    tracing::warn!(error = %e, size = batch.len(), "wallet batch failed; applying its writes one by one");
-                }
-                let mut v = Vec::with_capacity(batch.len());
-                for op in &ops {
-                    v.push(run_alone(&db, &ids, op, deadline).await);
-                }
-                v
-            }
-        };
-        for (req, res) in batch.into_iter().zip(results) {
-            if let (Some(cb), Ok(o)) = (req.on_commit, &res) {
-                cb(o);
-            }
-            let _ = req.reply.send(res);
+    }
+}
+
+type Limits = WriterLimits;
+
+/// `first` and whatever else arrives within the batch's size and wait.
+async fn gather(first: Request, rx: &mut mpsc::Receiver<Request>, limits: &Limits) -> Vec<Request> {
+    let mut batch = vec![first];
+    while batch.len() < limits.batch_max {
+        match rx.try_recv() {
+            Ok(r) => batch.push(r),
+            Err(_) => break,
         }
+    }
+    if batch.len() < limits.batch_max && !limits.batch_wait.is_zero() {
+        let until = tokio::time::Instant::now() + limits.batch_wait;
+        while batch.len() < limits.batch_max {
+            match tokio::time::timeout_at(until, rx.recv()).await {
+                Ok(Some(r)) => batch.push(r),
+                _ => break,
+            }
+        }
+    }
+    batch
+}
+
+type Answered = Vec<(Request, Result<Outcome, WalletError>)>;
+
+/// Runs one batch; when it fails as a whole, its writes one by one.
+async fn run_requests(db: DatabaseConnection, ids: IdGen, batch: Vec<Request>, deadline: Duration) -> Answered {
+    let ops: Vec<&WalletOp> = batch.iter().map(|r| &r.op).collect();
+    let results: Vec<Result<Outcome, WalletError>> = match run_bounded(&db, &ids, &ops, deadline).await {
+        Ok(outcomes) => outcomes.into_iter().map(Ok).collect(),
+        // The database is gone: one by one would wait out the timeout once per write.
+        Err(e) if crate::storage::health::db_unreachable(&e) => {
+            ops.iter().map(|_| Err(WalletError::Unavailable(e.to_string()))).collect()
+        }
+        Err(e) => {
+            if batch.len() > 1 {
+                tracing::warn!(error = %e, size = batch.len(), "wallet batch failed; applying its writes one by one");
+            }
+            let mut v = Vec::with_capacity(batch.len());
+            for op in &ops {
+                v.push(run_alone(&db, &ids, op, deadline).await);
+            }
+            v
+        }
+    };
+    batch.into_iter().zip(results).collect()
+}
+
+/// Runs the `on_commit`s and answers the callers, in batch order.
+fn answer(answered: Answered) {
+    for (req, res) in answered {
+        if let (Some(cb), Ok(o)) = (req.on_commit, &res) {
+            cb(o);
+        }
+        let _ = req.reply.send(res);
     }
 }
 
