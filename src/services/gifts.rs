@@ -1,8 +1,9 @@
 //! A gift: the sender's debit and its trade commit first (group-committed by the wallet writer);
 //! then, in commit order, everyone in the room sees it and a running PK's score moves.
 
-use super::live_room::{live_room, room_actor};
+use super::live_room::live_actor;
 use super::{AppError, AppResult, Services};
+use crate::actors::registry::RunningRoom;
 use crate::actors::{pk, room};
 use crate::domain::events::{GiftItem, GiftSent};
 use crate::domain::money::{cost, count_in, TradeKind};
@@ -32,8 +33,10 @@ pub async fn send(svc: &Services, user_id: i64, g: GiftOrder) -> AppResult<(i64,
         }
     }
     let count = count_in("count", g.count, 99)?;
-    let r = live_room(svc, g.room_id).await?;
-    let anchor_id = r.anchor_id;
+    // No row reads here but the idempotency check: the room from its running actor (or the
+    // row, when none runs), the gift from the cached catalogue, the sender's nickname from
+    // the nickname cache, a running PK from its actor.
+    let RunningRoom { addr, anchor_id } = live_actor(svc, g.room_id).await?;
     let gift = svc.gifts.find(g.gift_id).await?.ok_or(AppError::NotFound("gift"))?;
     let pk_addr = svc.pk.get(g.room_id);
     let running_pk = match &pk_addr {
@@ -54,7 +57,6 @@ pub async fn send(svc: &Services, user_id: i64, g: GiftOrder) -> AppResult<(i64,
     let amount = cost(gift.price, count).ok_or_else(|| AppError::invalid("count", "too expensive"))?;
     let nickname = svc.nicknames.get(user_id).await?.ok_or_else(AppError::unauthorized)?;
     let from = UserRef { id: user_id, nickname };
-    let addr = room_actor(svc, &r).await?;
     let pk_id = running_pk.as_ref().map(|p| p.id);
     let sent = GiftSent {
         count,

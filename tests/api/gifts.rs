@@ -61,6 +61,26 @@ async fn a_gift_into_a_room_closed_while_its_actor_ran_is_refused_409_and_debits
 }
 
 #[actix_web::test]
+async fn a_gift_while_a_close_is_under_way_is_refused_although_the_actor_still_runs() {
+    for set in backend_sets() {
+        let app = spawn_app(set).await;
+        let (anchor, _) = app.new_user().await;
+        let room = app.open_room(&anchor, "normal").await;
+        let (fan, _) = app.new_user().await;
+        app.recharge(&fan, 1).await;
+        // The close's first steps: the row is closed, then the room is marked closing; its PK
+        // and rain are still ending, so the actor has not been told yet.
+        let row = liveroom::storage::rooms::find(&app.state.b.db, room).await.unwrap().unwrap();
+        assert!(liveroom::storage::rooms::close(&app.state.b.db, &row).await.unwrap());
+        app.state.rooms.closing(room);
+        assert!(app.state.rooms.get(room).is_some(), "the actor still runs");
+        let (s, b) = app.post(&format!("/api/rooms/{room}/gifts"), &fan, json!({"gift_id": 2})).await;
+        assert_eq!((s.as_u16(), code(&b)), (409, "room_closed"));
+        assert_eq!(app.balance(&fan).await, 60);
+    }
+}
+
+#[actix_web::test]
 async fn gifts_racing_a_close_are_each_paid_and_shown_or_refused_and_none_is_taken_after_it() {
     for set in backend_sets() {
         let app = spawn_app(set).await;
