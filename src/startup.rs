@@ -81,6 +81,8 @@ impl Application {
             pk: crate::actors::pk::PkService::default(),
             rain: crate::actors::rain::RainService::default(),
             presence: crate::actors::presence::Presence::new(backends.kv.clone()),
+            gifts: Arc::new(services::gift_catalogue::GiftCatalogue::new(backends.db.clone())),
+            nicknames: Arc::new(services::nicknames::Nicknames::new(backends.db.clone())),
         };
         router.register(crate::actors::rain::END_JOB, Arc::new(services::rain::EndJob(svc.clone())));
         router.register(services::orders::EXPIRE_JOB, Arc::new(services::orders::ExpireJob(svc.clone())));

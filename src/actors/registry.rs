@@ -13,6 +13,19 @@ use std::sync::Arc;
 struct Entry {
     addr: Addr<Room>,
     gauges: Arc<RoomGauges>,
+    /// The room's anchor, fixed for the room's life: a gift to a running room needs no row.
+    anchor_id: i64,
+    /// The row was read live after this actor started (`confirm_live`). Until then `live`
+    /// does not hand the actor out: the row it was started from may have been read before a
+    /// close that has already answered.
+    confirmed: bool,
+}
+
+/// A running room that is not closing: its actor and its anchor, known without a SQL read.
+#[derive(Clone)]
+pub struct RunningRoom {
+    pub addr: Addr<Room>,
+    pub anchor_id: i64,
 }
 
 struct Inner {
@@ -55,6 +68,32 @@ impl RoomRegistry {
         }
     }
 
+    /// The running actor of a room and its anchor, unless the room's close has begun (see
+    /// `closing`) or no live actor runs here; the caller then reads the row (`live_room`).
+    /// A close marks the room right after closing its row and before it answers, so a room
+    /// handed out here is one whose close (if any) has not answered yet: whoever acts on it is
+    /// ordered before that close, as a caller that read the row live just before it was.
+    pub fn live(&self, room_id: i64) -> Option<RunningRoom> {
+        let map = self.inner.rooms.lock();
+        let e = map.get(&room_id)?;
+        // A dead actor is left for `get` (via `room_actor`) to forget and start again; an
+        // unconfirmed one for its starter to confirm or close.
+        if !e.confirmed || !e.addr.connected() || e.gauges.closed.load(Ordering::Acquire) {
+            return None;
+        }
+        Some(RunningRoom { addr: e.addr.clone(), anchor_id: e.anchor_id })
+    }
+
+    /// A close has closed the room's row: from now on `live` no longer hands the room out,
+    /// though its actor runs on while the close ends its PK and rain (the viewers hear those)
+    /// and then closes it. Called right after the row is closed, never before (a close whose
+    /// row write failed leaves the room live). Idempotent.
+    pub fn closing(&self, room_id: i64) {
+        if let Some(e) = self.inner.rooms.lock().get(&room_id) {
+            e.gauges.closed.store(true, Ordering::Release);
+        }
+    }
+
     /// The room's actor, started from `room` (a live row) when not running or dead. The flag
     /// says whether this call started it (the caller then checks the room is still live).
     pub fn get_or_start(&self, room: &crate::storage::entities::rooms::Model, anchor: AnchorRef) -> (Addr<Room>, bool) {
@@ -77,8 +116,16 @@ impl RoomRegistry {
         let deps = self.inner.deps.clone();
         let g = gauges.clone();
         let addr = Supervisor::start_in_arbiter(&self.arbiter(room.id), move |_| Room::new(info, deps, g));
-        map.insert(room.id, Entry { addr: addr.clone(), gauges });
+        map.insert(room.id, Entry { addr: addr.clone(), gauges, anchor_id: room.anchor_id, confirmed: false });
         (addr, true)
+    }
+
+    /// The caller that started `addr` (`get_or_start`) read the room's row live after the
+    /// start: from now on `live` may hand the actor out (unless the room is closing).
+    pub fn confirm_live(&self, room_id: i64, addr: &Addr<Room>) {
+        if let Some(e) = self.inner.rooms.lock().get_mut(&room_id).filter(|e| e.addr == *addr) {
+            e.confirmed = true;
+        }
     }
 
     /// Forgets a closed room (its actor stops when the last address is dropped).

@@ -181,5 +181,7 @@ pub async fn patch_me(
     let nickname = body.0.nickname.as_deref().map(Nickname::parse).transpose()?.map(Nickname::into_inner);
     let avatar = body.0.avatar.as_deref().map(AvatarUrl::parse).transpose()?.map(AvatarUrl::into_inner);
     let u = users::update_profile(&state.b.db, user.id, nickname, avatar).await?.ok_or_else(AppError::unauthorized)?;
+    // After the write: a gift's read that began before it is not kept (see `Nicknames`).
+    state.nicknames.forget(user.id);
     Ok(web::Json(user_view(&state, &u).await?))
 }

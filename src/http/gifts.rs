@@ -32,9 +32,11 @@ pub struct GiftView {
 /// The gift catalogue (no auth).
 #[utoipa::path(get, path = "/api/gifts", tag = "gifts", responses((status = 200, body = Vec<GiftView>)))]
 pub async fn list(state: web::Data<AppState>) -> AppResult<web::Json<Vec<GiftView>>> {
-    let v = catalog::catalogue(&state.b.db).await?;
+    let v = state.gifts.all().await?;
     Ok(web::Json(
-        v.into_iter().map(|g| GiftView { id: g.id, name: g.name, price: g.price, effect: g.effect }).collect(),
+        v.iter()
+            .map(|g| GiftView { id: g.id, name: g.name.clone(), price: g.price, effect: g.effect.clone() })
+            .collect(),
     ))
 }
 

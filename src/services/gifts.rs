@@ -1,14 +1,14 @@
 //! A gift: the sender's debit and its trade commit first (group-committed by the wallet writer);
 //! then, in commit order, everyone in the room sees it and a running PK's score moves.
 
-use super::live_room::{live_room, room_actor};
+use super::live_room::live_actor;
 use super::{AppError, AppResult, Services};
+use crate::actors::registry::RunningRoom;
 use crate::actors::{pk, room};
 use crate::domain::events::{GiftItem, GiftSent};
 use crate::domain::money::{cost, count_in, TradeKind};
 use crate::domain::user::UserRef;
 use crate::storage::wallets::{Effect, Outcome, WalletOp};
-use crate::storage::{gifts as catalog, users};
 use serde_json::json;
 
 /// What a gift asks for.
@@ -33,17 +33,20 @@ pub async fn send(svc: &Services, user_id: i64, g: GiftOrder) -> AppResult<(i64,
         }
     }
     let count = count_in("count", g.count, 99)?;
-    let r = live_room(svc, g.room_id).await?;
-    let gift = catalog::gift(&svc.b.db, g.gift_id).await?.ok_or(AppError::NotFound("gift"))?;
-    let pk_addr = svc.pk.get(r.id);
+    // No row reads here but the idempotency check: the room from its running actor (or the
+    // row, when none runs), the gift from the cached catalogue, the sender's nickname from
+    // the nickname cache, a running PK from its actor.
+    let RunningRoom { addr, anchor_id } = live_actor(svc, g.room_id).await?;
+    let gift = svc.gifts.find(g.gift_id).await?.ok_or(AppError::NotFound("gift"))?;
+    let pk_addr = svc.pk.get(g.room_id);
     let running_pk = match &pk_addr {
         Some(a) => Some(a.send(pk::Get).await.map_err(AppError::internal)?),
         None => None,
     };
-    let to = g.to.unwrap_or(r.anchor_id);
+    let to = g.to.unwrap_or(anchor_id);
     let sides: Vec<i64> = match &running_pk {
         Some(p) => [Some(p.host.id), p.challenger.as_ref().map(|c| c.id)].into_iter().flatten().collect(),
-        None => vec![r.anchor_id],
+        None => vec![anchor_id],
     };
     if !sides.contains(&to) {
         return Err(AppError::invalid(
@@ -52,9 +55,8 @@ pub async fn send(svc: &Services, user_id: i64, g: GiftOrder) -> AppResult<(i64,
         ));
     }
     let amount = cost(gift.price, count).ok_or_else(|| AppError::invalid("count", "too expensive"))?;
-    let from = users::find(&svc.b.db, user_id).await?.ok_or_else(AppError::unauthorized)?;
-    let from = UserRef { id: from.id, nickname: from.nickname };
-    let addr = room_actor(svc, &r).await?;
+    let nickname = svc.nicknames.get(user_id).await?.ok_or_else(AppError::unauthorized)?;
+    let from = UserRef { id: user_id, nickname };
     let pk_id = running_pk.as_ref().map(|p| p.id);
     let sent = GiftSent {
         count,
@@ -67,7 +69,7 @@ pub async fn send(svc: &Services, user_id: i64, g: GiftOrder) -> AppResult<(i64,
         delta: -amount,
         kind: TradeKind::Gift,
         r#ref: idem_ref.unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string()),
-        effect: Effect::GiftSend { room_id: r.id, to_id: to, gift_id: gift.id, count, pk_id },
+        effect: Effect::GiftSend { room_id: g.room_id, to_id: to, gift_id: gift.id, count, pk_id },
     };
     // Effects run in the wallet writer in commit order, so PK scores follow commit order.
     let on_commit = Box::new(move |o: &Outcome| {
@@ -86,7 +88,7 @@ pub async fn send(svc: &Services, user_id: i64, g: GiftOrder) -> AppResult<(i64,
                 .send(
                     user_id,
                     "gift_failed",
-                    json!({"reason": "insufficient_balance", "gift_id": gift.id, "count": count, "room_id": r.id}),
+                    json!({"reason": "insufficient_balance", "gift_id": gift.id, "count": count, "room_id": g.room_id}),
                 )
                 .await;
             Err(AppError::InsufficientBalance)

@@ -4,6 +4,7 @@
 
 use super::rain_view::room_rain;
 use super::{AppError, AppResult, Services};
+use crate::actors::registry::RunningRoom;
 use crate::actors::room::{Room, SetPk, SetRain};
 use crate::domain::error::ErrorCode;
 use crate::domain::room::LIVE;
@@ -29,12 +30,37 @@ pub async fn live_room(svc: &Services, id: i64) -> AppResult<room_rows::Model> {
     Ok(r)
 }
 
+/// A live room's actor and anchor, for a command that needs nothing else of the room (a gift).
+/// While the room's actor runs here they come from the registry, with no SQL read; otherwise
+/// as `live_room` then `room_actor` (404, 409 `room_closed`; the actor started).
+///
+/// Why the registry may answer for the row: it hands out only an actor whose starter read the
+/// row live after starting it (`room_actor`), and a close closes the row, then at once marks
+/// the room closing in the registry (`RoomRegistry::closing`, before its PK and rain end and long
+/// before it answers), then stops the actor and forgets it. So a room the registry still hands
+/// out is one whose close has not answered: the command is ordered before that close, exactly
+/// as one that read the row live an instant before the close was (which could always happen
+/// and still commit after it). Once marked, or once forgotten, the command falls through to
+/// the row, which reads closed: 409. An actor that restarts and finds the row closed marks
+/// itself too. Nothing in a room's life changes its anchor, so the one the actor was started
+/// with stays true.
+pub async fn live_actor(svc: &Services, id: i64) -> AppResult<RunningRoom> {
+    if let Some(running) = svc.rooms.live(id) {
+        return Ok(running);
+    }
+    let r = live_room(svc, id).await?;
+    let addr = room_actor(svc, &r).await?;
+    Ok(RunningRoom { addr, anchor_id: r.anchor_id })
+}
+
 /// The actor of a live room, started when needed (again, if it died).
 ///
 /// `r` was read as live by the caller, but a close may have run since: an actor this call
 /// starts is only handed out once the row is read live again after the start. A close that
 /// runs after that read stops the actor itself (it closes the row first, then the actor), so
-/// no actor keeps running for a closed room whichever way the two interleave.
+/// no actor keeps running for a closed room whichever way the two interleave. For the same
+/// reason the registry hands the new actor to `live_actor` only after that second read
+/// (`RoomRegistry::confirm_live`): until then a gift reads the row itself.
 pub async fn room_actor(svc: &Services, r: &room_rows::Model) -> AppResult<Addr<Room>> {
     if let Some(a) = svc.rooms.get(r.id) {
         return Ok(a);
@@ -47,6 +73,8 @@ pub async fn room_actor(svc: &Services, r: &room_rows::Model) -> AppResult<Addr<
             svc.rooms.close(r.id).await;
             return Err(AppError::conflict(ErrorCode::RoomClosed, "the room is closed"));
         }
+        // Only now may the registry hand the actor out without a row (`live_actor`).
+        svc.rooms.confirm_live(r.id, &addr);
         actor_started(svc, r, &addr).await;
     }
     Ok(addr)

@@ -12,6 +12,8 @@
 //! | `rooms.rs` | opening and closing a room, its actor, what a room shows |
 //! | `room_list.rs` | the live-room list snapshot |
 //! | `gifts.rs` | a gift: debit, then the room's effect and the PK score, in commit order |
+//! | `gift_catalogue.rs` | the gift catalogue, read once per process |
+//! | `nicknames.rs` | nicknames as events show them, cached briefly (and forgotten on a rename) |
 //! | `pk.rs` | a PK's start, end (timer, leave, close) and its start-up and periodic sweeps |
 //! | `rain.rs` | a red-packet rain: applications, prepare, start, grab, end, sweeps |
 //! | `recharges.rs` | buying coins: once per Idempotency-Key, credited once |
@@ -24,10 +26,12 @@
 //! | `error.rs` | the one error type, with the contract's codes |
 
 pub mod error;
+pub mod gift_catalogue;
 pub mod gifts;
 pub mod jobs;
 pub mod live_room;
 pub mod moderation;
+pub mod nicknames;
 pub mod orders;
 pub mod pk;
 pub mod products;
@@ -61,4 +65,8 @@ pub struct Services {
     pub pk: PkService,
     pub rain: RainService,
     pub presence: Presence,
+    /// The gift catalogue, read once (only a migration changes it).
+    pub gifts: Arc<gift_catalogue::GiftCatalogue>,
+    /// Nicknames for events, so a gift does not read its sender's row.
+    pub nicknames: Arc<nicknames::Nicknames>,
 }

@@ -98,10 +98,13 @@ pub async fn close(svc: &Services, by: i64, id: i64) -> AppResult<()> {
     finish_close(svc, &r).await
 }
 
-/// Everything a close does after the row is closed: the PK and rain in the room end (the
-/// room's viewers still hear it), then the actor closes and the list forgets the room. The
-/// actor closes even when a step failed; the first error is answered after.
+/// Everything a close does after the row is closed: the room is marked closing at once (a gift
+/// to its running actor is refused from here on, see `live_room::live_actor`), the PK and rain
+/// in the room end (the room's viewers still hear it), then the actor closes and the list
+/// forgets the room. The actor closes even when a step failed; the first error is answered
+/// after.
 pub async fn finish_close(svc: &Services, r: &room_rows::Model) -> AppResult<()> {
+    svc.rooms.closing(r.id);
     let pk = super::pk::on_room_closing(svc, r).await;
     let rain = super::rain::on_room_closing(svc, r.id).await;
     svc.rooms.close(r.id).await;

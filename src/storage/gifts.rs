@@ -5,12 +5,9 @@ use sea_orm::{
     ColumnTrait, DatabaseConnection, DbErr, EntityTrait, FromQueryResult, QueryFilter, QueryOrder, QuerySelect,
 };
 
+/// Every gift, cheapest first (served from memory by `services::gift_catalogue`).
 pub async fn catalogue(db: &DatabaseConnection) -> Result<Vec<gifts::Model>, DbErr> {
     gifts::Entity::find().order_by_asc(gifts::Column::Price).all(db).await
-}
-
-pub async fn gift(db: &DatabaseConnection, id: i64) -> Result<Option<gifts::Model>, DbErr> {
-    gifts::Entity::find_by_id(id).one(db).await
 }
 
 #[derive(Debug, FromQueryResult)]

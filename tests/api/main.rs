@@ -9,6 +9,7 @@ mod ws_client;
 
 mod auth;
 mod commerce;
+mod gifts;
 mod money;
 mod ops;
 mod outage;

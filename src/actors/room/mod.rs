@@ -24,7 +24,7 @@ use sea_orm::DatabaseConnection;
 use serde::Serialize;
 use serde_json::{json, Value};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -39,10 +39,17 @@ pub struct RoomInfo {
     pub slow_mode_s: i64,
 }
 
-/// What the room shares with its registry: live counts read by the room list.
+/// What the room shares with its registry: live counts read by the room list, and whether the
+/// room is closing.
 #[derive(Default)]
 pub struct RoomGauges {
     pub online: AtomicI64,
+    /// Set once the room's row is closed: by the close as soon as the row is (before it ends
+    /// the PK and rain and then closes the actor), and by the actor itself when it closes or
+    /// restarts to find the row closed. Never cleared (a room id is never reopened). The
+    /// registry hands a closing room to nobody (`RoomRegistry::live`), so a gift refuses it
+    /// without reading the row.
+    pub closed: AtomicBool,
 }
 
 /// Everything a room needs from outside.
@@ -315,6 +322,9 @@ impl actix::Supervised for Room {
                 }
                 Ok(None) => act.closed = true,
                 Err(e) => tracing::error!(room = act.info.id, error = %e, "room reload failed; keeping last state"),
+            }
+            if act.closed {
+                act.gauges.closed.store(true, Ordering::Release);
             }
             let f = frames::bare("resync");
             act.fan_out(&f);

@@ -98,6 +98,7 @@ impl Handler<Close> for Room {
         }
         self.publish(RoomClosed {}.into());
         self.closed = true;
+        self.gauges.closed.store(true, std::sync::atomic::Ordering::Release);
         crate::metrics::ROOMS.dec();
         for s in self.sessions.values() {
             s.handle.kill.fire(close::ROOM_CLOSED);
