@@ -26,10 +26,13 @@ use crate::domain::money::RechargeStatus;
 use crate::storage::entities::{gift_sends, recharges, red_packets, trades, wallets};
 use crate::storage::idgen::IdGen;
 use sea_orm::{
-    sea_query::{Expr, MysqlQueryBuilder, PostgresQueryBuilder, QueryStatementWriter, SqliteQueryBuilder},
+    sea_query::{
+        extension::mysql::{IndexHintScope, MySqlSelectStatementExt},
+        Alias, Expr, LockType, MysqlQueryBuilder, PostgresQueryBuilder, QueryStatementWriter, SqliteQueryBuilder,
+    },
     ActiveValue::Set,
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, QueryTrait, TransactionTrait,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, EntityTrait,
+    IsolationLevel, QueryFilter, QueryOrder, QuerySelect, QueryTrait, TransactionTrait,
 };
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Write as _;
@@ -44,8 +47,12 @@ pub(super) async fn run(db: &DatabaseConnection, ids: &IdGen, ops: &[&WalletOp])
     let (trade_ids, gift_ids) = take_ids(ids, ops).await?;
     let mut trade_ids = trade_ids.into_iter();
     let mut gift_ids = gift_ids.into_iter();
-    let tx = db.begin().await?;
-    let backend = tx.get_database_backend();
+    let backend = db.get_database_backend();
+    // MySQL's default REPEATABLE READ takes gap locks and, where a statement scans, locks rows it
+    // does not change: two batches in flight deadlocked. READ COMMITTED locks what it changes,
+    // as Postgres does by default.
+    let isolation = (backend == DbBackend::MySql).then_some(IsolationLevel::ReadCommitted);
+    let tx = db.begin_with_config(isolation, None).await?;
     match backend {
         // Take SQLite's write lock before reading: a read snapshot cannot be upgraded once
         // another connection wrote (SQLITE_BUSY_SNAPSHOT), while the lock itself is waited for.
@@ -197,9 +204,7 @@ async fn lock_wallets(tx: &DatabaseTransaction, ops: &[&WalletOp]) -> Result<Has
         .column(wallets::Column::Balance)
         .filter(wallets::Column::UserId.is_in(users))
         .order_by_asc(wallets::Column::UserId);
-    if tx.get_database_backend() != DbBackend::Sqlite {
-        q = q.lock_exclusive();
-    }
+    lock_by_primary_key(tx, &mut q);
     Ok(q.into_tuple::<(i64, i64)>().all(tx).await?.into_iter().collect())
 }
 
@@ -222,10 +227,31 @@ async fn lock_packets(tx: &DatabaseTransaction, ops: &[&WalletOp]) -> Result<Has
         .filter(red_packets::Column::UserId.is_null())
         .filter(red_packets::Column::Refunded.eq(false))
         .order_by_asc(red_packets::Column::Id);
-    if tx.get_database_backend() != DbBackend::Sqlite {
-        q = q.lock_exclusive();
-    }
+    lock_by_primary_key(tx, &mut q);
     Ok(q.into_tuple::<i64>().all(tx).await?.into_iter().collect())
+}
+
+/// `FOR UPDATE`, going by the primary key. SQLite has no row locks: the batch holds its write
+/// lock. MySQL is told to use the primary key: with more than 200 values in an `IN` list it
+/// estimates rather than looks, and on a small table chose a full scan, which locks every row.
+fn lock_by_primary_key<E: EntityTrait>(tx: &DatabaseTransaction, q: &mut sea_orm::Select<E>) {
+    match tx.get_database_backend() {
+        DbBackend::Sqlite => {}
+        DbBackend::Postgres => {
+            QuerySelect::query(q).lock(LockType::Update);
+        }
+        DbBackend::MySql => {
+            QuerySelect::query(q).lock(LockType::Update).force_index(Alias::new("PRIMARY"), IndexHintScope::All);
+        }
+    }
+}
+
+/// `UPDATE table`, with MySQL told to go by the primary key (see `lock_by_primary_key`).
+fn update_by_primary_key(backend: DbBackend, table: &str) -> String {
+    match backend {
+        DbBackend::MySql => format!("UPDATE {table} FORCE INDEX (PRIMARY) SET "),
+        _ => format!("UPDATE {table} SET "),
+    }
 }
 
 /// One `UPDATE` of every changed balance to its final value (the rows are locked).
@@ -233,7 +259,8 @@ async fn write_balances(tx: &DatabaseTransaction, changed: &BTreeMap<i64, i64>, 
     if changed.is_empty() {
         return Ok(());
     }
-    let mut sql = String::from("UPDATE wallets SET balance = CASE user_id");
+    let mut sql = update_by_primary_key(tx.get_database_backend(), "wallets");
+    sql.push_str("balance = CASE user_id");
     for (user, balance) in changed {
         let _ = write!(sql, " WHEN {user} THEN {balance}");
     }
@@ -249,7 +276,8 @@ async fn write_claims(tx: &DatabaseTransaction, claims: &BTreeMap<i64, i64>) -> 
     if claims.is_empty() {
         return Ok(());
     }
-    let mut sql = String::from("UPDATE red_packets SET user_id = CASE id");
+    let mut sql = update_by_primary_key(tx.get_database_backend(), "red_packets");
+    sql.push_str("user_id = CASE id");
     for (packet, user) in claims {
         let _ = write!(sql, " WHEN {packet} THEN {user}");
     }
