@@ -1,8 +1,9 @@
 //! Wallet repository with group commit: committed debits per second, and red-packet grabs
-//! (a credit with its packet's guarded claim) per second. SQLite always; Postgres too with
-//! `LIVEROOM_BENCH_REAL=1` (a fresh database, dropped afterwards).
+//! (a credit with its packet's guarded claim) per second. SQLite always; Postgres and MariaDB
+//! too with `LIVEROOM_BENCH_REAL=1` (a fresh database on each, dropped afterwards).
+//! `benches/sql/reference.sh` measures the same work with each database's own tools.
 //!
-//! `cargo bench --bench wallet` (add `LIVEROOM_BENCH_REAL=1` for Postgres).
+//! `cargo bench --bench wallet` (add `LIVEROOM_BENCH_REAL=1` for Postgres and MariaDB).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -100,7 +101,27 @@ async fn grabs(conn: &DatabaseConnection, w: &Wallets, first: i64, n: usize) {
     while set.join_next().await.is_some() {}
 }
 
-fn bench_on(c: &mut Criterion, name: &str, url: String, cleanup: Option<(String, String)>) {
+/// A server database made for one run: the admin URL it was created from and the statement that
+/// drops it.
+struct Scratch {
+    admin: String,
+    drop: String,
+}
+
+impl Scratch {
+    /// Creates database `name` through `admin`.
+    fn create(admin: &str, name: &str, drop: String) -> Self {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(async {
+            let a = Database::connect(admin).await.unwrap();
+            a.execute_unprepared(&format!("CREATE DATABASE {name}")).await.unwrap();
+            a.close().await.unwrap();
+        });
+        Scratch { admin: admin.to_owned(), drop }
+    }
+}
+
+fn bench_on(c: &mut Criterion, name: &str, url: String, cleanup: Option<Scratch>) {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let (conn, w) = rt.block_on(setup(&url));
     let mut g = c.benchmark_group(format!("wallet/{name}"));
@@ -122,10 +143,13 @@ fn bench_on(c: &mut Criterion, name: &str, url: String, cleanup: Option<(String,
     });
     g.finish();
     drop(w);
-    if let Some((admin, dbname)) = cleanup {
+    if let Some(scratch) = cleanup {
         rt.block_on(async {
-            let a = Database::connect(&admin).await.unwrap();
-            a.execute_unprepared(&format!("DROP DATABASE IF EXISTS {dbname} WITH (FORCE)")).await.unwrap();
+            // MariaDB has no `WITH (FORCE)`: its DROP waits for the pool's sessions to end.
+            conn.close().await.unwrap();
+            let a = Database::connect(&scratch.admin).await.unwrap();
+            a.execute_unprepared(&scratch.drop).await.unwrap();
+            a.close().await.unwrap();
         });
     }
 }
@@ -134,14 +158,17 @@ fn wallet(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     bench_on(c, "sqlite", format!("sqlite://{}?mode=rwc", dir.path().join("b.db").display()), None);
     if std::env::var("LIVEROOM_BENCH_REAL").is_ok_and(|v| v == "1") {
-        let admin = "postgres://postgres@127.0.0.1:5432/test".to_owned();
         let name = format!("lrbench_{}", std::process::id());
-        let rt = tokio::runtime::Runtime::new().unwrap();
-        rt.block_on(async {
-            let a = Database::connect(&admin).await.unwrap();
-            a.execute_unprepared(&format!("CREATE DATABASE {name}")).await.unwrap();
-        });
-        bench_on(c, "postgres", format!("postgres://postgres@127.0.0.1:5432/{name}"), Some((admin, name)));
+        let pg = Scratch::create(
+            "postgres://postgres@127.0.0.1:5432/test",
+            &name,
+            format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+        );
+        bench_on(c, "postgres", format!("postgres://postgres@127.0.0.1:5432/{name}"), Some(pg));
+
+        let name = format!("lrb_{}", uuid::Uuid::new_v4().simple());
+        let my = Scratch::create("mysql://root@127.0.0.1:3306/test", &name, format!("DROP DATABASE IF EXISTS {name}"));
+        bench_on(c, "mariadb", format!("mysql://root@127.0.0.1:3306/{name}"), Some(my));
     }
 }
 

@@ -52,6 +52,7 @@ pub struct ServerSettings {
 #[derive(Debug, Clone, Deserialize)]
 pub struct DatabaseSettings {
     pub url: String,
+    /// Pool size; 0: by engine and cores (`storage::db::default_max_connections`).
     pub max_connections: u32,
     /// Longest wait for a pooled connection (Postgres/MySQL) before a request answers 503: load
     /// queues here; an outage is caught sooner by the health tracker.

@@ -1,12 +1,72 @@
 //! SQL connection: SQLite (WAL, busy timeout, file under `data/`), Postgres or MySQL/MariaDB,
-//! chosen by `database.url`; migrations run here at start-up.
+//! chosen by `database.url`; the pool's size by engine, session settings on every pooled
+//! connection; migrations run here at start-up.
 
 use super::health::{Backend, BackendHealth};
 use migration::MigratorTrait;
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr};
+use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbBackend, DbErr, RuntimeErr, SqlxMySqlConnector};
 use std::time::Duration;
 
+/// The `sql_mode` of every MySQL/MariaDB session: strict, so a value that does not fit is an
+/// error rather than a warning and a silently clipped amount.
+pub const MYSQL_SQL_MODE: &str = "STRICT_TRANS_TABLES,NO_ENGINE_SUBSTITUTION";
+
+/// SQLite pools never grow past this: one writer at a time, so more connections only wait on
+/// the write lock (and each is a thread of its own in sqlx).
+const SQLITE_MAX_CONNECTIONS: u32 = 8;
+
+/// Postgres/MySQL pools sized by default never grow past this: a few app nodes must still fit
+/// under the server's own limit (Postgres allows 100 by default).
+const SERVER_DEFAULT_CAP: u32 = 32;
+
+/// The engine `url` names (sea-orm's spelling of it).
+pub fn backend_of(url: &str) -> DbBackend {
+    if url.starts_with("sqlite:") {
+        DbBackend::Sqlite
+    } else if url.starts_with("mysql:") || url.starts_with("mariadb:") {
+        DbBackend::MySql
+    } else {
+        DbBackend::Postgres
+    }
+}
+
+/// Pool size when `database.max_connections` is 0, for an app host with `cores` cores.
+///
+/// SQLite: one writer at a time whatever the pool, and reads run on this host's cores, so one
+/// connection per core for readers, one for the wallet writer and one for the other writers
+/// (orders, outbox, delay queue): 4 on 2 cores, never past 8.
+///
+/// Postgres/MySQL: about two statements per core keep a server busy (one running, one waiting
+/// for its commit to flush), plus one the wallet writer holds through each batch (it must not
+/// queue behind requests) and three for the loops beside requests (outbox relay, delay-queue
+/// poller, sweeps and id segments, the health probe): 8 on 2 cores, never past 32. The server's
+/// cores are not known here; a bigger database server wants an explicit `max_connections`.
+pub fn default_max_connections(backend: DbBackend, cores: usize) -> u32 {
+    let cores = u32::try_from(cores.max(1)).unwrap_or(u32::MAX);
+    match backend {
+        DbBackend::Sqlite => cores.saturating_add(2).min(SQLITE_MAX_CONNECTIONS),
+        _ => cores.saturating_mul(2).saturating_add(4).min(SERVER_DEFAULT_CAP),
+    }
+}
+
+/// The pool size for `url` given `database.max_connections` (0: by engine, on this host).
+pub fn pool_size(url: &str, max_connections: u32) -> u32 {
+    let backend = backend_of(url);
+    let n = if max_connections == 0 {
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        default_max_connections(backend, cores)
+    } else {
+        max_connections
+    };
+    if backend == DbBackend::Sqlite {
+        n.min(SQLITE_MAX_CONNECTIONS)
+    } else {
+        n
+    }
+}
+
 /// Connects with a 5 s connect bound and a 10 s wait for a pooled connection (tools, benches).
+/// `max_connections` 0 sizes the pool by engine (`pool_size`).
 pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnection, DbErr> {
     connect_bounded(url, max_connections, Duration::from_secs(5), Duration::from_secs(10)).await
 }
@@ -54,8 +114,10 @@ async fn connect_bounded(
     if is_sqlite {
         ensure_sqlite_dir(url);
     }
+    let size = pool_size(url, max_connections);
+    tracing::info!(connections = size, "database pool");
     let mut opts = ConnectOptions::new(url.to_owned());
-    opts.max_connections(if is_sqlite { max_connections.min(8) } else { max_connections })
+    opts.max_connections(size)
         .min_connections(1)
         .connect_timeout(connect_timeout)
         .acquire_timeout(acquire_timeout)
@@ -69,12 +131,32 @@ async fn connect_bounded(
                 .foreign_keys(true)
         });
     }
-    let db = Database::connect(opts).await?;
-    if db.get_database_backend() == DbBackend::MySql {
-        db.execute_unprepared("SET SESSION sql_mode = 'STRICT_TRANS_TABLES,NO_ENGINE_SUBSTITUTION'").await?;
-    }
+    let db =
+        if backend_of(url) == DbBackend::MySql { connect_mysql(opts).await? } else { Database::connect(opts).await? };
     migration::Migrator::up(&db, None).await?;
     Ok(db)
+}
+
+/// A MySQL/MariaDB pool whose every connection, new or replaced, runs `SET SESSION sql_mode`
+/// before first use. A `SET` after the pool opens reaches only the connection that ran it;
+/// sea-orm 1.x has no per-connection hook for MySQL, so the pool is built with sqlx's
+/// `after_connect` from sea-orm's own pool options and handed back to sea-orm. (sqlx itself
+/// sets `time_zone` and `NAMES` on each connection; it can only add to `sql_mode`.)
+async fn connect_mysql(opts: ConnectOptions) -> Result<DatabaseConnection, DbErr> {
+    use sea_orm::sqlx::{self, mysql::MySqlConnectOptions, ConnectOptions as _, Executor as _};
+    let conn_err = |e: sqlx::Error| DbErr::Conn(RuntimeErr::SqlxError(e));
+    let connect = opts.get_url().parse::<MySqlConnectOptions>().map_err(conn_err)?.disable_statement_logging();
+    let pool = opts
+        .sqlx_pool_options::<sqlx::MySql>()
+        .after_connect(|conn, _| {
+            Box::pin(async move {
+                conn.execute(format!("SET SESSION sql_mode = '{MYSQL_SQL_MODE}'").as_str()).await.map(|_| ())
+            })
+        })
+        .connect_with(connect)
+        .await
+        .map_err(conn_err)?;
+    Ok(SqlxMySqlConnector::from_sqlx_mysql_pool(pool))
 }
 
 /// `sqlite://data/liveroom.db?mode=rwc` needs `data/` to exist.
@@ -88,5 +170,42 @@ fn ensure_sqlite_dir(url: &str) {
         if !parent.as_os_str().is_empty() {
             let _ = std::fs::create_dir_all(parent);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pool_sized_by_default_depends_on_the_engine() {
+        // On this project's 2-core hosts.
+        assert_eq!(default_max_connections(DbBackend::Sqlite, 2), 4);
+        assert_eq!(default_max_connections(DbBackend::Postgres, 2), 8);
+        assert_eq!(default_max_connections(DbBackend::MySql, 2), 8);
+        // It grows with the cores, within bounds.
+        assert_eq!(default_max_connections(DbBackend::Sqlite, 1), 3);
+        assert_eq!(default_max_connections(DbBackend::Sqlite, 64), SQLITE_MAX_CONNECTIONS);
+        assert_eq!(default_max_connections(DbBackend::Postgres, 8), 20);
+        assert_eq!(default_max_connections(DbBackend::Postgres, 64), SERVER_DEFAULT_CAP);
+        assert_eq!(default_max_connections(DbBackend::MySql, 0), 6);
+    }
+
+    #[test]
+    fn zero_means_by_engine_and_an_explicit_size_is_kept() {
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        for (url, backend) in [
+            ("sqlite://data/x.db?mode=rwc", DbBackend::Sqlite),
+            ("sqlite::memory:", DbBackend::Sqlite),
+            ("postgres://u@h/db", DbBackend::Postgres),
+            ("postgresql://u@h/db", DbBackend::Postgres),
+            ("mysql://u@h/db", DbBackend::MySql),
+        ] {
+            assert_eq!(backend_of(url), backend, "{url}");
+            assert_eq!(pool_size(url, 0), default_max_connections(backend, cores), "{url}");
+            assert_eq!(pool_size(url, 5), 5, "{url}");
+        }
+        assert_eq!(pool_size("postgres://u@h/db", 100), 100);
+        assert_eq!(pool_size("sqlite://x.db", 100), SQLITE_MAX_CONNECTIONS, "SQLite stays capped");
     }
 }

@@ -113,7 +113,8 @@ impl Storage {
         s.server.shutdown_timeout_s = 1;
         s.server.static_dir = format!("{}/frontend", env!("CARGO_MANIFEST_DIR"));
         s.database.url = self.database_url.clone();
-        s.database.max_connections = 8;
+        // The pool the app ships with: sized by engine (4 on SQLite, 8 on a server, on 2 cores).
+        s.database.max_connections = 0;
         s.redis.url = self.redis_url.clone();
         s.redis.prefix = self.redis_prefix.clone();
         s.amqp.url = self.amqp_url.clone();
@@ -126,7 +127,7 @@ impl Storage {
     }
 
     /// Removes the database, keys and queues (called when the test ends).
-    async fn cleanup(&self) {
+    pub async fn cleanup(&self) {
         if let Some(name) = &self.db_name {
             if self.set == BackendSet::Postgres {
                 admin_exec(PG_ADMIN, &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;

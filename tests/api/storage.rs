@@ -6,6 +6,7 @@
 
 mod ids;
 mod kv;
+mod pool;
 mod queue;
 mod wallet;
 
