@@ -201,17 +201,6 @@ pub fn prepare_guards(db: &DatabaseConnection, rain_id: i64, application_id: i64
     vec![b.build(&a), b.build(&r)]
 }
 
-/// The guard of a grab: the packet goes to `user_id` unless it went elsewhere.
-pub fn grab_guard(db: &DatabaseConnection, packet_id: i64, user_id: i64) -> Statement {
-    let mut q = Query::update();
-    q.table(red_packets::Entity)
-        .value(red_packets::Column::UserId, user_id)
-        .and_where(red_packets::Column::Id.eq(packet_id))
-        .and_where(red_packets::Column::UserId.is_null())
-        .and_where(red_packets::Column::Refunded.eq(false));
-    db.get_database_backend().build(&q)
-}
-
 pub async fn delete_preparing(db: &DatabaseConnection, rain_id: i64) -> Result<(), DbErr> {
     red_packets::Entity::delete_many().filter(red_packets::Column::RainId.eq(rain_id)).exec(db).await?;
     rains::Entity::delete_many()
