@@ -81,6 +81,7 @@ impl Application {
             pk: crate::actors::pk::PkService::default(),
             rain: crate::actors::rain::RainService::default(),
             presence: crate::actors::presence::Presence::new(backends.kv.clone()),
+            desk: Arc::default(),
         };
         router.register(crate::actors::rain::END_JOB, Arc::new(services::rain::EndJob(svc.clone())));
         router.register(services::orders::EXPIRE_JOB, Arc::new(services::orders::ExpireJob(svc.clone())));

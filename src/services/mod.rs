@@ -17,13 +17,16 @@
 //! | `recharges.rs` | buying coins: once per Idempotency-Key, credited once |
 //! | `orders.rs` | carts, orders that reserve stock, payment and expiry |
 //! | `products.rs` | products: approval and the room's shelf |
+//! | `stock_gate.rs` | one reservation of a product at a time on this node; sold out answered from a fresh reading |
 //! | `review.rs` | an admin's decision on an application or a product, one shape for both |
 //! | `jobs.rs` | the shape of the timer jobs (PK end, rain end, order expiry) |
 //! | `moderation.rs` | mutes, kicks, bans, slow mode, deleted chats (anchor or admin) |
 //! | `sweeps.rs` | the periodic sweeps' one loop |
+//! | `fresh.rs` | reads of a row shared by the requests that wait for them, never older than the request |
 //! | `error.rs` | the one error type, with the contract's codes |
 
 pub mod error;
+pub mod fresh;
 pub mod gifts;
 pub mod jobs;
 pub mod live_room;
@@ -37,6 +40,7 @@ pub mod recharges;
 pub mod review;
 pub mod room_list;
 pub mod rooms;
+pub mod stock_gate;
 pub mod sweeps;
 
 use crate::actors::notices::Notices;
@@ -61,4 +65,6 @@ pub struct Services {
     pub pk: PkService,
     pub rain: RainService,
     pub presence: Presence,
+    /// What concurrent orders share: fresh product reads, the products' gates.
+    pub desk: Arc<orders::OrderDesk>,
 }
