@@ -19,14 +19,20 @@
 //! | `recharges.rs` | buying coins: once per Idempotency-Key, credited once |
 //! | `orders.rs` | carts, orders that reserve stock, payment and expiry |
 //! | `products.rs` | products: approval and the room's shelf |
+//! | `stock_gate.rs` | one reservation of a product at a time on this node; sold out answered from a fresh reading |
 //! | `review.rs` | an admin's decision on an application or a product, one shape for both |
 //! | `jobs.rs` | the shape of the timer jobs (PK end, rain end, order expiry) |
 //! | `moderation.rs` | mutes, kicks, bans, slow mode, deleted chats (anchor or admin) |
 //! | `sweeps.rs` | the periodic sweeps' one loop |
+//! | `fresh.rs` | reads of a row shared by the requests that wait for them, never older than the request |
 //! | `error.rs` | the one error type, with the contract's codes |
 
 pub mod error;
+<<<<<<< HEAD
 pub mod gift_catalogue;
+=======
+pub mod fresh;
+>>>>>>> h3
 pub mod gifts;
 pub mod jobs;
 pub mod live_room;
@@ -41,6 +47,7 @@ pub mod recharges;
 pub mod review;
 pub mod room_list;
 pub mod rooms;
+pub mod stock_gate;
 pub mod sweeps;
 
 use crate::actors::notices::Notices;
@@ -65,8 +72,13 @@ pub struct Services {
     pub pk: PkService,
     pub rain: RainService,
     pub presence: Presence,
+<<<<<<< HEAD
     /// The gift catalogue, read once (only a migration changes it).
     pub gifts: Arc<gift_catalogue::GiftCatalogue>,
     /// Nicknames for events, so a gift does not read its sender's row.
     pub nicknames: Arc<nicknames::Nicknames>,
+=======
+    /// What concurrent orders share: fresh product reads, the products' gates.
+    pub desk: Arc<orders::OrderDesk>,
+>>>>>>> h3
 }

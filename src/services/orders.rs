@@ -2,8 +2,10 @@
 //! expire unpaid (the expiry waits in the outbox with the order), payment from the wallet, and
 //! the expiry job and start-up sweep.
 
+use super::fresh::Fresh;
 use super::jobs::{self, Fired};
 use super::live_room::{live_room, room_actor};
+use super::stock_gate::StockGates;
 use super::{AppError, AppResult, Services};
 use crate::actors::room;
 use crate::clock::{now_ms, rfc3339};
@@ -42,12 +44,23 @@ fn cart_key(user: i64, room: i64) -> String {
     crate::storage::kv::keys::cart(user, room)
 }
 
+/// The cart's lines with their products as the database has them now (a read that started
+/// after this call, shared with the requests that came while it was in flight).
 async fn read_cart(svc: &Services, user: i64, room: i64) -> AppResult<Vec<(products::Model, i64)>> {
     let raw = svc.b.kv.hgetall(&cart_key(user, room)).await?;
+    let counts: HashMap<i64, i64> =
+        raw.into_iter().filter_map(|(pid, count)| Some((pid.parse().ok()?, count.parse().ok()?))).collect();
+    let reads = counts.keys().map(|&id| {
+        let db = svc.b.db.clone();
+        svc.desk.products.get(id, move || {
+            let db = db.clone();
+            async move { shop::product(&db, id).await }
+        })
+    });
     let mut lines = vec![];
-    for (pid, count) in raw {
-        let (Ok(pid), Ok(count)) = (pid.parse::<i64>(), count.parse::<i64>()) else { continue };
-        if let Some(p) = shop::product(&svc.b.db, pid).await? {
+    for p in futures_util::future::join_all(reads).await {
+        if let Some(p) = p? {
+            let count = counts[&p.id];
             lines.push((p, count));
         }
     }
@@ -113,6 +126,13 @@ pub fn order_view(o: orders::Model, items: Vec<order_items::Model>) -> OrderView
     }
 }
 
+/// What concurrent orders share on this node: fresh product reads and the products' gates.
+#[derive(Default)]
+pub struct OrderDesk {
+    products: Fresh<Option<products::Model>>,
+    gates: StockGates,
+}
+
 /// Tells the room the new stock of products (versioned: a late, stale one is ignored there).
 fn announce_stock(svc: &Services, room_id: i64, levels: &[StockLevel]) {
     if let Some(addr) = svc.rooms.get(room_id) {
@@ -122,55 +142,65 @@ fn announce_stock(svc: &Services, room_id: i64, levels: &[StockLevel]) {
     }
 }
 
+/// The lines with stock for them, and the others (`left` of a product not found: none).
+fn split_by_stock(
+    lines: impl IntoIterator<Item = Line>,
+    mut left: impl FnMut(i64) -> Option<i64>,
+) -> (Vec<Line>, Vec<Line>) {
+    lines.into_iter().partition(|l| left(l.product_id).is_some_and(|left| left >= l.count))
+}
+
 /// Orders what is in `user_id`'s cart in `room_id`: each line with stock is reserved; the others
 /// stay in the cart.
+///
+/// A line the database says is short is not tried. The others wait for their products' gates
+/// (`stock_gate`): one reservation per product at a time on this node, and once a product is
+/// sold out the buyers who were waiting behind are answered from that reading, not one by one.
 pub async fn place_order(svc: &Services, user_id: i64, room_id: i64) -> AppResult<OrderView> {
     let r = live_room(svc, room_id).await?;
     let lines = read_cart(svc, user_id, r.id).await?;
     if lines.is_empty() {
         return Err(AppError::conflict(ErrorCode::CartEmpty, "the cart is empty"));
     }
-    // The room's live counts are a hint for fast rejection: a line they say is short is checked
-    // against the database before it is skipped, so a stale count never refuses a sale.
-    let addr = room_actor(svc, &r).await?;
-    let known = match addr.send(room::StockLeft { product_ids: lines.iter().map(|(p, _)| p.id).collect() }).await {
-        Ok(k) => k,
-        Err(e) => {
-            tracing::warn!(room = r.id, error = %e, "room stock hint unavailable; asking the database");
-            HashMap::new()
-        }
-    };
-    let doubtful: Vec<i64> =
-        lines.iter().filter(|(p, c)| known.get(&p.id).is_some_and(|left| left < c)).map(|(p, _)| p.id).collect();
-    let truth: HashMap<i64, i64> = if doubtful.is_empty() {
-        HashMap::new()
-    } else {
-        let levels = shop::stock_levels(&svc.b.db, &doubtful).await?;
-        announce_stock(svc, r.id, &levels); // heals the room's hint if it was stale
-        levels.iter().map(|l| (l.product_id, l.left)).collect()
-    };
-    let mut to_try = vec![];
-    let mut skipped = vec![];
-    for (p, count) in &lines {
-        let line = Line { product_id: p.id, count: *count, price: p.price };
-        if truth.get(&p.id).is_some_and(|left| left < count) {
-            skipped.push(line);
-        } else {
-            to_try.push(line);
+    let sold_out = || AppError::conflict(ErrorCode::SoldOut, "none of the cart's products has stock left");
+    let read_left: HashMap<i64, i64> = lines.iter().map(|(p, _)| (p.id, p.left_stock)).collect();
+    let lines = lines.iter().map(|(p, count)| Line { product_id: p.id, count: *count, price: p.price });
+    let (to_try, mut skipped) = split_by_stock(lines, |id| read_left.get(&id).copied());
+    if to_try.is_empty() {
+        return Err(sold_out());
+    }
+    // Started here if it is not running: it announces the new stock to the room.
+    room_actor(svc, &r).await?;
+    let ids: Vec<i64> = to_try.iter().map(|l| l.product_id).collect();
+    let mut turn = svc.desk.gates.enter(&ids).await;
+    // What was read above may have changed while this request waited: take what the turns
+    // before learned while it waited, or read again.
+    let unknown: Vec<i64> = ids.iter().copied().filter(|id| turn.known_left(*id).is_none()).collect();
+    if !unknown.is_empty() {
+        let stamp = turn.stamp();
+        for l in shop::stock_levels(&svc.b.db, &unknown).await? {
+            turn.learn(l.product_id, l.left, stamp);
         }
     }
+    let (to_try, short) = split_by_stock(to_try, |id| turn.known_left(id));
+    skipped.extend(short);
     if to_try.is_empty() {
-        return Err(AppError::conflict(ErrorCode::SoldOut, "none of the cart's products has stock left"));
+        return Err(sold_out());
     }
     let expiry = Duration::from_secs(svc.settings.commerce.order_expiry_s);
     let order_id = svc.b.ids.next("order").await?;
     let cap = svc.settings.commerce.max_pending_units_per_product;
     let expires_at = now_ms() + expiry.as_millis() as i64;
-    let placed = match shop::place_order(&svc.b.db, order_id, user_id, r.id, to_try, expires_at, cap).await {
+    let stamp = turn.stamp();
+    let placed = shop::place_order(&svc.b.db, order_id, user_id, r.id, to_try, expires_at, cap).await;
+    match &placed {
+        Ok(p) => p.levels.iter().for_each(|l| turn.learn(l.product_id, l.left, stamp)),
+        Err(_) => turn.forget(),
+    }
+    drop(turn);
+    let placed = match placed {
         Ok(p) => p,
-        Err(PlaceError::SoldOut) => {
-            return Err(AppError::conflict(ErrorCode::SoldOut, "none of the cart's products has stock left"))
-        }
+        Err(PlaceError::SoldOut) => return Err(sold_out()),
         Err(PlaceError::OverLimit { product_id, held, asked, cap }) => {
             return Err(AppError::conflict(
                 ErrorCode::LimitExceeded,

@@ -173,10 +173,8 @@ pub async fn place_order(
     db.transaction_with_config::<_, _, PlaceError>(
         |tx| {
             Box::pin(async move {
-                if tx.get_database_backend() == DbBackend::Sqlite {
-                    // Write lock first (see wallets/batch.rs): no stale snapshot upgrades.
-                    tx.execute_unprepared("UPDATE products SET left_stock = left_stock WHERE 1 = 0").await?;
-                }
+                // The first statement writes, so SQLite takes its write lock before any read
+                // (no stale snapshot to upgrade; see wallets/batch.rs).
                 let now = now_ms();
                 let mut items = vec![];
                 let mut levels = vec![];
