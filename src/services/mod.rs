@@ -28,11 +28,8 @@
 //! | `error.rs` | the one error type, with the contract's codes |
 
 pub mod error;
-<<<<<<< HEAD
-pub mod gift_catalogue;
-=======
 pub mod fresh;
->>>>>>> h3
+pub mod gift_catalogue;
 pub mod gifts;
 pub mod jobs;
 pub mod live_room;
@@ -72,13 +69,10 @@ pub struct Services {
     pub pk: PkService,
     pub rain: RainService,
     pub presence: Presence,
-<<<<<<< HEAD
     /// The gift catalogue, read once (only a migration changes it).
     pub gifts: Arc<gift_catalogue::GiftCatalogue>,
     /// Nicknames for events, so a gift does not read its sender's row.
     pub nicknames: Arc<nicknames::Nicknames>,
-=======
     /// What concurrent orders share: fresh product reads, the products' gates.
     pub desk: Arc<orders::OrderDesk>,
->>>>>>> h3
 }
