@@ -68,7 +68,6 @@ impl Application {
         let notices = Notices::new(
             UserHub::default(),
             backends.kv.clone(),
-            backends.outbox.clone(),
             Duration::from_millis(settings.notice.retry_after_ms),
         );
         router.register(notices::RETRY_JOB, Arc::new(notices::RetryHandler(notices.clone())));
@@ -81,12 +80,9 @@ impl Application {
             pk: crate::actors::pk::PkService::default(),
             rain: crate::actors::rain::RainService::default(),
             presence: crate::actors::presence::Presence::new(backends.kv.clone()),
-<<<<<<< HEAD
             gifts: Arc::new(services::gift_catalogue::GiftCatalogue::new(backends.db.clone())),
             nicknames: Arc::new(services::nicknames::Nicknames::new(backends.db.clone())),
-=======
             desk: Arc::default(),
->>>>>>> h3
         };
         router.register(crate::actors::rain::END_JOB, Arc::new(services::rain::EndJob(svc.clone())));
         router.register(services::orders::EXPIRE_JOB, Arc::new(services::orders::ExpireJob(svc.clone())));

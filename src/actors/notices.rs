@@ -1,13 +1,16 @@
 //! Notices to one user (`gift_failed`, `rain_credited`, `order_paid`, `order_expired`): pushed to
 //! each of the user's sockets, kept unacked for 10 minutes (replayed on the next `welcome`), and
-//! sent once more through the delay queue (by way of the outbox) when no `ack` came within
-//! `notice.retry_after_ms`.
+//! sent once more when no `ack` came within `notice.retry_after_ms`.
+//!
+//! The second send is a timer in this process, not a durable job: it can only reach sockets on
+//! this process, and after a restart there are none until they reconnect, when `welcome`
+//! replays every unacked notice anyway. (It was a job through the SQL outbox: one more
+//! transaction per notice, which capped a red-packet rain at about 3,500 grabs a second.)
 
 use super::frames;
 use super::hub::UserHub;
 use crate::clock::now_ms;
 use crate::storage::kv::Kv;
-use crate::storage::outbox::Outbox;
 use crate::storage::queue::{Job, JobHandler};
 use bytestring::ByteString;
 use serde_json::{json, Value};
@@ -22,8 +25,6 @@ const KEEP: Duration = Duration::from_secs(600);
 pub struct Notices {
     pub hub: UserHub,
     kv: Arc<dyn Kv>,
-    /// The retry waits in the database until the queue takes it (RabbitMQ may be down).
-    outbox: Outbox,
     retry_after: Duration,
 }
 
@@ -32,8 +33,8 @@ fn key(user_id: i64) -> String {
 }
 
 impl Notices {
-    pub fn new(hub: UserHub, kv: Arc<dyn Kv>, outbox: Outbox, retry_after: Duration) -> Self {
-        Self { hub, kv, outbox, retry_after }
+    pub fn new(hub: UserHub, kv: Arc<dyn Kv>, retry_after: Duration) -> Self {
+        Self { hub, kv, retry_after }
     }
 
     /// Sends a notice of `kind` with `fields` (merged beside `id` and `kind`); returns its id.
@@ -50,7 +51,13 @@ impl Notices {
         let stored = json!({"at": now_ms(), "frame": frame.to_string()}).to_string();
         self.kv.hset(&key(user_id), &id, &stored, Some(KEEP)).await?;
         self.hub.deliver(user_id, &frame);
-        self.outbox.schedule(RETRY_JOB, json!({"user_id": user_id, "id": id}), self.retry_after).await?;
+        let (me, retry_id) = (self.clone(), id.clone());
+        tokio::spawn(async move {
+            tokio::time::sleep(me.retry_after).await;
+            if let Err(e) = me.resend(user_id, &retry_id).await {
+                tracing::debug!(user_id, error = %e, "notice not resent");
+            }
+        });
         Ok(id)
     }
 
@@ -77,7 +84,21 @@ impl Notices {
     }
 }
 
-/// The retry: a notice still unacked is sent once more.
+impl Notices {
+    /// Sends the notice once more if it is still unacked.
+    async fn resend(&self, user_id: i64, id: &str) -> anyhow::Result<()> {
+        if let Some(stored) = self.kv.hget(&key(user_id), id).await? {
+            if let Some(frame) =
+                serde_json::from_str::<Value>(&stored).ok().and_then(|v| v["frame"].as_str().map(str::to_owned))
+            {
+                self.hub.deliver(user_id, &ByteString::from(frame));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Retry jobs an earlier version left in the outbox or the queue: still sent once more.
 pub struct RetryHandler(pub Notices);
 
 #[async_trait::async_trait]
@@ -86,13 +107,6 @@ impl JobHandler for RetryHandler {
         let (Some(user_id), Some(id)) = (job.payload["user_id"].as_i64(), job.payload["id"].as_str()) else {
             return Ok(()); // malformed: nothing to do
         };
-        if let Some(stored) = self.0.kv.hget(&key(user_id), id).await? {
-            if let Some(frame) =
-                serde_json::from_str::<Value>(&stored).ok().and_then(|v| v["frame"].as_str().map(str::to_owned))
-            {
-                self.0.hub.deliver(user_id, &ByteString::from(frame));
-            }
-        }
-        Ok(())
+        self.0.resend(user_id, id).await
     }
 }
