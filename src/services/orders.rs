@@ -4,7 +4,7 @@
 
 use super::fresh::Fresh;
 use super::jobs::{self, Fired};
-use super::live_room::{live_room, room_actor};
+use super::live_room::{live_actor, live_room};
 use super::stock_gate::StockGates;
 use super::{AppError, AppResult, Services};
 use crate::actors::room;
@@ -157,8 +157,10 @@ fn split_by_stock(
 /// (`stock_gate`): one reservation per product at a time on this node, and once a product is
 /// sold out the buyers who were waiting behind are answered from that reading, not one by one.
 pub async fn place_order(svc: &Services, user_id: i64, room_id: i64) -> AppResult<OrderView> {
-    let r = live_room(svc, room_id).await?;
-    let lines = read_cart(svc, user_id, r.id).await?;
+    // The running room's actor vouches for the room being live (see `live_actor`): no read of
+    // the room's row per buyer; it also announces the new stock to the room.
+    live_actor(svc, room_id).await?;
+    let lines = read_cart(svc, user_id, room_id).await?;
     if lines.is_empty() {
         return Err(AppError::conflict(ErrorCode::CartEmpty, "the cart is empty"));
     }
@@ -169,8 +171,6 @@ pub async fn place_order(svc: &Services, user_id: i64, room_id: i64) -> AppResul
     if to_try.is_empty() {
         return Err(sold_out());
     }
-    // Started here if it is not running: it announces the new stock to the room.
-    room_actor(svc, &r).await?;
     let ids: Vec<i64> = to_try.iter().map(|l| l.product_id).collect();
     let mut turn = svc.desk.gates.enter(&ids).await;
     // What was read above may have changed while this request waited: take what the turns
@@ -192,7 +192,7 @@ pub async fn place_order(svc: &Services, user_id: i64, room_id: i64) -> AppResul
     let cap = svc.settings.commerce.max_pending_units_per_product;
     let expires_at = now_ms() + expiry.as_millis() as i64;
     let stamp = turn.stamp();
-    let placed = shop::place_order(&svc.b.db, order_id, user_id, r.id, to_try, expires_at, cap).await;
+    let placed = shop::place_order(&svc.b.db, order_id, user_id, room_id, to_try, expires_at, cap).await;
     match &placed {
         Ok(p) => p.levels.iter().for_each(|l| turn.learn(l.product_id, l.left, stamp)),
         Err(_) => turn.forget(),
@@ -216,9 +216,9 @@ pub async fn place_order(svc: &Services, user_id: i64, room_id: i64) -> AppResul
     // a retry would reserve again.
     svc.b.outbox.wake();
     let shop::Placed { order, mut items, levels } = placed;
-    announce_stock(svc, r.id, &levels);
+    announce_stock(svc, room_id, &levels);
     for i in items.iter().filter(|i| i.reserved) {
-        if let Err(e) = svc.b.kv.hdel(&cart_key(user_id, r.id), &i.product_id.to_string()).await {
+        if let Err(e) = svc.b.kv.hdel(&cart_key(user_id, room_id), &i.product_id.to_string()).await {
             tracing::warn!(order = order.id, error = %e, "could not clear an ordered line from the cart");
         }
     }
