@@ -100,23 +100,27 @@ pub enum WalletError {
 
 /// How the writer gathers and runs batches.
 #[derive(Debug, Clone, Copy)]
-pub struct WriterLimits {
+struct Limits {
     /// Writes per batch at most.
-    pub batch_max: usize,
+    batch_max: usize,
     /// How long a batch keeps gathering writes once it has one.
-    pub batch_wait: Duration,
+    batch_wait: Duration,
     /// A batch that takes longer (a database that stopped answering in the middle of it) is
     /// given up and its writes answered `Unavailable`, so the writer never hangs on a dead
     /// connection.
-    pub deadline: Duration,
-    /// Batches running at once. With two, the next batch is read and written while the one
-    /// before waits for its commit; batches that share a wallet still run one after the other
-    /// (the second waits for the first's row locks). SQLite has one writer: it always runs one.
-    pub in_flight: usize,
+    deadline: Duration,
+    /// Batches running at once: `IN_FLIGHT`, one on SQLite (one writer).
+    in_flight: usize,
 }
 
+/// Batches running at once on Postgres/MySQL. With two, the next batch is read and written
+/// while the one before waits for its commit; batches that share a wallet still run one after
+/// the other (the second waits for the first's row locks).
+const IN_FLIGHT: usize = 2;
+
 impl Wallets {
-    /// Starts the writer task with two batches in flight (one on SQLite).
+    /// Starts the writer task: `batch_max` writes or `batch_wait` of gathering make a batch,
+    /// `IN_FLIGHT` batches run at once (one on SQLite), a batch is given up after `deadline`.
     pub fn start(
         db: DatabaseConnection,
         ids: IdGen,
@@ -124,14 +128,8 @@ impl Wallets {
         batch_wait: Duration,
         deadline: Duration,
     ) -> Self {
-        Self::start_with(db, ids, WriterLimits { batch_max, batch_wait, deadline, in_flight: 2 })
-    }
-
-    /// Starts the writer task.
-    pub fn start_with(db: DatabaseConnection, ids: IdGen, limits: WriterLimits) -> Self {
-        let mut limits = limits;
-        limits.batch_max = limits.batch_max.max(1);
-        limits.in_flight = if db.get_database_backend() == DbBackend::Sqlite { 1 } else { limits.in_flight.max(1) };
+        let in_flight = if db.get_database_backend() == DbBackend::Sqlite { 1 } else { IN_FLIGHT };
+        let limits = Limits { batch_max: batch_max.max(1), batch_wait, deadline, in_flight };
         let (tx, rx) = mpsc::channel(limits.batch_max * 16);
         tokio::spawn(writer(db.clone(), ids, rx, limits));
         Self { tx, db }
@@ -220,8 +218,6 @@ async fn writer(db: DatabaseConnection, ids: IdGen, mut rx: mpsc::Receiver<Reque
         }
     }
 }
-
-type Limits = WriterLimits;
 
 /// `first` and whatever else arrives within the batch's size and wait.
 async fn gather(first: Request, rx: &mut mpsc::Receiver<Request>, limits: &Limits) -> Vec<Request> {
