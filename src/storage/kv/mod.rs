@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 /// A store failure (connection lost, protocol error). Callers answer 500 or 503.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[error("key-value store: {0}")]
 pub struct KvError(pub String);
 

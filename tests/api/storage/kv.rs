@@ -246,3 +246,41 @@ async fn reopen(path: &std::path::Path) -> RedbKv {
         }
     }
 }
+
+#[actix_web::test]
+async fn a_crowd_of_redb_writes_shares_commits_and_each_stays_atomic() {
+    let dir = tempfile::tempdir().unwrap();
+    let kv = RedbKv::open(&dir.path().join("t.kv"), &[]).unwrap();
+    let before = kv.commits();
+    // 2,000 writers at once: a counter each of them adds to, a hash field each, a set each.
+    let tasks: Vec<_> = (0..2000)
+        .map(|i| {
+            let kv = kv.clone();
+            actix_web::rt::spawn(async move {
+                let n = kv.hincr("crowd:count", "n", 1).await.unwrap();
+                kv.hset("crowd:fields", &format!("f{i}"), &i.to_string(), None).await.unwrap();
+                kv.set(&format!("crowd:s:{i}"), &i.to_string(), Some(Duration::from_secs(60))).await.unwrap();
+                n
+            })
+        })
+        .collect();
+    let mut counts = Vec::new();
+    for t in tasks {
+        counts.push(t.await.unwrap());
+    }
+    counts.sort_unstable();
+    assert_eq!(counts, (1..=2000).collect::<Vec<i64>>(), "every increment saw the ones before it, once");
+    assert_eq!(kv.hgetall("crowd:fields").await.unwrap().len(), 2000, "no field write was lost");
+    assert_eq!(kv.get("crowd:s:1999").await.unwrap().as_deref(), Some("1999"));
+    let commits = kv.commits() - before;
+    assert!(commits < 6000, "6,000 writes at once shared transactions: {commits} commits");
+
+    // A write waiting behind a close is answered with an error, not left hanging.
+    let late = {
+        let kv = kv.clone();
+        actix_web::rt::spawn(async move { kv.set("crowd:late", "x", None).await })
+    };
+    kv.close();
+    let _ = tokio::time::timeout(Duration::from_secs(10), late).await.expect("answered").unwrap();
+    assert!(kv.set("crowd:after", "x", None).await.is_err(), "a closed store refuses writes");
+}

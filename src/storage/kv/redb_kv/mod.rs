@@ -7,12 +7,14 @@
 //! - this file: the store handle ([`RedbKv`]), opening the file, routing volatile keys to memory,
 //!   and the read and write transactions every operation runs in;
 //! - `record`: how a value and its expiry are laid out in the file, and reading one back;
+//! - `writer`: group commit, one thread running the writes waiting for it in one transaction;
 //! - `durability`: the once-a-second durable commit, sweeping expired keys, and closing;
 //! - `ops`: the `Kv` operations themselves.
 
 mod durability;
 mod ops;
 mod record;
+mod writer;
 
 use super::{KvError, KvResult, MemoryKv};
 use durability::spawn_flusher;
@@ -40,6 +42,10 @@ struct Inner {
     volatile: MemoryKv,
     volatile_prefixes: Vec<String>,
     path: PathBuf,
+    /// To the writer thread (group commit).
+    writes: writer::Queue,
+    /// Write transactions committed by the writer (tests, metrics).
+    commits: std::sync::atomic::AtomicU64,
 }
 
 /// The durable embedded store; cheap to clone.
@@ -65,13 +71,17 @@ impl RedbKv {
         tx.set_durability(Durability::Immediate);
         tx.open_table(TABLE).map_err(err)?;
         tx.commit().map_err(err)?;
+        let (writes, jobs) = std::sync::mpsc::channel();
         let inner = Arc::new(Inner {
             db: RwLock::new(Some(db)),
             dirty: AtomicBool::new(false),
             volatile: MemoryKv::new(),
             volatile_prefixes: volatile_prefixes.iter().map(|p| (*p).to_owned()).collect(),
             path: path.to_owned(),
+            writes,
+            commits: Default::default(),
         });
+        writer::spawn_writer(Arc::downgrade(&inner), jobs).map_err(|e| err(format!("cannot start the writer: {e}")))?;
         spawn_flusher(Arc::downgrade(&inner));
         Ok(Self { inner })
     }
@@ -79,6 +89,12 @@ impl RedbKv {
     /// How many records the file holds, expired ones not yet swept included (tests, metrics).
     pub fn durable_len(&self) -> KvResult<u64> {
         self.read(|t, _| t.len().map_err(err))
+    }
+
+    /// How many write transactions the writer has committed: fewer than the writes when callers
+    /// came together (group commit).
+    pub fn commits(&self) -> u64 {
+        self.inner.commits.load(Ordering::Relaxed)
     }
 
     /// Removes expired records now (the background thread does it every half minute).
@@ -101,33 +117,18 @@ impl RedbKv {
         f(&table, now_ms())
     }
 
-    /// Runs `f` on `key` in one write transaction (so the call is atomic) and commits it without
-    /// fsync; the flusher makes it durable within a second. It runs on the blocking pool: a
-    /// writer can wait for the flusher's fsync, and that must not stall an async worker's other
-    /// sockets and requests (reads never wait for writers in redb, so they run inline).
+    /// Runs `f` on `key` atomically, in a write transaction the writer thread shares with the
+    /// other writes waiting for it (`writer`), committed without fsync: the flusher makes it
+    /// durable within a second. `f` may run twice (the first run undone), so it is `Fn`. Awaiting
+    /// the answer never blocks an async worker, whatever the writer waits for.
     async fn write<T: Send + 'static>(
         &self,
         key: &str,
-        f: impl FnOnce(&mut Table<'_>, &str, u64) -> KvResult<T> + Send + 'static,
+        f: impl Fn(&mut Table<'_>, &str, u64) -> KvResult<T> + Send + 'static,
     ) -> KvResult<T> {
-        let inner = self.inner.clone();
-        let key = key.to_owned();
-        let run = move || {
-            let guard = inner.db.read();
-            let db = guard.as_ref().ok_or_else(|| KvError("key-value store is closed".into()))?;
-            let mut tx = db.begin_write().map_err(err)?;
-            tx.set_durability(Durability::None);
-            let out = {
-                let mut table = tx.open_table(TABLE).map_err(err)?;
-                f(&mut table, &key, now_ms())?
-            };
-            tx.commit().map_err(err)?;
-            inner.dirty.store(true, Ordering::Release);
-            Ok(out)
-        };
-        match tokio::runtime::Handle::try_current() {
-            Ok(rt) => rt.spawn_blocking(run).await.map_err(err)?,
-            Err(_) => run(),
-        }
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let job = writer::Pending { key: key.to_owned(), f, out: None, reply };
+        self.inner.writes.send(Box::new(job)).map_err(|_| KvError("key-value store: the writer has stopped".into()))?;
+        answer.await.map_err(|_| KvError("key-value store: the writer has stopped".into()))?
     }
 }

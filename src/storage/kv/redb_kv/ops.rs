@@ -28,7 +28,7 @@ impl Kv for RedbKv {
         let value = value.to_owned();
         self.write(key, move |t, key, now| {
             let expires = ttl.map(|ttl| deadline(now, ttl)).unwrap_or(0);
-            store(t, key, &Record { value: Value::Str(value), expires })
+            store(t, key, &Record { value: Value::Str(value.clone()), expires })
         })
         .await
     }
@@ -42,7 +42,7 @@ impl Kv for RedbKv {
             if load(t, key, now)?.is_some() {
                 return Ok(false);
             }
-            store(t, key, &Record { value: Value::Str(value), expires: deadline(now, ttl) })?;
+            store(t, key, &Record { value: Value::Str(value.clone()), expires: deadline(now, ttl) })?;
             Ok(true)
         })
         .await
@@ -116,7 +116,7 @@ impl Kv for RedbKv {
                 Some(Record { value: Value::Hash(h), expires }) => (h, expires),
                 _ => (HashMap::new(), 0),
             };
-            h.insert(field, value);
+            h.insert(field.clone(), value.clone());
             let expires = ttl.map(|ttl| deadline(now, ttl)).unwrap_or(old_expires);
             store(t, key, &Record { value: Value::Hash(h), expires })
         })
@@ -168,7 +168,7 @@ impl Kv for RedbKv {
                 _ => (HashMap::new(), 0),
             };
             let v = h.get(field.as_str()).and_then(|s| s.parse::<i64>().ok()).unwrap_or(0) + by;
-            h.insert(field, v.to_string());
+            h.insert(field.clone(), v.to_string());
             store(t, key, &Record { value: Value::Hash(h), expires })?;
             Ok(v)
         })
