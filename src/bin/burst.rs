@@ -206,19 +206,28 @@ async fn orders(c: &Arc<Client>, buyers: usize, stock: usize) {
         .buffer_unordered(256)
         .collect::<Vec<_>>()
         .await;
-    println!("{buyers} buyers with 1 unit in their carts; stock {stock}; ordering all at once");
-    let start = Instant::now();
-    let res: Vec<(u16, Duration)> = futures_util::future::join_all(ts.iter().map(|t| {
+    // The floor under an order: the same crowd, all at once, reading their carts (HTTP, the
+    // session, the cart's key-value read and the product), which an order does before its
+    // reservation. What orders take beyond it is the stock path's own cost.
+    let cart = format!("/api/rooms/{room}/cart");
+    let (res, wall) = all_at_once(&ts, |t| {
         let c = c.clone();
-        let t = t.clone();
-        async move {
-            let s = Instant::now();
-            let (st, _) = c.post(&format!("/api/rooms/{room}/orders"), &t, json!({})).await;
-            (st, s.elapsed())
-        }
-    }))
+        let cart = cart.clone();
+        async move { c.get(&cart, &t).await.0 }
+    })
     .await;
-    let wall = start.elapsed();
+    let read = res.iter().filter(|(s, _)| *s == 200).count();
+    report("reference: carts read", res.into_iter().map(|(_, d)| d).collect(), wall);
+    println!("  ({read} of {buyers} answered 200)");
+
+    println!("{buyers} buyers with 1 unit in their carts; stock {stock}; ordering all at once");
+    let path = format!("/api/rooms/{room}/orders");
+    let (res, wall) = all_at_once(&ts, |t| {
+        let c = c.clone();
+        let path = path.clone();
+        async move { c.post(&path, &t, json!({})).await.0 }
+    })
+    .await;
     let ok = res.iter().filter(|(s, _)| *s == 201).count();
     let sold_out = res.iter().filter(|(s, _)| *s == 409).count();
     let other = res.len() - ok - sold_out;
@@ -229,6 +238,26 @@ async fn orders(c: &Arc<Client>, buyers: usize, stock: usize) {
         "reserved {ok}, sold_out {sold_out}, other {other}; left {left}; oversold {}",
         (ok as i64 + left - stock as i64).max(0)
     );
+}
+
+/// Every token's request started at the same moment; each answer's status and latency, and the
+/// wall time until the last answer.
+async fn all_at_once<F, Fut>(tokens: &[String], call: F) -> (Vec<(u16, Duration)>, Duration)
+where
+    F: Fn(String) -> Fut,
+    Fut: std::future::Future<Output = u16>,
+{
+    let start = Instant::now();
+    let res = futures_util::future::join_all(tokens.iter().map(|t| {
+        let fut = call(t.clone());
+        async move {
+            let s = Instant::now();
+            let st = fut.await;
+            (st, s.elapsed())
+        }
+    }))
+    .await;
+    (res, start.elapsed())
 }
 
 /// `grabbers` grab a rain of `packets` until it is empty.
