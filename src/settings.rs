@@ -22,6 +22,7 @@ pub struct Settings {
     pub limits: LimitSettings,
     pub backends: BackendSettings,
     pub metrics: MetricsSettings,
+    pub cluster: ClusterSettings,
     /// The deployment this runs as (`LIVEROOM_ENV`; unset means `dev`). Not a key: it picks
     /// the overlay file, and outside dev it refuses the providers that give things away.
     #[serde(skip, default = "env_from_process")]
@@ -73,6 +74,18 @@ pub struct KvSettings {
     /// (`data/liveroom.db` → `data/liveroom.kv`), else `data/liveroom.kv`. `:memory:`: in
     /// memory only (nothing survives a restart).
     pub path: String,
+}
+
+/// Running as one of several nodes (`docs/cluster.md`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct ClusterSettings {
+    pub enabled: bool,
+    /// This node's name; empty in the files means one generated at load (so never empty after).
+    pub node_id: String,
+    /// How often this node renews its membership.
+    pub renew_ms: u64,
+    /// A node that has not renewed for this long is gone.
+    pub expire_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -245,6 +258,9 @@ impl Settings {
         let cfg = builder.build().map_err(|e| SettingsError(e.to_string()))?;
         let mut settings: Settings = cfg.try_deserialize().map_err(|e| SettingsError(e.to_string()))?;
         settings.env = env.to_owned();
+        if settings.cluster.node_id.is_empty() {
+            settings.cluster.node_id = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
+        }
         settings.validate()?;
         Ok(settings)
     }
@@ -351,10 +367,55 @@ impl Settings {
         if !self.metrics.listen.is_empty() && self.metrics.listen.parse::<std::net::SocketAddr>().is_err() {
             return bad("metrics.listen", "must be empty or host:port such as 127.0.0.1:9100");
         }
+        self.validate_cluster()?;
         for p in &self.auth.admin_phones {
             if crate::domain::user::Phone::parse(p).is_err() {
                 return bad("auth.admin_phones", "holds a value that is not a phone number");
             }
+        }
+        Ok(())
+    }
+
+    /// A cluster shares everything a node keeps beyond its sockets: the embedded backends are
+    /// one process's files and memory, so they are refused by name.
+    fn validate_cluster(&self) -> Result<(), SettingsError> {
+        let c = &self.cluster;
+        let bad = |key: &str, why: &str| Err(SettingsError(format!("`{key}` {why}")));
+        let id_ok = |id: &str| {
+            (1..=32).contains(&id.len()) && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        };
+        if !c.node_id.is_empty() && !id_ok(&c.node_id) {
+            return bad("cluster.node_id", "must be 1 to 32 letters, digits, - or _");
+        }
+        if c.renew_ms < 50 {
+            return bad("cluster.renew_ms", "must be at least 50");
+        }
+        if c.expire_ms < 2 * c.renew_ms {
+            return bad("cluster.expire_ms", "must be at least twice cluster.renew_ms");
+        }
+        if !c.enabled {
+            return Ok(());
+        }
+        if self.database.url.starts_with("sqlite:") {
+            return bad(
+                "database.url",
+                "is SQLite, one process's file: a cluster (cluster.enabled) needs a shared \
+                 postgres:// or mysql:// database",
+            );
+        }
+        if self.redis.url.is_empty() {
+            return bad(
+                "redis.url",
+                "must be set when cluster.enabled: without it sessions, tickets and carts stay in \
+                 one node's embedded or in-memory store",
+            );
+        }
+        if self.amqp.url.is_empty() {
+            return bad(
+                "amqp.url",
+                "must be set when cluster.enabled: timers (PK and rain ends, order expiry) run \
+                 from RabbitMQ, on whichever node is alive",
+            );
         }
         Ok(())
     }

@@ -131,10 +131,53 @@ async fn connect_bounded(
                 .foreign_keys(true)
         });
     }
-    let db =
-        if backend_of(url) == DbBackend::MySql { connect_mysql(opts).await? } else { Database::connect(opts).await? };
-    migration::Migrator::up(&db, None).await?;
+    let db = if backend_of(url) == DbBackend::MySql {
+        connect_mysql(opts.clone()).await?
+    } else {
+        Database::connect(opts.clone()).await?
+    };
+    if is_sqlite {
+        // One process owns an SQLite file (the key-value file beside it is locked).
+        migration::Migrator::up(&db, None).await?;
+    } else {
+        let mut one = opts;
+        one.max_connections(1).min_connections(1);
+        let conn = if backend_of(url) == DbBackend::MySql {
+            connect_mysql(one).await?
+        } else {
+            Database::connect(one).await?
+        };
+        let migrated = migrate_locked(&conn).await;
+        let _ = conn.close().await;
+        migrated?;
+    }
     Ok(db)
+}
+
+/// Runs the migrations holding the database's own lock, on `one` (a pool of one connection, so
+/// the lock, the migrations and the unlock share a session): nodes of a cluster started at the
+/// same moment on an empty database take turns, and each after the first finds nothing to do.
+/// Postgres advisory locks are per database; MySQL's named locks are per server, so the name
+/// carries the database's.
+async fn migrate_locked(one: &DatabaseConnection) -> Result<(), DbErr> {
+    use sea_orm::ConnectionTrait;
+    let (lock, unlock) = match one.get_database_backend() {
+        DbBackend::Postgres => ("SELECT pg_advisory_lock(7291300417)", "SELECT pg_advisory_unlock(7291300417)"),
+        _ => (
+            "SELECT GET_LOCK(CONCAT('liveroom_migrate:', DATABASE()), 600)",
+            "SELECT RELEASE_LOCK(CONCAT('liveroom_migrate:', DATABASE()))",
+        ),
+    };
+    let got = one.query_one(sea_orm::Statement::from_string(one.get_database_backend(), lock)).await?;
+    if one.get_database_backend() == DbBackend::MySql && got.and_then(|r| r.try_get_by_index::<i64>(0).ok()) != Some(1)
+    {
+        return Err(DbErr::Custom("migrations: another node held the migration lock for 10 minutes".into()));
+    }
+    let migrated = migration::Migrator::up(one, None).await;
+    // Closing the session releases the lock too; unlocking first lets the next node go at once.
+    let unlocked = one.execute_unprepared(unlock).await;
+    migrated?;
+    unlocked.map(|_| ())
 }
 
 /// A MySQL/MariaDB pool whose every connection, new or replaced, runs `SET SESSION sql_mode`

@@ -8,6 +8,7 @@ mod proxy;
 mod ws_client;
 
 mod auth;
+mod cluster;
 mod commerce;
 mod gifts;
 mod money;
