@@ -83,6 +83,11 @@ impl Application {
             gifts: Arc::new(services::gift_catalogue::GiftCatalogue::new(backends.db.clone())),
             nicknames: Arc::new(services::nicknames::Nicknames::new(backends.db.clone())),
             desk: Arc::default(),
+            cluster: if settings.cluster.enabled {
+                Some(services::cluster::Cluster::join(&settings).await?)
+            } else {
+                None
+            },
         };
         router.register(crate::actors::rain::END_JOB, Arc::new(services::rain::EndJob(svc.clone())));
         router.register(services::orders::EXPIRE_JOB, Arc::new(services::orders::ExpireJob(svc.clone())));
@@ -216,6 +221,9 @@ impl Application {
         let kv = self.state.b.kv.clone();
         let outbox = self.state.b.outbox.clone();
         let res = self.server.await;
+        if let Some(c) = &self.state.svc.cluster {
+            c.leave().await;
+        }
         signals.abort();
         for s in sweeps {
             s.abort();

@@ -30,6 +30,16 @@ pub struct BackendHealth {
 pub struct Health {
     pub status: &'static str,
     pub backends: BTreeMap<&'static str, BackendHealth>,
+    /// Only on a node of a cluster (`cluster.enabled`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<ClusterHealth>,
+}
+
+/// This node and the live nodes it sees, itself included.
+#[derive(Serialize, ToSchema)]
+pub struct ClusterHealth {
+    pub node_id: String,
+    pub nodes: Vec<crate::storage::members::Member>,
 }
 
 /// Whether the backend answers; the cause is logged (at debug), never sent: the health page is
@@ -71,7 +81,9 @@ pub async fn health(state: web::Data<AppState>) -> HttpResponse {
     backends.insert("database", db);
     backends.insert("kv", kv);
     backends.insert("queue", q);
-    let body = Health { status: if all_ok { "ok" } else { "unavailable" }, backends };
+    let cluster =
+        state.svc.cluster.as_ref().map(|c| ClusterHealth { node_id: c.node_id().to_owned(), nodes: c.live() });
+    let body = Health { status: if all_ok { "ok" } else { "unavailable" }, backends, cluster };
     if all_ok {
         HttpResponse::Ok().json(body)
     } else {

@@ -7,6 +7,7 @@
 //!
 //! | file | decides |
 //! |---|---|
+//! | `cluster.rs` | this node among the others: membership, renewed and left |
 //! | `live_room.rs` | a live room's row and actor (started when needed), the anchor check |
 //! | `rain_view.rs` | what a rain shows |
 //! | `rooms.rs` | opening and closing a room, its actor, what a room shows |
@@ -27,6 +28,7 @@
 //! | `fresh.rs` | reads of a row shared by the requests that wait for them, never older than the request |
 //! | `error.rs` | the one error type, with the contract's codes |
 
+pub mod cluster;
 pub mod error;
 pub mod fresh;
 pub mod gift_catalogue;
@@ -75,4 +77,6 @@ pub struct Services {
     pub nicknames: Arc<nicknames::Nicknames>,
     /// What concurrent orders share: fresh product reads, the products' gates.
     pub desk: Arc<orders::OrderDesk>,
+    /// This node among the others; None on a single node (`cluster.enabled` false).
+    pub cluster: Option<cluster::Cluster>,
 }

@@ -8,6 +8,7 @@ pub mod gifts;
 pub mod health;
 pub mod idgen;
 pub mod kv;
+pub mod members;
 pub mod mutes;
 pub mod outbox;
 pub mod pks;

@@ -58,3 +58,85 @@ async fn three_nodes_started_at_once_on_an_empty_database_all_migrate_and_start(
         storage.cleanup().await;
     }
 }
+
+/// Nodes `ids` on one storage as a cluster, with membership fast enough for tests.
+pub async fn spawn_cluster(storage: &Storage, ids: &[&str]) -> Vec<TestApp> {
+    let mut nodes = Vec::new();
+    for id in ids {
+        let id = (*id).to_owned();
+        nodes.push(
+            spawn_on(storage, move |s| {
+                s.cluster.enabled = true;
+                s.cluster.node_id = id;
+                s.cluster.renew_ms = 100;
+                s.cluster.expire_ms = 400;
+                s.server.workers = 1;
+            })
+            .await,
+        );
+    }
+    nodes
+}
+
+/// The node ids `app`'s health lists.
+async fn listed(app: &TestApp) -> Vec<String> {
+    let (status, body) = app.call(reqwest::Method::GET, "/api/health", None, None).await;
+    assert_eq!(status, 200, "{body}");
+    body["cluster"]["nodes"].as_array().unwrap().iter().map(|n| n["id"].as_str().unwrap().to_owned()).collect()
+}
+
+/// Polls until every app in `apps` lists exactly `want`, or panics after 5 s.
+async fn until_listed(apps: &[&TestApp], want: &[&str]) {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let mut all = true;
+        for a in apps {
+            all &= listed(a).await == want;
+        }
+        if all {
+            return;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            let mut seen = Vec::new();
+            for a in apps {
+                seen.push(listed(a).await);
+            }
+            panic!("not every node lists {want:?}: {seen:?}");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// Real backends only: a cluster needs a shared database, Redis and RabbitMQ.
+fn cluster_sets() -> Vec<BackendSet> {
+    backend_sets().into_iter().filter(|s| *s != BackendSet::Embedded).collect()
+}
+
+#[actix_web::test]
+async fn health_lists_every_live_node_and_forgets_a_stopped_or_dead_one() {
+    for set in cluster_sets() {
+        let storage = Storage::fresh(set).await;
+        let nodes = spawn_cluster(&storage, &["node-a", "node-b", "node-c"]).await;
+        let (_, body) = nodes[1].call(reqwest::Method::GET, "/api/health", None, None).await;
+        assert_eq!(body["cluster"]["node_id"], "node-b", "{body}");
+        until_listed(&[&nodes[0], &nodes[1], &nodes[2]], &["node-a", "node-b", "node-c"]).await;
+
+        // A clean stop leaves at once.
+        nodes[2].stop().await;
+        until_listed(&[&nodes[0], &nodes[1]], &["node-a", "node-b"]).await;
+        // A node that stops renewing (as a dead one does) lapses after the expiry.
+        let cluster = nodes[1].state.svc.cluster.clone().unwrap();
+        let stopped = tokio::time::Instant::now();
+        cluster.halt();
+        until_listed(&[&nodes[0]], &["node-a"]).await;
+        assert!(stopped.elapsed() >= std::time::Duration::from_millis(300), "not before its expiry");
+        for n in &nodes[..2] {
+            n.stop().await;
+        }
+        storage.cleanup().await;
+    }
+    // A single node says nothing of a cluster.
+    let single = spawn_app(BackendSet::Embedded).await;
+    let (_, body) = single.call(reqwest::Method::GET, "/api/health", None, None).await;
+    assert!(body.get("cluster").is_none(), "{body}");
+}

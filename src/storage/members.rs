@@ -1,0 +1,112 @@
+//! Cluster membership in Redis: one sorted set of the nodes, each scored by when its membership
+//! lapses, and a hash of what each node tells the others (its public address). A node renews
+//! with one script call that reads Redis's own clock, so the nodes' clocks never need to agree,
+//! and that drops every lapsed member as it goes.
+//!
+//! Both keys carry the hash tag `{lrc}`, so the script's keys meet in one slot of a Redis Cluster.
+
+use crate::storage::kv::{KvError, KvResult};
+use redis::aio::ConnectionManager;
+use std::time::Duration;
+
+/// One member as the others see it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct Member {
+    pub id: String,
+    /// `server.public_url` of that node (may be empty).
+    pub public_url: String,
+}
+
+/// What a renewal learned.
+#[derive(Debug, Clone)]
+pub struct Renewal {
+    /// The live members, this node included, by id.
+    pub live: Vec<Member>,
+    /// This node's membership had lapsed before this renewal (it paused, or lost Redis, for
+    /// longer than the expiry): the others have taken it for gone.
+    pub lapsed: bool,
+}
+
+/// KEYS: nodes (zset), info (hash). ARGV: id, expire ms, public url, whether this node had
+/// joined before (1/0). Returns {lapsed, {id, url, id, url, ...}}.
+const RENEW: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local old = redis.call('ZSCORE', KEYS[1], ARGV[1])
+local lapsed = 0
+if (old and tonumber(old) <= now) or (not old and ARGV[4] == '1') then lapsed = 1 end
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
+local gone = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now)
+if #gone > 0 then
+  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+  redis.call('HDEL', KEYS[2], unpack(gone))
+end
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
+local live = redis.call('ZRANGE', KEYS[1], 0, -1)
+local out = {}
+for _, id in ipairs(live) do
+  out[#out + 1] = id
+  out[#out + 1] = redis.call('HGET', KEYS[2], id) or ''
+end
+return {lapsed, out}
+";
+
+fn err(e: redis::RedisError) -> KvError {
+    KvError(format!("cluster membership: {e}"))
+}
+
+/// The membership keys of one deployment (`redis.prefix`).
+#[derive(Clone)]
+pub struct Members {
+    conn: ConnectionManager,
+    nodes: String,
+    info: String,
+    renew: redis::Script,
+    bound: Duration,
+}
+
+impl Members {
+    /// Connects to `url`; each call is bounded by `bound`.
+    pub async fn connect(url: &str, prefix: &str, bound: Duration) -> KvResult<Self> {
+        let client = redis::Client::open(url).map_err(err)?;
+        let cfg = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(bound))
+            .set_response_timeout(Some(bound))
+            .set_number_of_retries(1);
+        let conn = ConnectionManager::new_with_config(client, cfg).await.map_err(err)?;
+        Ok(Self {
+            conn,
+            nodes: format!("{prefix}{{lrc}}:nodes"),
+            info: format!("{prefix}{{lrc}}:info"),
+            renew: redis::Script::new(RENEW),
+            bound,
+        })
+    }
+
+    /// Renews `id`'s membership for `expire` and answers the live members. `joined`: this node
+    /// has renewed before (so its absence means it lapsed, rather than that it is new).
+    pub async fn renew(&self, id: &str, public_url: &str, expire: Duration, joined: bool) -> KvResult<Renewal> {
+        let mut conn = self.conn.clone();
+        let mut call = self.renew.key(&self.nodes);
+        call.key(&self.info).arg(id).arg(expire.as_millis() as u64).arg(public_url).arg(u8::from(joined));
+        let (lapsed, flat): (u8, Vec<String>) = tokio::time::timeout(self.bound, call.invoke_async(&mut conn))
+            .await
+            .map_err(|_| KvError("cluster membership: Redis did not answer in time".into()))?
+            .map_err(err)?;
+        let mut live: Vec<Member> =
+            flat.chunks(2).map(|p| Member { id: p[0].clone(), public_url: p[1].clone() }).collect();
+        live.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(Renewal { live, lapsed: lapsed == 1 })
+    }
+
+    /// Takes `id` out at once (a clean stop), so the others need not wait for it to lapse.
+    pub async fn leave(&self, id: &str) -> KvResult<()> {
+        let mut conn = self.conn.clone();
+        let mut pipe = redis::pipe();
+        pipe.atomic().zrem(&self.nodes, id).ignore().hdel(&self.info, id).ignore();
+        tokio::time::timeout(self.bound, pipe.query_async::<()>(&mut conn))
+            .await
+            .map_err(|_| KvError("cluster membership: Redis did not answer in time".into()))?
+            .map_err(err)
+    }
+}
