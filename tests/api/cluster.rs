@@ -140,3 +140,61 @@ async fn health_lists_every_live_node_and_forgets_a_stopped_or_dead_one() {
     let (_, body) = single.call(reqwest::Method::GET, "/api/health", None, None).await;
     assert!(body.get("cluster").is_none(), "{body}");
 }
+
+#[actix_web::test]
+async fn a_session_ticket_and_cart_made_on_one_node_work_on_every_node() {
+    use serde_json::json;
+    for set in cluster_sets() {
+        let storage = Storage::fresh(set).await;
+        let nodes = spawn_cluster(&storage, &["node-a", "node-b", "node-c"]).await;
+        let (a, b, c) = (&nodes[0], &nodes[1], &nodes[2]);
+
+        let (viewer, viewer_id) = a.new_user().await;
+        for n in &nodes {
+            let (s, me) = n.get("/api/me", &viewer).await;
+            assert_eq!(
+                (s.as_u16(), me["id"].as_i64()),
+                (200, Some(viewer_id)),
+                "{set:?}: a login on A holds on every node"
+            );
+        }
+        let (anchor, _) = b.new_user().await;
+        let room = b.open_room(&anchor, "normal").await;
+        let product = b.approved_product(&anchor, 20, 5).await;
+
+        let (s, _) =
+            a.post(&format!("/api/rooms/{room}/cart/items"), &viewer, json!({"product_id": product, "count": 2})).await;
+        assert_eq!(s, 200);
+        let (s, cart) = c.get(&format!("/api/rooms/{room}/cart"), &viewer).await;
+        assert_eq!(
+            (s.as_u16(), cart["items"][0]["count"].as_i64()),
+            (200, Some(2)),
+            "{set:?}: the cart made on A, read on C: {cart}"
+        );
+
+        // A ticket asked of A opens a socket on C, once.
+        let (s, t) = a.ticket(room, &viewer).await;
+        assert_eq!(s, 200, "{t}");
+        let on_c = format!("ws://127.0.0.1:{}/ws?ticket={}", c.port, t["ticket"].as_str().unwrap());
+        let (mut ws, _) = tokio_tungstenite::connect_async(&on_c).await.expect("the ticket of A opens a socket on C");
+        use futures_util::StreamExt;
+        let first = tokio::time::timeout(std::time::Duration::from_secs(5), ws.next()).await.unwrap().unwrap().unwrap();
+        assert!(first.to_text().unwrap().contains("welcome"), "{first:?}");
+        let on_b = format!("ws://127.0.0.1:{}/ws?ticket={}", b.port, t["ticket"].as_str().unwrap());
+        assert!(
+            tokio_tungstenite::connect_async(&on_b).await.is_err(),
+            "{set:?}: a ticket opens one socket, on any node"
+        );
+
+        // A logout on C ends the session on A.
+        let (s, _) = c.post("/api/auth/logout", &viewer, json!({})).await;
+        assert_eq!(s, 204);
+        let (s, _) = a.get("/api/me", &viewer).await;
+        assert_eq!(s, 401, "{set:?}: logged out everywhere");
+
+        for n in &nodes {
+            n.stop().await;
+        }
+        storage.cleanup().await;
+    }
+}
