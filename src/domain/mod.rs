@@ -1,6 +1,7 @@
 //! Pure rules and types: no I/O, no actix. Input is parsed into these types at the edge.
 
 pub mod chat;
+pub mod cluster;
 pub mod error;
 pub mod events;
 pub mod money;

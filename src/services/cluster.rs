@@ -68,6 +68,24 @@ impl Cluster {
         self.inner.live.subscribe()
     }
 
+    /// The node that is `room`'s home: the holder of its lease while that node lives, else the
+    /// live node that rendezvous hashing ranks first for the room, which is given the lease here
+    /// (Redis decides, so every node asking at once gets the same answer).
+    pub async fn home_of(&self, room: i64) -> anyhow::Result<String> {
+        for _ in 0..3 {
+            let live = self.live();
+            let wanted = crate::domain::cluster::rendezvous(room, live.iter().map(|m| m.id.as_str()))
+                .unwrap_or(self.inner.me.as_str())
+                .to_owned();
+            if let Some(home) = self.inner.members.place_home(room, &wanted).await? {
+                return Ok(home);
+            }
+            // Our view named a node that has lapsed since: look again after the next renewal.
+            tokio::time::sleep(self.inner.renew_every).await;
+        }
+        anyhow::bail!("no live node would take room {room}")
+    }
+
     /// A clean stop: no more renewals, and out of the membership at once.
     pub async fn leave(&self) {
         self.halt();

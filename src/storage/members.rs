@@ -3,7 +3,14 @@
 //! with one script call that reads Redis's own clock, so the nodes' clocks never need to agree,
 //! and that drops every lapsed member as it goes.
 //!
-//! Both keys carry the hash tag `{lrc}`, so the script's keys meet in one slot of a Redis Cluster.
+//! Room homes live beside them: a hash from room id to the node that holds the room's lease. A
+//! lease has no expiry of its own; it is good while its holder is a live member, so thousands of
+//! rooms cost no renewals, and it passes to another node only through [`Members::place_home`],
+//! which checks the holder's membership on Redis's clock in the same script. Two nodes can
+//! therefore never both be given one room, whatever each of them believes about the others.
+//!
+//! All three keys carry the hash tag `{lrc}`, so each script's keys meet in one slot of a Redis
+//! Cluster.
 
 use crate::storage::kv::{KvError, KvResult};
 use redis::aio::ConnectionManager;
@@ -51,6 +58,22 @@ end
 return {lapsed, out}
 ";
 
+/// KEYS: nodes, homes. ARGV: room, wanted node. Answers the room's holder: the current one if
+/// it is live, else `wanted` if that is live (and then it holds the lease), else nothing.
+const PLACE_HOME: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local function live(id)
+  local s = redis.call('ZSCORE', KEYS[1], id)
+  return s and tonumber(s) > now
+end
+local cur = redis.call('HGET', KEYS[2], ARGV[1])
+if cur and live(cur) then return cur end
+if not live(ARGV[2]) then return false end
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+return ARGV[2]
+";
+
 fn err(e: redis::RedisError) -> KvError {
     KvError(format!("cluster membership: {e}"))
 }
@@ -61,7 +84,9 @@ pub struct Members {
     conn: ConnectionManager,
     nodes: String,
     info: String,
+    homes: String,
     renew: redis::Script,
+    place_home: redis::Script,
     bound: Duration,
 }
 
@@ -78,7 +103,9 @@ impl Members {
             conn,
             nodes: format!("{prefix}{{lrc}}:nodes"),
             info: format!("{prefix}{{lrc}}:info"),
+            homes: format!("{prefix}{{lrc}}:homes"),
             renew: redis::Script::new(RENEW),
+            place_home: redis::Script::new(PLACE_HOME),
             bound,
         })
     }
@@ -97,6 +124,18 @@ impl Members {
             flat.chunks(2).map(|p| Member { id: p[0].clone(), public_url: p[1].clone() }).collect();
         live.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(Renewal { live, lapsed: lapsed == 1 })
+    }
+
+    /// The node holding `room`'s lease, if it is live; else gives the lease to `wanted` when
+    /// that node is live. None: neither is (the caller's view of the members is behind).
+    pub async fn place_home(&self, room: i64, wanted: &str) -> KvResult<Option<String>> {
+        let mut conn = self.conn.clone();
+        let mut call = self.place_home.key(&self.nodes);
+        call.key(&self.homes).arg(room).arg(wanted);
+        tokio::time::timeout(self.bound, call.invoke_async(&mut conn))
+            .await
+            .map_err(|_| KvError("cluster membership: Redis did not answer in time".into()))?
+            .map_err(err)
     }
 
     /// Takes `id` out at once (a clean stop), so the others need not wait for it to lapse.

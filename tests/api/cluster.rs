@@ -198,3 +198,52 @@ async fn a_session_ticket_and_cart_made_on_one_node_work_on_every_node() {
         storage.cleanup().await;
     }
 }
+
+#[actix_web::test]
+async fn every_node_names_one_home_per_room_and_a_dead_homes_rooms_move_to_one_survivor() {
+    for set in cluster_sets() {
+        let storage = Storage::fresh(set).await;
+        let nodes = spawn_cluster(&storage, &["node-a", "node-b", "node-c"]).await;
+        until_listed(&[&nodes[0], &nodes[1], &nodes[2]], &["node-a", "node-b", "node-c"]).await;
+        let clusters: Vec<_> = nodes.iter().map(|n| n.state.svc.cluster.clone().unwrap()).collect();
+        let homes_seen_by = |cs: Vec<liveroom::services::cluster::Cluster>| async move {
+            let mut per_room = Vec::new();
+            for room in 1..=60 {
+                // Every node asks at once.
+                let answers = futures_util::future::join_all(cs.iter().map(|c| c.home_of(room))).await;
+                let answers: Vec<String> = answers.into_iter().map(|a| a.unwrap()).collect();
+                assert!(answers.windows(2).all(|w| w[0] == w[1]), "room {room}: {answers:?}");
+                per_room.push(answers[0].clone());
+            }
+            per_room
+        };
+        let homes = homes_seen_by(clusters.clone()).await;
+        for id in ["node-a", "node-b", "node-c"] {
+            assert!(homes.iter().any(|h| h == id), "{set:?}: 60 rooms spread over every node: {homes:?}");
+        }
+        // The same answers later: the lease holds.
+        assert_eq!(homes_seen_by(clusters.clone()).await, homes);
+
+        // node-b dies (stops renewing); once it has lapsed, its rooms go to one survivor each,
+        // and the others stay where they were.
+        clusters[1].halt();
+        until_listed(&[&nodes[0], &nodes[2]], &["node-a", "node-c"]).await;
+        let after = homes_seen_by(vec![clusters[0].clone(), clusters[2].clone()]).await;
+        for (room, (before, now)) in homes.iter().zip(&after).enumerate() {
+            assert_ne!(now, "node-b", "room {}: still on the dead node", room + 1);
+            if before != "node-b" {
+                assert_eq!(now, before, "room {}: moved though its home lives", room + 1);
+            }
+        }
+        // A node that joins takes no room that already has a live home (no churn).
+        let d = spawn_cluster(&storage, &["node-d"]).await.pop().unwrap();
+        until_listed(&[&nodes[0], &nodes[2], &d], &["node-a", "node-c", "node-d"]).await;
+        let with_d =
+            homes_seen_by(vec![clusters[0].clone(), clusters[2].clone(), d.state.svc.cluster.clone().unwrap()]).await;
+        assert_eq!(with_d, after, "{set:?}: homes stay put when a node joins");
+        for n in nodes.iter().chain([&d]) {
+            n.stop().await;
+        }
+        storage.cleanup().await;
+    }
+}
