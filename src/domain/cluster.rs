@@ -31,6 +31,7 @@ pub fn rendezvous<'a>(room: i64, nodes: impl IntoIterator<Item = &'a str>) -> Op
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
