@@ -89,6 +89,9 @@ impl Application {
                 None
             },
         };
+        if let Some(c) = &svc.cluster {
+            c.serve(svc.clone());
+        }
         router.register(crate::actors::rain::END_JOB, Arc::new(services::rain::EndJob(svc.clone())));
         router.register(services::orders::EXPIRE_JOB, Arc::new(services::orders::ExpireJob(svc.clone())));
         router.register(crate::actors::pk::END_JOB, Arc::new(services::pk::EndJob(svc.clone())));

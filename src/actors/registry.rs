@@ -96,7 +96,14 @@ impl RoomRegistry {
 
     /// The room's actor, started from `room` (a live row) when not running or dead. The flag
     /// says whether this call started it (the caller then checks the room is still live).
-    pub fn get_or_start(&self, room: &crate::storage::entities::rooms::Model, anchor: AnchorRef) -> (Addr<Room>, bool) {
+    /// `role`: the actor's place in a cluster (`Role::Single` on one node); used only when it
+    /// starts.
+    pub fn get_or_start(
+        &self,
+        room: &crate::storage::entities::rooms::Model,
+        anchor: AnchorRef,
+        role: super::room::Role,
+    ) -> (Addr<Room>, bool) {
         let mut map = self.inner.rooms.lock();
         if let Some(e) = map.get(&room.id) {
             if e.addr.connected() {
@@ -115,7 +122,8 @@ impl RoomRegistry {
         let gauges = Arc::new(RoomGauges::default());
         let deps = self.inner.deps.clone();
         let g = gauges.clone();
-        let addr = Supervisor::start_in_arbiter(&self.arbiter(room.id), move |_| Room::new(info, deps, g));
+        let addr =
+            Supervisor::start_in_arbiter(&self.arbiter(room.id), move |_| Room::new(info, deps, g).with_role(role));
         map.insert(room.id, Entry { addr: addr.clone(), gauges, anchor_id: room.anchor_id, confirmed: false });
         (addr, true)
     }

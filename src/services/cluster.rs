@@ -1,14 +1,28 @@
 //! This node among the others (`cluster.enabled`): it joins the membership at start, renews it
 //! every `cluster.renew_ms`, and keeps the live members it last saw for whoever asks (`/api/health`
-//! lists them; room homes will be chosen among them). A clean stop leaves at once; a node that
+//! lists them; room homes are chosen among them). A clean stop leaves at once; a node that
 //! dies lapses after `cluster.expire_ms`.
+//!
+//! It also carries rooms across nodes (`actors::room::link`): the home's frames to the mirrors
+//! on the room's channel, and a mirror's chats and events to the home on the home's node
+//! channel, with the home's answer back on the asker's (`serve`, `Link`).
 
+use crate::actors::room::{self, HomeState, Refusal, Role, RoomLink};
+use crate::domain::error::ErrorCode;
+use crate::domain::events::{ChatLine, RoomEvent};
+use crate::domain::user::UserRef;
 use crate::settings::Settings;
+use crate::storage::bus::{Bus, Heard};
 use crate::storage::members::{Member, Members};
+use bytestring::ByteString;
+use futures_util::future::BoxFuture;
 use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, oneshot, watch};
 
 /// The cluster as this node sees it; cheap to clone.
 #[derive(Clone)]
@@ -24,6 +38,14 @@ struct Inner {
     expire: Duration,
     live: watch::Sender<Vec<Member>>,
     renewer: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    bus: Bus,
+    /// What the bus heard, until `serve` takes it.
+    heard: Mutex<Option<mpsc::UnboundedReceiver<Heard>>>,
+    /// Requests to other nodes waiting for their answer, by id.
+    pending: Mutex<HashMap<u64, oneshot::Sender<Answer>>>,
+    next_id: AtomicU64,
+    /// How long a request to another node may wait for its answer.
+    ask_timeout: Duration,
 }
 
 impl Cluster {
@@ -38,6 +60,9 @@ impl Cluster {
         let first = members.renew(&c.node_id, &s.server.public_url, expire, false).await?;
         tracing::info!(node = %c.node_id, nodes = first.live.len(), "joined the cluster");
         let (live, _) = watch::channel(first.live);
+        let (bus, heard) = Bus::connect(&s.redis.url, &s.redis.prefix, &c.node_id)
+            .await
+            .map_err(|e| anyhow::anyhow!("redis.url: {e}"))?;
         let cluster = Self {
             inner: Arc::new(Inner {
                 me: c.node_id.clone(),
@@ -47,6 +72,11 @@ impl Cluster {
                 expire,
                 live,
                 renewer: Mutex::new(None),
+                bus,
+                heard: Mutex::new(Some(heard)),
+                pending: Mutex::default(),
+                next_id: AtomicU64::new(1),
+                ask_timeout: bound.max(Duration::from_secs(2)),
             }),
         };
         let task = tokio::spawn(renew_loop(Arc::downgrade(&cluster.inner)));
@@ -86,6 +116,129 @@ impl Cluster {
         anyhow::bail!("no live node would take room {room}")
     }
 
+    /// The role of a room actor this node starts: home when the cluster names this node.
+    pub async fn role_for(&self, room: i64) -> anyhow::Result<Role> {
+        let link: Arc<dyn RoomLink> = Arc::new(Link(self.clone()));
+        Ok(if self.home_of(room).await? == self.inner.me { Role::Home(link) } else { Role::Mirror(link) })
+    }
+
+    /// Sends `ask` about `room` to node `to` and waits for its answer (None: none in time).
+    async fn ask(&self, to: &str, room: i64, ask: Ask) -> Option<Answer> {
+        let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        self.inner.pending.lock().insert(id, tx);
+        self.send(to, &Envelope::Ask { id, from: self.inner.me.clone(), room, ask });
+        let answer = tokio::time::timeout(self.inner.ask_timeout, rx).await.ok().and_then(Result::ok);
+        self.inner.pending.lock().remove(&id);
+        answer
+    }
+
+    fn send(&self, to: &str, e: &Envelope) {
+        match serde_json::to_vec(e) {
+            Ok(bytes) => self.inner.bus.to_node(to, bytes),
+            Err(err) => tracing::error!(error = %err, "bus: cannot encode a request"),
+        }
+    }
+
+    /// Answers what other nodes ask of this one and hands the frames of mirrored rooms to their
+    /// actors, in the order heard. Runs until the bus ends.
+    pub fn serve(&self, svc: super::Services) {
+        let Some(mut heard) = self.inner.heard.lock().take() else { return };
+        let me = self.clone();
+        tokio::spawn(async move {
+            while let Some(h) = heard.recv().await {
+                match h {
+                    Heard::Room { room, payload } => match decode_frame(&payload) {
+                        Some(rec) => {
+                            if let Some(addr) = svc.rooms.get(room) {
+                                addr.do_send(rec);
+                            }
+                        }
+                        None => tracing::warn!(room, "bus: a room frame that does not decode"),
+                    },
+                    Heard::Node { payload } => match serde_json::from_slice::<Envelope>(&payload) {
+                        Ok(Envelope::Answer { id, answer }) => {
+                            if let Some(tx) = me.inner.pending.lock().remove(&id) {
+                                let _ = tx.send(answer);
+                            }
+                        }
+                        Ok(Envelope::Ask { id, from, room, ask }) => me.answer(&svc, id, from, room, ask),
+                        Ok(Envelope::Tell { room, tell }) => me.told(&svc, room, tell),
+                        Err(e) => tracing::warn!(error = %e, "bus: a request that does not decode"),
+                    },
+                }
+            }
+        });
+    }
+
+    /// This node is `room`'s home: its actor (started as home when it is not running).
+    async fn home_actor(svc: &super::Services, room: i64) -> Option<actix::Addr<room::Room>> {
+        if let Some(a) = svc.rooms.get(room) {
+            return Some(a);
+        }
+        let r = super::live_room::live_room(svc, room).await.ok()?;
+        super::live_room::room_actor(svc, &r).await.ok()
+    }
+
+    fn answer(&self, svc: &super::Services, id: u64, from: String, room: i64, ask: Ask) {
+        let me = self.clone();
+        // The message is queued now, while it is in order with the others heard; only the
+        // answer is awaited apart. A room not running here starts first (rare: the home's own
+        // actor runs as long as anyone watches the room).
+        let running = svc.rooms.get(room);
+        let svc = svc.clone();
+        match ask {
+            Ask::Chat { user, text } => {
+                let msg = room::ChatAs { user, text };
+                let queued = running.map(|a| a.send(msg.clone()));
+                tokio::spawn(async move {
+                    let res = match queued {
+                        Some(q) => q.await.ok(),
+                        None => match Self::home_actor(&svc, room).await {
+                            Some(a) => a.send(msg).await.ok(),
+                            None => Some(Err(Refusal {
+                                code: ErrorCode::RoomClosed,
+                                message: "the room is closed".into(),
+                                retry_after: None,
+                            })),
+                        },
+                    };
+                    let answer = Answer::Chat(res.unwrap_or_else(|| Err(unavailable())));
+                    me.send(&from, &Envelope::Answer { id, answer });
+                });
+            }
+            Ask::State => {
+                let queued = running.map(|a| a.send(room::TakeState));
+                tokio::spawn(async move {
+                    let state = match queued {
+                        Some(q) => q.await.ok(),
+                        None => match Self::home_actor(&svc, room).await {
+                            Some(a) => a.send(room::TakeState).await.ok(),
+                            None => None,
+                        },
+                    };
+                    me.send(&from, &Envelope::Answer { id, answer: Answer::State(state) });
+                });
+            }
+        }
+    }
+
+    fn told(&self, svc: &super::Services, room: i64, tell: Tell) {
+        let Tell::Record { event, chat } = tell;
+        let msg = room::RecordFor { event, chat };
+        match svc.rooms.get(room) {
+            Some(a) => a.do_send(msg),
+            None => {
+                let svc = svc.clone();
+                tokio::spawn(async move {
+                    if let Some(a) = Self::home_actor(&svc, room).await {
+                        a.do_send(msg);
+                    }
+                });
+            }
+        }
+    }
+
     /// A clean stop: no more renewals, and out of the membership at once.
     pub async fn leave(&self) {
         self.halt();
@@ -123,5 +276,138 @@ async fn renew_loop(inner: std::sync::Weak<Inner>) {
             }
             Err(e) => tracing::warn!(error = %e, "renewing cluster membership failed"),
         }
+    }
+}
+
+/// What one node asks another about a room it is home of.
+#[derive(Debug, Serialize, Deserialize)]
+enum Ask {
+    /// A viewer's chat on the asking node.
+    Chat { user: UserRef, text: String },
+    /// Where the room stands (a mirror starting).
+    State,
+}
+
+/// The answer to an `Ask`.
+#[derive(Debug, Serialize, Deserialize)]
+enum Answer {
+    Chat(Result<(), Refusal>),
+    State(Option<HomeState>),
+}
+
+/// What one node tells another about a room, with no answer.
+#[derive(Debug, Serialize, Deserialize)]
+enum Tell {
+    /// An event raised on the telling node, for the home to record.
+    Record { event: RoomEvent, chat: Option<ChatLine> },
+}
+
+/// A message on a node's channel.
+#[derive(Debug, Serialize, Deserialize)]
+enum Envelope {
+    Ask { id: u64, from: String, room: i64, ask: Ask },
+    Answer { id: u64, answer: Answer },
+    Tell { room: i64, tell: Tell },
+}
+
+fn unavailable() -> Refusal {
+    Refusal {
+        code: ErrorCode::Unavailable,
+        message: "the room is not answering; try again".into(),
+        retry_after: Some(1),
+    }
+}
+
+/// A recorded frame on a room's channel: its seq, a newline, its chat line as JSON (empty when
+/// it is not a chat), a newline, then the frame's bytes exactly as the home encoded them.
+fn encode_frame(seq: u64, frame: &ByteString, chat: Option<&ChatLine>) -> Vec<u8> {
+    let chat = chat.and_then(|c| serde_json::to_vec(c).ok()).unwrap_or_default();
+    let mut out = Vec::with_capacity(24 + chat.len() + frame.len());
+    out.extend_from_slice(seq.to_string().as_bytes());
+    out.push(b'\n');
+    out.extend_from_slice(&chat);
+    out.push(b'\n');
+    out.extend_from_slice(frame.as_bytes());
+    out
+}
+
+fn decode_frame(payload: &[u8]) -> Option<room::Recorded> {
+    let mut parts = payload.splitn(3, |b| *b == b'\n');
+    let seq = std::str::from_utf8(parts.next()?).ok()?.parse().ok()?;
+    let chat = parts.next()?;
+    let chat = if chat.is_empty() { None } else { Some(serde_json::from_slice(chat).ok()?) };
+    let frame = ByteString::try_from(parts.next()?.to_vec()).ok()?;
+    Some(room::Recorded { seq, frame, chat })
+}
+
+/// The cluster as a room's actor sees it (`actors::room::link`).
+struct Link(Cluster);
+
+impl RoomLink for Link {
+    fn recorded(&self, room: i64, seq: u64, frame: &ByteString, chat: Option<&ChatLine>) {
+        self.0.inner.bus.to_room(room, encode_frame(seq, frame, chat));
+    }
+
+    fn chat(&self, room: i64, user: UserRef, text: String) -> BoxFuture<'static, Result<(), Refusal>> {
+        let c = self.0.clone();
+        Box::pin(async move {
+            let home = c.home_of(room).await.map_err(|_| unavailable())?;
+            match c.ask(&home, room, Ask::Chat { user, text }).await {
+                Some(Answer::Chat(res)) => res,
+                _ => Err(unavailable()),
+            }
+        })
+    }
+
+    fn record(&self, room: i64, event: RoomEvent, chat: Option<ChatLine>) {
+        let c = self.0.clone();
+        tokio::spawn(async move {
+            match c.home_of(room).await {
+                Ok(home) => c.send(&home, &Envelope::Tell { room, tell: Tell::Record { event, chat } }),
+                Err(e) => tracing::warn!(room, error = %e, "an event for the room's home is lost"),
+            }
+        });
+    }
+
+    fn follow(&self, room: i64) -> BoxFuture<'static, Option<HomeState>> {
+        let c = self.0.clone();
+        Box::pin(async move {
+            if let Err(e) = c.inner.bus.follow(room).await {
+                tracing::warn!(room, error = %e, "cannot follow the room's frames");
+                return None;
+            }
+            let home = c.home_of(room).await.ok()?;
+            match c.ask(&home, room, Ask::State).await {
+                Some(Answer::State(state)) => state,
+                _ => None,
+            }
+        })
+    }
+
+    fn unfollow(&self, room: i64) {
+        let bus = self.0.inner.bus.clone();
+        tokio::spawn(async move {
+            let _ = bus.unfollow(room).await;
+        });
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_room_frame_crosses_the_bus_unchanged() {
+        let frame = ByteString::from(r#"{"type":"chat","seq":7,"data":{"text":"a\nb"}}"#);
+        let chat = ChatLine {
+            at: "2026-11-30T00:00:00Z".into(),
+            from: UserRef { id: 3, nickname: "x".into() },
+            text: "a\nb".into(),
+        };
+        let r = decode_frame(&encode_frame(7, &frame, Some(&chat))).unwrap();
+        assert_eq!((r.seq, &r.frame, r.chat.as_ref()), (7, &frame, Some(&chat)));
+        let r = decode_frame(&encode_frame(8, &frame, None)).unwrap();
+        assert_eq!((r.seq, r.chat), (8, None));
     }
 }

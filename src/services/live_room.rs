@@ -5,7 +5,7 @@
 use super::rain_view::room_rain;
 use super::{AppError, AppResult, Services};
 use crate::actors::registry::RunningRoom;
-use crate::actors::room::{Room, SetPk, SetRain};
+use crate::actors::room::{Role, Room, SetPk, SetRain};
 use crate::domain::error::ErrorCode;
 use crate::domain::room::LIVE;
 use crate::domain::user::AnchorRef;
@@ -66,7 +66,12 @@ pub async fn room_actor(svc: &Services, r: &room_rows::Model) -> AppResult<Addr<
         return Ok(a);
     }
     let anchor = anchor_of(svc, r.anchor_id).await?;
-    let (addr, started) = svc.rooms.get_or_start(r, anchor);
+    // In a cluster the room's home numbers its events; anywhere else the actor mirrors it.
+    let role = match &svc.cluster {
+        None => Role::Single,
+        Some(c) => c.role_for(r.id).await.map_err(AppError::internal)?,
+    };
+    let (addr, started) = svc.rooms.get_or_start(r, anchor, role);
     if started {
         let now = rooms::find(&svc.b.db, r.id).await?;
         if now.is_none_or(|now| now.status != LIVE) {

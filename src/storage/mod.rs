@@ -1,6 +1,7 @@
 //! Storage: the SQL database (sea-orm), the key-value store, the delay queue and the id
 //! generator, plus one repository per aggregate.
 
+pub mod bus;
 pub mod commerce;
 pub mod db;
 pub mod entities;

@@ -247,3 +247,63 @@ async fn every_node_names_one_home_per_room_and_a_dead_homes_rooms_move_to_one_s
         storage.cleanup().await;
     }
 }
+
+#[actix_web::test]
+async fn chat_sent_on_any_node_reaches_viewers_on_a_b_and_c_once_each_in_one_seq_order() {
+    for set in cluster_sets() {
+        let storage = Storage::fresh(set).await;
+        let nodes = spawn_cluster(&storage, &["node-a", "node-b", "node-c"]).await;
+        until_listed(&[&nodes[0], &nodes[1], &nodes[2]], &["node-a", "node-b", "node-c"]).await;
+        let (anchor, _) = nodes[0].new_user().await;
+        let room = nodes[0].open_room(&anchor, "normal").await;
+        let home = nodes[0].state.svc.cluster.as_ref().unwrap().home_of(room).await.unwrap();
+
+        // One viewer on each node, each on the node it asked its ticket of.
+        let mut sockets = Vec::new();
+        for n in &nodes {
+            let (t, _) = n.new_user().await;
+            let (ws, welcome) = n.join(room, &t).await;
+            assert_eq!(welcome["data"]["last_seq"], 0, "{set:?}: {welcome}");
+            sockets.push(ws);
+        }
+        // Each sends four chats: twelve in all, through the home and two mirrors.
+        for round in 0..4 {
+            for (i, ws) in sockets.iter_mut().enumerate() {
+                ws.chat(&format!("from {i} #{round}")).await;
+            }
+        }
+        let mut seen = Vec::new();
+        for (i, ws) in sockets.iter_mut().enumerate() {
+            let mut chats = Vec::new();
+            while chats.len() < 12 {
+                let f = ws.expect("chat").await;
+                chats.push((f["seq"].as_u64().unwrap(), f["data"]["text"].as_str().unwrap().to_owned()));
+            }
+            assert!(
+                ws.quiet_of("chat", std::time::Duration::from_millis(300)).await,
+                "{set:?}: viewer on node {i} got a chat twice"
+            );
+            let seqs: Vec<u64> = chats.iter().map(|c| c.0).collect();
+            assert_eq!(seqs, (1..=12).collect::<Vec<u64>>(), "{set:?}: viewer on node {i}: one gapless order");
+            let mut texts: Vec<&str> = chats.iter().map(|c| c.1.as_str()).collect();
+            texts.sort_unstable();
+            texts.dedup();
+            assert_eq!(texts.len(), 12, "{set:?}: every chat once");
+            seen.push(chats);
+        }
+        assert_eq!(seen[0], seen[1], "{set:?}: the same order on every node (home {home})");
+        assert_eq!(seen[1], seen[2], "{set:?}: the same order on every node (home {home})");
+
+        // A viewer who joins a mirror later starts from the home's seq and its recent chats.
+        let mirror = nodes.iter().find(|n| n.state.svc.cluster.as_ref().unwrap().node_id() != home).unwrap();
+        let (t, _) = mirror.new_user().await;
+        let (_late, welcome) = mirror.join(room, &t).await;
+        assert_eq!(welcome["data"]["last_seq"], 12, "{set:?}: {welcome}");
+        assert_eq!(welcome["data"]["recent"].as_array().unwrap().len(), 12, "{set:?}: {welcome}");
+
+        for n in &nodes {
+            n.stop().await;
+        }
+        storage.cleanup().await;
+    }
+}

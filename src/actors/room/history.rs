@@ -91,6 +91,17 @@ impl<C: Clone> History<C> {
         self.last_seq
     }
 
+    /// Starts a history that joins another's at `last_seq` (a mirror of the room's home): the
+    /// events before are not here (a `resume` from before answers `resync`), the recent chats are.
+    pub fn start_at(&mut self, last_seq: u64, chats: impl IntoIterator<Item = (u64, C)>) {
+        self.events.clear();
+        self.chats = chats.into_iter().collect();
+        while self.chats.len() > self.chat_cap {
+            self.chats.pop_front();
+        }
+        self.last_seq = last_seq;
+    }
+
     pub fn clear(&mut self) {
         self.events.clear();
         self.chats.clear();
@@ -128,6 +139,18 @@ mod tests {
         let h = h(300, 200);
         assert!(matches!(h.since(50), Replay::Resync));
         assert!(matches!(h.since(100), Replay::Frames(ref f) if f.len() == 200));
+    }
+
+    #[test]
+    fn a_history_started_at_another_s_seq_replays_only_what_it_saw() {
+        let mut h: History<Value> = History::new(200, 50);
+        h.start_at(40, [(38, Value::from(38))]);
+        assert!(matches!(h.since(40), Replay::Frames(ref f) if f.is_empty()));
+        assert!(matches!(h.since(39), Replay::Resync), "events before the start are not here");
+        h.push(41, ByteString::from("41"), None);
+        assert!(matches!(h.since(40), Replay::Frames(ref f) if f.len() == 1));
+        assert!(matches!(h.since(39), Replay::Resync));
+        assert_eq!(h.recent_chats(), vec![Value::from(38)]);
     }
 
     #[test]

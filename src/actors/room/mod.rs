@@ -3,8 +3,10 @@
 //! encoded once and `try_send` into each socket's bounded queue; a full queue drops that viewer.
 
 mod history;
+mod link;
 mod messages;
 
+pub use link::{ChatAs, HomeState, RecordFor, Recorded, Role, RoomLink, TakeState};
 pub use messages::*;
 
 use super::frames;
@@ -105,6 +107,8 @@ pub struct Room {
     stock_dirty: HashMap<i64, i64>,
     stock_sent_ms: HashMap<i64, i64>,
     tick: Option<SpawnHandle>,
+    /// One node, or this room's home or a mirror of it in a cluster (`link`).
+    role: Role,
 }
 
 impl Room {
@@ -131,7 +135,14 @@ impl Room {
             stock_dirty: HashMap::new(),
             stock_sent_ms: HashMap::new(),
             tick: None,
+            role: Role::Single,
         }
+    }
+
+    /// The room's place in a cluster (`link`); `Role::Single` by default.
+    pub fn with_role(mut self, role: Role) -> Self {
+        self.role = role;
+        self
     }
 
     fn online(&self) -> usize {
@@ -164,9 +175,19 @@ impl Room {
         self.record(RoomEvent::Chat(line), Some(recent))
     }
 
+    /// Numbers, stores and sends an event; returns its seq. A mirror numbers nothing: the event
+    /// goes to the room's home, and comes back numbered like every other (`link::Recorded`);
+    /// it returns 0 then.
     fn record(&mut self, event: RoomEvent, chat: Option<ChatLine>) -> u64 {
+        if let Role::Mirror(link) = &self.role {
+            link.record(self.info.id, event, chat);
+            return 0;
+        }
         let seq = self.history.last_seq() + 1;
         let frame = frames::event(seq, &event);
+        if let Role::Home(link) = &self.role {
+            link.recorded(self.info.id, seq, &frame, chat.as_ref());
+        }
         self.history.push(seq, frame.clone(), chat.map(|data| RecentChat { data, seq, kind: "chat" }));
         self.fan_out(&frame);
         seq
@@ -295,12 +316,16 @@ impl Actor for Room {
             self.start_tick(ctx);
             self.load_ranking(ctx);
             self.load_mutes(ctx);
+            self.start_mirror(ctx);
         }
     }
 
     fn stopped(&mut self, _: &mut Self::Context) {
         if !self.closed {
             crate::metrics::ROOMS.dec();
+        }
+        if let Role::Mirror(link) = &self.role {
+            link.unfollow(self.info.id);
         }
     }
 }

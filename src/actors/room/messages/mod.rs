@@ -17,7 +17,7 @@ pub use ops::*;
 pub use socket::*;
 
 /// Why a room refused a command; `code` is the contract's error code.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Refusal {
     pub code: crate::domain::error::ErrorCode,
     pub message: String,
@@ -31,7 +31,7 @@ impl Refusal {
 }
 
 /// Runs a command's handler, counting it and its latency.
-fn timed<T>(kind: &'static str, f: impl FnOnce() -> T) -> T {
+pub(super) fn timed<T>(kind: &'static str, f: impl FnOnce() -> T) -> T {
     let t = std::time::Instant::now();
     let r = f();
     crate::metrics::COMMANDS.with_label_values(&[kind]).inc();

@@ -95,15 +95,30 @@ impl Handler<Leave> for Room {
 }
 
 impl Handler<Chat> for Room {
-    type Result = Result<(), Refusal>;
+    type Result = ResponseFuture<Result<(), Refusal>>;
 
     fn handle(&mut self, msg: Chat, _: &mut Context<Self>) -> Self::Result {
-        timed("chat", || {
-            let Some(s) = self.sessions.get(&msg.socket_id) else {
-                return Err(Refusal::new(ErrorCode::NotJoined, "this socket is not in the room"));
-            };
-            let user = s.user.clone();
-            let text = ChatText::parse(&msg.text).map_err(|e| Refusal::new(ErrorCode::InvalidInput, e.message))?;
+        let Some(s) = self.sessions.get(&msg.socket_id) else {
+            return Box::pin(std::future::ready(Err(Refusal::new(
+                ErrorCode::NotJoined,
+                "this socket is not in the room",
+            ))));
+        };
+        let user = s.user.clone();
+        // On a mirror the room's home checks and records it, and its answer is the answer.
+        if let super::super::Role::Mirror(link) = &self.role {
+            return link.chat(self.info.id, user, msg.text);
+        }
+        let res = timed("chat", || self.chat_from(user, &msg.text));
+        Box::pin(std::future::ready(res))
+    }
+}
+
+impl Room {
+    /// A chat by `user`, checked (text, mute, rate, slow mode), filtered and recorded.
+    pub(in crate::actors::room) fn chat_from(&mut self, user: UserRef, text: &str) -> Result<(), Refusal> {
+        {
+            let text = ChatText::parse(text).map_err(|e| Refusal::new(ErrorCode::InvalidInput, e.message))?;
             let now = now_ms();
             if let Some(until) = self.mutes.get(&user.id) {
                 if *until > now {
@@ -140,7 +155,7 @@ impl Handler<Chat> for Room {
             let clean = self.deps.filter.apply(text.as_str());
             self.publish_chat(ChatLine { at: rfc3339(now), from: user, text: clean });
             Ok(())
-        })
+        }
     }
 }
 
