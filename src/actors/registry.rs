@@ -159,6 +159,11 @@ impl RoomRegistry {
             .unwrap_or(0)
     }
 
+    /// The rooms whose actors run here, with their addresses.
+    pub fn all(&self) -> Vec<(i64, Addr<Room>)> {
+        self.inner.rooms.lock().iter().map(|(id, e)| (*id, e.addr.clone())).collect()
+    }
+
     pub fn running(&self) -> usize {
         self.inner.rooms.lock().len()
     }

@@ -144,6 +144,7 @@ impl Cluster {
     /// actors, in the order heard. Runs until the bus ends.
     pub fn serve(&self, svc: super::Services) {
         let Some(mut heard) = self.inner.heard.lock().take() else { return };
+        self.take_over_when_nodes_go(svc.clone());
         let me = self.clone();
         tokio::spawn(async move {
             while let Some(h) = heard.recv().await {
@@ -166,6 +167,31 @@ impl Cluster {
                         Ok(Envelope::Tell { room, tell }) => me.told(&svc, room, tell),
                         Err(e) => tracing::warn!(error = %e, "bus: a request that does not decode"),
                     },
+                }
+            }
+        });
+    }
+
+    /// When members go, the rooms this node mirrors whose home went with them get a new home;
+    /// where that is this node, its mirror takes over (`room::BecomeHome`).
+    fn take_over_when_nodes_go(&self, svc: super::Services) {
+        let me = self.clone();
+        let mut members = self.watch();
+        tokio::spawn(async move {
+            let mut before: Vec<String> = members.borrow().iter().map(|m| m.id.clone()).collect();
+            while members.changed().await.is_ok() {
+                let now: Vec<String> = members.borrow().iter().map(|m| m.id.clone()).collect();
+                let lost = before.iter().any(|id| !now.contains(id));
+                before = now;
+                if !lost {
+                    continue;
+                }
+                for (room, addr) in svc.rooms.all() {
+                    match me.home_of(room).await {
+                        Ok(home) if home == me.inner.me => addr.do_send(room::BecomeHome),
+                        Ok(_) => {}
+                        Err(e) => tracing::warn!(room, error = %e, "no new home for the room"),
+                    }
                 }
             }
         });
@@ -239,9 +265,11 @@ impl Cluster {
         }
     }
 
-    /// A clean stop: no more renewals, and out of the membership at once.
+    /// A clean stop: no more renewals, and out of the membership at once. A halted node (one
+    /// that was made to act dead) does not leave: it lapses.
     pub async fn leave(&self) {
-        self.halt();
+        let Some(renewer) = self.inner.renewer.lock().take() else { return };
+        renewer.abort();
         if let Err(e) = self.inner.members.leave(&self.inner.me).await {
             tracing::warn!(error = %e, "leaving the cluster failed; this node lapses instead");
         }
@@ -318,12 +346,15 @@ fn unavailable() -> Refusal {
     }
 }
 
-/// A recorded frame on a room's channel: its seq, a newline, its chat line as JSON (empty when
-/// it is not a chat), a newline, then the frame's bytes exactly as the home encoded them.
-fn encode_frame(seq: u64, frame: &ByteString, chat: Option<&ChatLine>) -> Vec<u8> {
+/// A recorded frame on a room's channel: its seq, a newline, `e` (an event) or `r` (a resync
+/// from a home that took over), a newline, its chat line as JSON (empty when it is not a
+/// chat), a newline, then the frame's bytes exactly as the home encoded them.
+fn encode_frame(seq: u64, frame: &ByteString, chat: Option<&ChatLine>, resync: bool) -> Vec<u8> {
     let chat = chat.and_then(|c| serde_json::to_vec(c).ok()).unwrap_or_default();
     let mut out = Vec::with_capacity(24 + chat.len() + frame.len());
     out.extend_from_slice(seq.to_string().as_bytes());
+    out.push(b'\n');
+    out.push(if resync { b'r' } else { b'e' });
     out.push(b'\n');
     out.extend_from_slice(&chat);
     out.push(b'\n');
@@ -332,12 +363,17 @@ fn encode_frame(seq: u64, frame: &ByteString, chat: Option<&ChatLine>) -> Vec<u8
 }
 
 fn decode_frame(payload: &[u8]) -> Option<room::Recorded> {
-    let mut parts = payload.splitn(3, |b| *b == b'\n');
+    let mut parts = payload.splitn(4, |b| *b == b'\n');
     let seq = std::str::from_utf8(parts.next()?).ok()?.parse().ok()?;
+    let resync = match parts.next()? {
+        b"e" => false,
+        b"r" => true,
+        _ => return None,
+    };
     let chat = parts.next()?;
     let chat = if chat.is_empty() { None } else { Some(serde_json::from_slice(chat).ok()?) };
     let frame = ByteString::try_from(parts.next()?.to_vec()).ok()?;
-    Some(room::Recorded { seq, frame, chat })
+    Some(room::Recorded { seq, frame, chat, resync })
 }
 
 /// The cluster as a room's actor sees it (`actors::room::link`).
@@ -345,7 +381,22 @@ struct Link(Cluster);
 
 impl RoomLink for Link {
     fn recorded(&self, room: i64, seq: u64, frame: &ByteString, chat: Option<&ChatLine>) {
-        self.0.inner.bus.to_room(room, encode_frame(seq, frame, chat));
+        self.0.inner.bus.to_room(room, encode_frame(seq, frame, chat, false), Some(seq));
+    }
+
+    fn numbered_from(&self, room: i64) -> BoxFuture<'static, u64> {
+        let bus = self.0.inner.bus.clone();
+        Box::pin(async move {
+            bus.room_seq(room).await.unwrap_or_else(|e| {
+                tracing::warn!(room, error = %e, "cannot read where the room's numbering stands");
+                0
+            })
+        })
+    }
+
+    fn resynced(&self, room: i64, seq: u64) {
+        let frame = crate::actors::frames::bare("resync");
+        self.0.inner.bus.to_room(room, encode_frame(seq, &frame, None, true), Some(seq));
     }
 
     fn chat(&self, room: i64, user: UserRef, text: String) -> BoxFuture<'static, Result<(), Refusal>> {
@@ -405,9 +456,9 @@ mod tests {
             from: UserRef { id: 3, nickname: "x".into() },
             text: "a\nb".into(),
         };
-        let r = decode_frame(&encode_frame(7, &frame, Some(&chat))).unwrap();
-        assert_eq!((r.seq, &r.frame, r.chat.as_ref()), (7, &frame, Some(&chat)));
-        let r = decode_frame(&encode_frame(8, &frame, None)).unwrap();
-        assert_eq!((r.seq, r.chat), (8, None));
+        let r = decode_frame(&encode_frame(7, &frame, Some(&chat), false)).unwrap();
+        assert_eq!((r.seq, &r.frame, r.chat.as_ref(), r.resync), (7, &frame, Some(&chat), false));
+        let r = decode_frame(&encode_frame(8, &frame, None, true)).unwrap();
+        assert_eq!((r.seq, r.chat, r.resync), (8, None, true));
     }
 }

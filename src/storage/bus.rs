@@ -26,12 +26,16 @@ fn err(e: redis::RedisError) -> KvError {
     KvError(format!("bus: {e}"))
 }
 
+/// One message out, and the room seq to store first when it is a room's numbered frame.
+type Out = (String, Vec<u8>, Option<(String, u64)>);
+
 /// A node's end of the bus; cheap to clone.
 #[derive(Clone)]
 pub struct Bus {
-    out: mpsc::UnboundedSender<(String, Vec<u8>)>,
+    out: mpsc::UnboundedSender<Out>,
     sink: PubSubSink,
     prefix: String,
+    reader: ConnectionManager,
 }
 
 impl Bus {
@@ -40,6 +44,7 @@ impl Bus {
     pub async fn connect(url: &str, prefix: &str, node_id: &str) -> KvResult<(Self, mpsc::UnboundedReceiver<Heard>)> {
         let client = redis::Client::open(url).map_err(err)?;
         let publisher = ConnectionManager::new(client.clone()).await.map_err(err)?;
+        let publisher_reader = publisher.clone();
         let (mut sink, stream) = client.get_async_pubsub().await.map_err(err)?.split();
         let node_channel = format!("{prefix}{{n:{node_id}}}");
         sink.subscribe(&node_channel).await.map_err(err)?;
@@ -65,13 +70,16 @@ impl Bus {
             }
             tracing::error!("bus: the subscription connection ended");
         });
-        let (out, mut queue) = mpsc::unbounded_channel::<(String, Vec<u8>)>();
+        let (out, mut queue) = mpsc::unbounded_channel::<Out>();
         tokio::spawn(async move {
             let mut conn = publisher;
             let mut batch = Vec::new();
             while queue.recv_many(&mut batch, 512).await > 0 {
                 let mut pipe = redis::pipe();
-                for (channel, payload) in batch.drain(..) {
+                for (channel, payload, seq) in batch.drain(..) {
+                    if let Some((key, seq)) = seq {
+                        pipe.set(key, seq).ignore();
+                    }
                     pipe.publish(channel, payload).ignore();
                 }
                 if let Err(e) = pipe.query_async::<()>(&mut conn).await {
@@ -79,21 +87,33 @@ impl Bus {
                 }
             }
         });
-        Ok((Self { out, sink, prefix: prefix.to_owned() }, heard))
+        Ok((Self { out, sink, prefix: prefix.to_owned(), reader: publisher_reader }, heard))
     }
 
     fn room_channel(&self, room: i64) -> String {
         format!("{}{{r:{room}}}", self.prefix)
     }
 
-    /// Publishes on `room`'s channel (after everything published before).
-    pub fn to_room(&self, room: i64, payload: Vec<u8>) {
-        let _ = self.out.send((self.room_channel(room), payload));
+    fn seq_key(&self, room: i64) -> String {
+        format!("{}{{r:{room}}}:seq", self.prefix)
+    }
+
+    /// Publishes on `room`'s channel (after everything published before). With `seq`, the
+    /// room's last seq is stored first, so that a node taking the room over numbers on from it.
+    pub fn to_room(&self, room: i64, payload: Vec<u8>, seq: Option<u64>) {
+        let _ = self.out.send((self.room_channel(room), payload, seq.map(|s| (self.seq_key(room), s))));
+    }
+
+    /// The last seq a home of `room` stored (0: none yet).
+    pub async fn room_seq(&self, room: i64) -> KvResult<u64> {
+        let mut conn = self.reader.clone();
+        let v: Option<u64> = redis::cmd("GET").arg(self.seq_key(room)).query_async(&mut conn).await.map_err(err)?;
+        Ok(v.unwrap_or(0))
     }
 
     /// Publishes on node `node`'s channel (after everything published before).
     pub fn to_node(&self, node: &str, payload: Vec<u8>) {
-        let _ = self.out.send((format!("{}{{n:{node}}}", self.prefix), payload));
+        let _ = self.out.send((format!("{}{{n:{node}}}", self.prefix), payload, None));
     }
 
     /// Starts hearing `room`'s channel; answers once Redis has confirmed it.

@@ -307,3 +307,62 @@ async fn chat_sent_on_any_node_reaches_viewers_on_a_b_and_c_once_each_in_one_seq
         storage.cleanup().await;
     }
 }
+
+#[actix_web::test]
+async fn when_the_home_dies_a_survivor_takes_the_room_over_and_its_viewers_resync_and_chat_on() {
+    for set in cluster_sets() {
+        let storage = Storage::fresh(set).await;
+        let nodes = spawn_cluster(&storage, &["node-a", "node-b", "node-c"]).await;
+        until_listed(&[&nodes[0], &nodes[1], &nodes[2]], &["node-a", "node-b", "node-c"]).await;
+        let (anchor, _) = nodes[0].new_user().await;
+        let room = nodes[0].open_room(&anchor, "normal").await;
+        let home = nodes[0].state.svc.cluster.as_ref().unwrap().home_of(room).await.unwrap();
+        let mut sockets = Vec::new();
+        for n in &nodes {
+            let (t, _) = n.new_user().await;
+            sockets.push(n.join(room, &t).await.0);
+        }
+        for (i, ws) in sockets.iter_mut().enumerate() {
+            ws.chat(&format!("before {i}")).await;
+        }
+        for ws in sockets.iter_mut() {
+            for _ in 0..3 {
+                ws.expect("chat").await;
+            }
+        }
+
+        // The home dies: it stops renewing and stops serving, without leaving.
+        let dead = nodes.iter().position(|n| n.state.svc.cluster.as_ref().unwrap().node_id() == home).unwrap();
+        nodes[dead].state.svc.cluster.as_ref().unwrap().halt();
+        nodes[dead].stop().await;
+        let died = tokio::time::Instant::now();
+        let survivors: Vec<usize> = (0..3).filter(|i| *i != dead).collect();
+        for &i in &survivors {
+            sockets[i].expect("resync").await;
+        }
+        assert!(died.elapsed() < std::time::Duration::from_secs(5), "{set:?}: taken over in {:?}", died.elapsed());
+        let new_home = nodes[survivors[0]].state.svc.cluster.as_ref().unwrap().home_of(room).await.unwrap();
+        assert_ne!(new_home, home, "{set:?}");
+
+        // The survivors' viewers chat on, numbered after what the room had reached.
+        for &i in &survivors {
+            sockets[i].chat(&format!("after {i}")).await;
+        }
+        let mut seen = Vec::new();
+        for &i in &survivors {
+            let a = sockets[i].expect("chat").await;
+            let b = sockets[i].expect("chat").await;
+            let got = [
+                (a["seq"].as_u64().unwrap(), a["data"]["text"].clone()),
+                (b["seq"].as_u64().unwrap(), b["data"]["text"].clone()),
+            ];
+            assert!(got[0].0 > 3 && got[1].0 == got[0].0 + 1, "{set:?}: numbered on after 3: {got:?}");
+            seen.push(got);
+        }
+        assert_eq!(seen[0], seen[1], "{set:?}: one order on both survivors");
+        for &i in &survivors {
+            nodes[i].stop().await;
+        }
+        storage.cleanup().await;
+    }
+}

@@ -32,6 +32,11 @@ pub trait RoomLink: Send + Sync + 'static {
     fn follow(&self, room: i64) -> BoxFuture<'static, Option<HomeState>>;
     /// Mirror: stops receiving the room's frames (the actor stopped).
     fn unfollow(&self, room: i64);
+    /// Home starting: the last seq the room's previous home stored (0: none), to number on from.
+    fn numbered_from(&self, room: i64) -> BoxFuture<'static, u64>;
+    /// Home: tells the mirrors that events up to `seq` may be missing (a home taking over);
+    /// they and their viewers start again from there (`resync`).
+    fn resynced(&self, room: i64, seq: u64);
 }
 
 /// Whether this actor numbers the room's events.
@@ -84,7 +89,14 @@ pub struct Recorded {
     pub seq: u64,
     pub frame: ByteString,
     pub chat: Option<ChatLine>,
+    /// A `resync` from a home that took the room over: the history starts again at `seq`.
+    pub resync: bool,
 }
+
+/// A mirror whose room's home died, now named the home: it numbers on from where the room was.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "()")]
+pub struct BecomeHome;
 
 impl Handler<TakeState> for Room {
     type Result = MessageResult<TakeState>;
@@ -94,16 +106,32 @@ impl Handler<TakeState> for Room {
     }
 }
 
+// A mirror asked to act as the home was named the home (its home died) before it heard so:
+// it takes over first. A chat is refused meanwhile (the viewer may send it again); an event
+// waits behind the takeover.
 impl Handler<ChatAs> for Room {
     type Result = Result<(), Refusal>;
-    fn handle(&mut self, msg: ChatAs, _: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, msg: ChatAs, ctx: &mut Context<Self>) -> Self::Result {
+        if matches!(self.role, Role::Mirror(_)) {
+            ctx.notify(BecomeHome);
+            return Err(Refusal {
+                code: crate::domain::error::ErrorCode::Unavailable,
+                message: "the room is moving to another server; try again".into(),
+                retry_after: Some(1),
+            });
+        }
         super::messages::timed("chat", || self.chat_from(msg.user, &msg.text))
     }
 }
 
 impl Handler<RecordFor> for Room {
     type Result = ();
-    fn handle(&mut self, msg: RecordFor, _: &mut Context<Self>) {
+    fn handle(&mut self, msg: RecordFor, ctx: &mut Context<Self>) {
+        if matches!(self.role, Role::Mirror(_)) {
+            ctx.notify(BecomeHome);
+            ctx.notify(msg);
+            return;
+        }
         self.record(msg.event, msg.chat);
     }
 }
@@ -111,9 +139,20 @@ impl Handler<RecordFor> for Room {
 impl Handler<Recorded> for Room {
     type Result = ();
     fn handle(&mut self, msg: Recorded, _: &mut Context<Self>) {
-        // Frames the mirror's starting state already covers come twice; skip them.
-        if msg.seq <= self.history.last_seq() {
+        if msg.resync {
+            self.restart_history_at(msg.seq);
+            self.fan_out(&msg.frame);
             return;
+        }
+        // Frames the mirror's starting state already covers come twice; skip them.
+        let last = self.history.last_seq();
+        if msg.seq <= last {
+            return;
+        }
+        if msg.seq > last + 1 {
+            // Frames were missed (the bus keeps nothing): the viewers here start again.
+            self.restart_history_at(msg.seq - 1);
+            self.fan_out(&super::frames::bare("resync"));
         }
         let chat = msg.chat.map(|data| super::RecentChat { data, seq: msg.seq, kind: "chat" });
         self.history.push(msg.seq, msg.frame.clone(), chat);
@@ -121,9 +160,49 @@ impl Handler<Recorded> for Room {
     }
 }
 
+impl Handler<BecomeHome> for Room {
+    type Result = ();
+    fn handle(&mut self, _: BecomeHome, ctx: &mut Context<Self>) {
+        let Role::Mirror(link) = &self.role else { return };
+        tracing::info!(room = self.info.id, "taking the room over as its home");
+        link.unfollow(self.info.id);
+        self.role = Role::Home(link.clone());
+        self.number_on(ctx, true);
+    }
+}
+
 impl Room {
-    /// A mirror's start: follow the home's frames, and take its state before anything else.
-    pub(super) fn start_mirror(&mut self, ctx: &mut Context<Self>) {
+    /// Events up to `seq` are behind; the recent chats stay for `welcome`.
+    fn restart_history_at(&mut self, seq: u64) {
+        let recent: Vec<_> = self.history.recent_chats().into_iter().map(|c| (c.seq, c)).collect();
+        self.history.start_at(seq, recent);
+    }
+
+    /// A home starting (or taking over): it numbers on from the last seq the room reached,
+    /// before any other command, and, when it takes over, every viewer starts again there.
+    fn number_on(&mut self, ctx: &mut Context<Self>, took_over: bool) {
+        let Role::Home(link) = &self.role else { return };
+        let link = link.clone();
+        let stored = link.numbered_from(self.info.id);
+        ctx.wait(stored.into_actor(self).map(move |stored, act, _| {
+            let from = stored.max(act.history.last_seq());
+            if from == 0 {
+                return;
+            }
+            act.restart_history_at(from);
+            if took_over {
+                act.fan_out(&super::frames::bare("resync"));
+            }
+            link.resynced(act.info.id, from);
+        }));
+    }
+
+    /// A linked actor's start: a home numbers on from the room's last seq; a mirror follows the
+    /// home's frames and takes its state, before anything else.
+    pub(super) fn start_linked(&mut self, ctx: &mut Context<Self>) {
+        if matches!(self.role, Role::Home(_)) {
+            self.number_on(ctx, false);
+        }
         let Role::Mirror(link) = &self.role else { return };
         let follow = link.follow(self.info.id);
         ctx.wait(follow.into_actor(self).map(|state, act, _| match state {

@@ -6,7 +6,7 @@ mod history;
 mod link;
 mod messages;
 
-pub use link::{ChatAs, HomeState, RecordFor, Recorded, Role, RoomLink, TakeState};
+pub use link::{BecomeHome, ChatAs, HomeState, RecordFor, Recorded, Role, RoomLink, TakeState};
 pub use messages::*;
 
 use super::frames;
@@ -316,7 +316,7 @@ impl Actor for Room {
             self.start_tick(ctx);
             self.load_ranking(ctx);
             self.load_mutes(ctx);
-            self.start_mirror(ctx);
+            self.start_linked(ctx);
         }
     }
 
