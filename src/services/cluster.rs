@@ -122,6 +122,25 @@ impl Cluster {
         Ok(if self.home_of(room).await? == self.inner.me { Role::Home(link) } else { Role::Mirror(link) })
     }
 
+    /// Runs `cmd` on `room`'s home: here, or asked of the node that is. None: the home is
+    /// moving (or did not answer in time).
+    pub async fn moderate(
+        &self,
+        svc: &super::Services,
+        r: &crate::storage::entities::rooms::Model,
+        cmd: room::Moderate,
+    ) -> anyhow::Result<Option<bool>> {
+        let home = self.home_of(r.id).await?;
+        if home == self.inner.me {
+            let addr = super::live_room::room_actor(svc, r).await.map_err(|e| anyhow::anyhow!("{e:?}"))?;
+            return Ok(addr.send(cmd).await?);
+        }
+        Ok(match self.ask(&home, r.id, Ask::Moderate(cmd)).await {
+            Some(Answer::Moderated(done)) => done,
+            _ => None,
+        })
+    }
+
     /// Sends `ask` about `room` to node `to` and waits for its answer (None: none in time).
     async fn ask(&self, to: &str, room: i64, ask: Ask) -> Option<Answer> {
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
@@ -149,13 +168,11 @@ impl Cluster {
         tokio::spawn(async move {
             while let Some(h) = heard.recv().await {
                 match h {
-                    Heard::Room { room, payload } => match decode_frame(&payload) {
-                        Some(rec) => {
-                            if let Some(addr) = svc.rooms.get(room) {
-                                addr.do_send(rec);
-                            }
-                        }
-                        None => tracing::warn!(room, "bus: a room frame that does not decode"),
+                    Heard::Room { room, payload } => match (decode_frame(&payload), svc.rooms.get(room)) {
+                        (Some(RoomHeard::Frame(rec)), Some(addr)) => addr.do_send(rec),
+                        (Some(RoomHeard::Kick(user_id)), Some(addr)) => addr.do_send(room::KickHere { user_id }),
+                        (Some(_), None) => {}
+                        (None, _) => tracing::warn!(room, "bus: a room frame that does not decode"),
                     },
                     Heard::Node { payload } => match serde_json::from_slice::<Envelope>(&payload) {
                         Ok(Envelope::Answer { id, answer }) => {
@@ -231,6 +248,20 @@ impl Cluster {
                     };
                     let answer = Answer::Chat(res.unwrap_or_else(|| Err(unavailable())));
                     me.send(&from, &Envelope::Answer { id, answer });
+                });
+            }
+            Ask::Moderate(cmd) => {
+                let queued = running.map(|a| a.send(cmd.clone()));
+                tokio::spawn(async move {
+                    let done = match queued {
+                        Some(q) => q.await.ok().flatten(),
+                        None => match Self::home_actor(&svc, room).await {
+                            Some(a) => a.send(cmd).await.ok().flatten(),
+                            // A closed room: nothing left to moderate.
+                            None => Some(false),
+                        },
+                    };
+                    me.send(&from, &Envelope::Answer { id, answer: Answer::Moderated(done) });
                 });
             }
             Ask::State => {
@@ -314,6 +345,8 @@ enum Ask {
     Chat { user: UserRef, text: String },
     /// Where the room stands (a mirror starting).
     State,
+    /// Moderation (or the close) asked of the asking node.
+    Moderate(room::Moderate),
 }
 
 /// The answer to an `Ask`.
@@ -321,6 +354,8 @@ enum Ask {
 enum Answer {
     Chat(Result<(), Refusal>),
     State(Option<HomeState>),
+    /// None: the home is moving; ask again.
+    Moderated(Option<bool>),
 }
 
 /// What one node tells another about a room, with no answer.
@@ -346,8 +381,15 @@ fn unavailable() -> Refusal {
     }
 }
 
-/// A recorded frame on a room's channel: its seq, a newline, `e` (an event) or `r` (a resync
-/// from a home that took over), a newline, its chat line as JSON (empty when it is not a
+/// What a room's channel carries.
+enum RoomHeard {
+    Frame(room::Recorded),
+    /// The home kicked this user: their sockets close on every node.
+    Kick(i64),
+}
+
+/// A message on a room's channel: a number (the seq; a user id for `k`), a newline, `e` (an
+/// event), `r` (a resync from a home that took over) or `k` (a kick), a newline, its chat line as JSON (empty when it is not a
 /// chat), a newline, then the frame's bytes exactly as the home encoded them.
 fn encode_frame(seq: u64, frame: &ByteString, chat: Option<&ChatLine>, resync: bool) -> Vec<u8> {
     let chat = chat.and_then(|c| serde_json::to_vec(c).ok()).unwrap_or_default();
@@ -362,18 +404,24 @@ fn encode_frame(seq: u64, frame: &ByteString, chat: Option<&ChatLine>, resync: b
     out
 }
 
-fn decode_frame(payload: &[u8]) -> Option<room::Recorded> {
+fn encode_kick(user_id: i64) -> Vec<u8> {
+    format!("{user_id}\nk\n\n").into_bytes()
+}
+
+fn decode_frame(payload: &[u8]) -> Option<RoomHeard> {
     let mut parts = payload.splitn(4, |b| *b == b'\n');
-    let seq = std::str::from_utf8(parts.next()?).ok()?.parse().ok()?;
+    let number = std::str::from_utf8(parts.next()?).ok()?;
     let resync = match parts.next()? {
         b"e" => false,
         b"r" => true,
+        b"k" => return Some(RoomHeard::Kick(number.parse().ok()?)),
         _ => return None,
     };
+    let seq = number.parse().ok()?;
     let chat = parts.next()?;
     let chat = if chat.is_empty() { None } else { Some(serde_json::from_slice(chat).ok()?) };
     let frame = ByteString::try_from(parts.next()?.to_vec()).ok()?;
-    Some(room::Recorded { seq, frame, chat, resync })
+    Some(RoomHeard::Frame(room::Recorded { seq, frame, chat, resync }))
 }
 
 /// The cluster as a room's actor sees it (`actors::room::link`).
@@ -392,6 +440,10 @@ impl RoomLink for Link {
                 0
             })
         })
+    }
+
+    fn kicked(&self, room: i64, user: i64) {
+        self.0.inner.bus.to_room(room, encode_kick(user), None);
     }
 
     fn resynced(&self, room: i64, seq: u64) {
@@ -456,9 +508,11 @@ mod tests {
             from: UserRef { id: 3, nickname: "x".into() },
             text: "a\nb".into(),
         };
-        let r = decode_frame(&encode_frame(7, &frame, Some(&chat), false)).unwrap();
+        let Some(RoomHeard::Frame(r)) = decode_frame(&encode_frame(7, &frame, Some(&chat), false)) else { panic!() };
         assert_eq!((r.seq, &r.frame, r.chat.as_ref(), r.resync), (7, &frame, Some(&chat), false));
-        let r = decode_frame(&encode_frame(8, &frame, None, true)).unwrap();
+        let Some(RoomHeard::Frame(r)) = decode_frame(&encode_frame(8, &frame, None, true)) else { panic!() };
         assert_eq!((r.seq, r.chat, r.resync), (8, None, true));
+        assert!(matches!(decode_frame(&encode_kick(42)), Some(RoomHeard::Kick(42))));
+        assert!(decode_frame(b"7\nx\n\n{}").is_none());
     }
 }

@@ -28,6 +28,16 @@ fn mailbox(e: actix::MailboxError) -> AppError {
     AppError::internal(anyhow::anyhow!("room actor unavailable: {e}"))
 }
 
+/// Runs `cmd` in the room's actor: this node's on one node; the room's home's in a cluster,
+/// wherever the request came in. Answers `DeleteMessage`'s finding (true otherwise).
+pub async fn in_room(svc: &Services, r: &room_rows::Model, cmd: room::Moderate) -> AppResult<bool> {
+    let done = match &svc.cluster {
+        None => room_actor(svc, r).await?.send(cmd).await.map_err(mailbox)?,
+        Some(c) => c.moderate(svc, r, cmd).await.map_err(AppError::internal)?,
+    };
+    done.ok_or_else(|| AppError::Unavailable("the room is moving to another server; try again".into()))
+}
+
 /// Mutes `user_id`'s chat for `seconds` (already checked); the room sees `muted`. Answers
 /// until when (ms).
 pub async fn mute(svc: &Services, by: Moderator, room_id: i64, user_id: i64, seconds: i64) -> AppResult<i64> {
@@ -35,7 +45,7 @@ pub async fn mute(svc: &Services, by: Moderator, room_id: i64, user_id: i64, sec
     require(by, &r)?;
     let until = now_ms() + seconds * 1000;
     mutes::mute(&svc.b.db, r.id, user_id, until).await?;
-    room_actor(svc, &r).await?.send(room::Mute { user_id, until_ms: until }).await.map_err(mailbox)?;
+    in_room(svc, &r, room::Moderate::Mute(room::Mute { user_id, until_ms: until })).await?;
     Ok(until)
 }
 
@@ -44,7 +54,7 @@ pub async fn unmute(svc: &Services, by: Moderator, room_id: i64, user_id: i64) -
     let r = live_room(svc, room_id).await?;
     require(by, &r)?;
     mutes::unmute(&svc.b.db, r.id, user_id).await?;
-    room_actor(svc, &r).await?.send(room::Unmute { user_id }).await.map_err(mailbox)?;
+    in_room(svc, &r, room::Moderate::Unmute(room::Unmute { user_id })).await?;
     Ok(())
 }
 
@@ -58,7 +68,7 @@ pub async fn kick(svc: &Services, by: Moderator, room_id: i64, user_id: i64, ban
     if ban {
         rooms::ban(&svc.b.db, r.id, user_id).await?;
     }
-    room_actor(svc, &r).await?.send(room::Kick { user_id }).await.map_err(mailbox)?;
+    in_room(svc, &r, room::Moderate::Kick(room::Kick { user_id })).await?;
     Ok(())
 }
 
@@ -75,7 +85,7 @@ pub async fn slow_mode(svc: &Services, by: Moderator, room_id: i64, seconds: i64
     let r = live_room(svc, room_id).await?;
     require(by, &r)?;
     rooms::set_slow_mode(&svc.b.db, r.id, seconds).await?;
-    room_actor(svc, &r).await?.send(room::SlowMode { seconds }).await.map_err(mailbox)?;
+    in_room(svc, &r, room::Moderate::SlowMode(room::SlowMode { seconds })).await?;
     Ok(())
 }
 
@@ -83,7 +93,7 @@ pub async fn slow_mode(svc: &Services, by: Moderator, room_id: i64, seconds: i64
 pub async fn delete_message(svc: &Services, by: Moderator, room_id: i64, seq: u64) -> AppResult<()> {
     let r = live_room(svc, room_id).await?;
     require(by, &r)?;
-    let found = room_actor(svc, &r).await?.send(room::DeleteMessage { seq }).await.map_err(mailbox)?;
+    let found = in_room(svc, &r, room::Moderate::Delete(room::DeleteMessage { seq })).await?;
     if found {
         Ok(())
     } else {

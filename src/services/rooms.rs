@@ -107,6 +107,13 @@ pub async fn finish_close(svc: &Services, r: &room_rows::Model) -> AppResult<()>
     svc.rooms.closing(r.id);
     let pk = super::pk::on_room_closing(svc, r).await;
     let rain = super::rain::on_room_closing(svc, r.id).await;
+    // In a cluster the room's home closes it for every node (its `room_closed` closes the
+    // mirrors); this node's own actor closes after, as on one node.
+    if let Some(c) = &svc.cluster {
+        if let Err(e) = c.moderate(svc, r, crate::actors::room::Moderate::Close).await {
+            tracing::warn!(room = r.id, error = %e, "the room's home did not hear the close");
+        }
+    }
     svc.rooms.close(r.id).await;
     svc.room_list.invalidate();
     pk.and(rain)

@@ -366,3 +366,79 @@ async fn when_the_home_dies_a_survivor_takes_the_room_over_and_its_viewers_resyn
         storage.cleanup().await;
     }
 }
+
+#[actix_web::test]
+async fn moderation_asked_of_any_node_holds_for_viewers_on_every_node() {
+    use serde_json::json;
+    for set in cluster_sets() {
+        let storage = Storage::fresh(set).await;
+        let nodes = spawn_cluster(&storage, &["node-a", "node-b", "node-c"]).await;
+        until_listed(&[&nodes[0], &nodes[1], &nodes[2]], &["node-a", "node-b", "node-c"]).await;
+        let (anchor, _) = nodes[0].new_user().await;
+        let room = nodes[0].open_room(&anchor, "normal").await;
+        let home = nodes[0].state.svc.cluster.as_ref().unwrap().home_of(room).await.unwrap();
+        let id = |n: &TestApp| n.state.svc.cluster.as_ref().unwrap().node_id().to_owned();
+        // The viewer sits on a mirror; the anchor moderates through another node.
+        let (vi, mi) = {
+            let mirrors: Vec<usize> = (0..3).filter(|i| id(&nodes[*i]) != home).collect();
+            (mirrors[0], mirrors[1])
+        };
+        let (viewer, viewer_id) = nodes[vi].new_user().await;
+        let (mut ws, _) = nodes[vi].join(room, &viewer).await;
+        let (watcher, _) = nodes[mi].new_user().await;
+        let (mut watching, _) = nodes[mi].join(room, &watcher).await;
+        let by = &nodes[mi];
+
+        // A mute asked of one mirror stops the viewer's chat on the other.
+        let (s, b) =
+            by.post(&format!("/api/rooms/{room}/mutes"), &anchor, json!({"user_id": viewer_id, "seconds": 60})).await;
+        assert_eq!(s, 200, "{set:?}: {b}");
+        ws.expect("muted").await;
+        ws.chat("am I muted?").await;
+        let refusal = ws.expect("error").await;
+        assert_eq!(refusal["data"]["code"], "muted", "{set:?}: {refusal}");
+        let (s, _) = by.delete(&format!("/api/rooms/{room}/mutes/{viewer_id}"), &anchor).await;
+        assert_eq!(s.as_u16() / 100, 2);
+
+        // A chat deleted through the other mirror leaves every node's history.
+        ws.chat("delete me").await;
+        let chat = watching.expect("chat").await;
+        let seq = chat["seq"].as_u64().unwrap();
+        let (s, b) = by.delete(&format!("/api/rooms/{room}/messages/{seq}"), &anchor).await;
+        assert_eq!(s.as_u16() / 100, 2, "{set:?}: {b}");
+        ws.expect("chat_deleted").await;
+        let (late, _) = nodes[vi].new_user().await;
+        let (_l, welcome) = nodes[vi].join(room, &late).await;
+        assert!(welcome["data"]["recent"].as_array().unwrap().iter().all(|c| c["seq"] != seq), "{set:?}: {welcome}");
+
+        // Slow mode set through one node is enforced for a viewer on another.
+        let (s, _) = by
+            .call(
+                reqwest::Method::PUT,
+                &format!("/api/rooms/{room}/slow-mode"),
+                Some(&anchor),
+                Some(json!({"seconds": 30})),
+            )
+            .await;
+        assert_eq!(s.as_u16() / 100, 2);
+        ws.expect("slow_mode").await;
+        // Its last chat was a moment ago.
+        ws.chat("too soon").await;
+        assert_eq!(ws.expect("error").await["data"]["code"], "slow_mode", "{set:?}");
+
+        // A kick asked of one mirror closes the viewer's socket on the other.
+        let (s, _) = by.post(&format!("/api/rooms/{room}/kicks"), &anchor, json!({"user_id": viewer_id})).await;
+        assert_eq!(s.as_u16() / 100, 2);
+        assert_eq!(ws.expect_close().await, 4003, "{set:?}");
+
+        // The close, asked of whichever node, closes every node's sockets.
+        let (s, _) = by.delete(&format!("/api/rooms/{room}"), &anchor).await;
+        assert_eq!(s.as_u16() / 100, 2);
+        watching.expect("room_closed").await;
+        assert_eq!(watching.expect_close().await, 4004, "{set:?}");
+        for n in &nodes {
+            n.stop().await;
+        }
+        storage.cleanup().await;
+    }
+}

@@ -34,6 +34,8 @@ pub trait RoomLink: Send + Sync + 'static {
     fn unfollow(&self, room: i64);
     /// Home starting: the last seq the room's previous home stored (0: none), to number on from.
     fn numbered_from(&self, room: i64) -> BoxFuture<'static, u64>;
+    /// Home: `user` was kicked; the mirrors close the user's sockets too.
+    fn kicked(&self, room: i64, user: i64);
     /// Home: tells the mirrors that events up to `seq` may be missing (a home taking over);
     /// they and their viewers start again from there (`resync`).
     fn resynced(&self, room: i64, seq: u64);
@@ -93,6 +95,67 @@ pub struct Recorded {
     pub resync: bool,
 }
 
+/// Mirror: the home kicked `user_id`: the user's sockets here close too.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "()")]
+pub struct KickHere {
+    pub user_id: i64,
+}
+
+/// A moderation command (or the room's close), run by the room's home wherever it was asked:
+/// one message that crosses nodes. The answer is `DeleteMessage`'s (true otherwise); None
+/// when this actor is a mirror that has just been named the home (asked again, it answers).
+#[derive(Debug, Clone, Serialize, Deserialize, Message)]
+#[rtype(result = "Option<bool>")]
+pub enum Moderate {
+    Mute(super::Mute),
+    Unmute(super::Unmute),
+    Kick(super::Kick),
+    SlowMode(super::SlowMode),
+    Delete(super::DeleteMessage),
+    Close,
+}
+
+impl Handler<Moderate> for Room {
+    type Result = Option<bool>;
+    fn handle(&mut self, msg: Moderate, ctx: &mut Context<Self>) -> Option<bool> {
+        if matches!(self.role, Role::Mirror(_)) {
+            ctx.notify(BecomeHome);
+            return None;
+        }
+        Some(match msg {
+            Moderate::Mute(m) => {
+                <Self as Handler<super::Mute>>::handle(self, m, ctx);
+                true
+            }
+            Moderate::Unmute(m) => {
+                <Self as Handler<super::Unmute>>::handle(self, m, ctx);
+                true
+            }
+            Moderate::Kick(m) => {
+                <Self as Handler<super::Kick>>::handle(self, m, ctx);
+                true
+            }
+            Moderate::SlowMode(m) => {
+                <Self as Handler<super::SlowMode>>::handle(self, m, ctx);
+                true
+            }
+            Moderate::Delete(m) => <Self as Handler<super::DeleteMessage>>::handle(self, m, ctx),
+            Moderate::Close => {
+                <Self as Handler<super::Close>>::handle(self, super::Close, ctx);
+                true
+            }
+        })
+    }
+}
+
+impl Handler<KickHere> for Room {
+    type Result = ();
+    fn handle(&mut self, msg: KickHere, _: &mut Context<Self>) {
+        self.close_user(msg.user_id, crate::actors::hub::close::KICKED);
+    }
+}
+
 /// A mirror whose room's home died, now named the home: it numbers on from where the room was.
 #[derive(Debug, Clone, Message)]
 #[rtype(result = "()")]
@@ -138,7 +201,7 @@ impl Handler<RecordFor> for Room {
 
 impl Handler<Recorded> for Room {
     type Result = ();
-    fn handle(&mut self, msg: Recorded, _: &mut Context<Self>) {
+    fn handle(&mut self, msg: Recorded, ctx: &mut Context<Self>) {
         if msg.resync {
             self.restart_history_at(msg.seq);
             self.fan_out(&msg.frame);
@@ -155,8 +218,12 @@ impl Handler<Recorded> for Room {
             self.fan_out(&super::frames::bare("resync"));
         }
         let chat = msg.chat.map(|data| super::RecentChat { data, seq: msg.seq, kind: "chat" });
+        self.follow_state(&msg.frame);
         self.history.push(msg.seq, msg.frame.clone(), chat);
         self.fan_out(&msg.frame);
+        if msg.frame.starts_with(r#"{"type":"room_closed""#) {
+            self.close_here(ctx);
+        }
     }
 }
 
@@ -171,7 +238,29 @@ impl Handler<BecomeHome> for Room {
     }
 }
 
+/// The parts of a frame a mirror keeps state from (most frames are none of these, and are told
+/// apart by their first bytes without parsing).
+#[derive(Deserialize)]
+struct StateFrame {
+    data: serde_json::Value,
+}
+
 impl Room {
+    /// What the home changed along with an event, kept by the mirror for its own `welcome`
+    /// and history: a deleted chat leaves the history, slow mode shows in `welcome`.
+    fn follow_state(&mut self, frame: &ByteString) {
+        let data = || serde_json::from_str::<StateFrame>(frame).ok().map(|f| f.data);
+        if frame.starts_with(r#"{"type":"chat_deleted""#) {
+            if let Some(seq) = data().and_then(|d| d["seq"].as_u64()) {
+                self.history.delete_chat(seq);
+            }
+        } else if frame.starts_with(r#"{"type":"slow_mode""#) {
+            if let Some(s) = data().and_then(|d| d["seconds"].as_i64()) {
+                self.info.slow_mode_s = s;
+            }
+        }
+    }
+
     /// Events up to `seq` are behind; the recent chats stay for `welcome`.
     fn restart_history_at(&mut self, seq: u64) {
         let recent: Vec<_> = self.history.recent_chats().into_iter().map(|c| (c.seq, c)).collect();

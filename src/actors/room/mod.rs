@@ -6,7 +6,7 @@ mod history;
 mod link;
 mod messages;
 
-pub use link::{BecomeHome, ChatAs, HomeState, RecordFor, Recorded, Role, RoomLink, TakeState};
+pub use link::{BecomeHome, ChatAs, HomeState, KickHere, Moderate, RecordFor, Recorded, Role, RoomLink, TakeState};
 pub use messages::*;
 
 use super::frames;

@@ -68,6 +68,10 @@ impl Handler<Kick> for Room {
     type Result = ();
     fn handle(&mut self, msg: Kick, _: &mut Context<Self>) {
         self.close_user(msg.user_id, close::KICKED);
+        // The user's sockets on the other nodes close too.
+        if let crate::actors::room::Role::Home(link) = &self.role {
+            link.kicked(self.info.id, msg.user_id);
+        }
     }
 }
 
@@ -96,7 +100,22 @@ impl Handler<Close> for Room {
         if self.closed {
             return;
         }
-        self.publish(RoomClosed {}.into());
+        // A mirror closes when its home's `room_closed` reaches it (`link::Recorded`), or when
+        // this node's close closes it; the home alone numbers the event.
+        if !matches!(self.role, crate::actors::room::Role::Mirror(_)) {
+            self.publish(RoomClosed {}.into());
+        }
+        self.close_here(ctx);
+    }
+}
+
+impl Room {
+    /// Closes the room on this node: its sockets close with 4004, and the actor stops once the
+    /// last address is dropped.
+    pub(in crate::actors::room) fn close_here(&mut self, ctx: &mut Context<Self>) {
+        if self.closed {
+            return;
+        }
         self.closed = true;
         self.gauges.closed.store(true, std::sync::atomic::Ordering::Release);
         crate::metrics::ROOMS.dec();
