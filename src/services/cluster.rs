@@ -171,6 +171,7 @@ impl Cluster {
                     Heard::Room { room, payload } => match (decode_frame(&payload), svc.rooms.get(room)) {
                         (Some(RoomHeard::Frame(rec)), Some(addr)) => addr.do_send(rec),
                         (Some(RoomHeard::Kick(user_id)), Some(addr)) => addr.do_send(room::KickHere { user_id }),
+                        (Some(RoomHeard::Unnumbered(u)), Some(addr)) => addr.do_send(u),
                         (Some(_), None) => {}
                         (None, _) => tracing::warn!(room, "bus: a room frame that does not decode"),
                     },
@@ -199,11 +200,12 @@ impl Cluster {
             while members.changed().await.is_ok() {
                 let now: Vec<String> = members.borrow().iter().map(|m| m.id.clone()).collect();
                 let lost = before.iter().any(|id| !now.contains(id));
-                before = now;
+                before = now.clone();
                 if !lost {
                     continue;
                 }
                 for (room, addr) in svc.rooms.all() {
+                    addr.do_send(room::LiveNodes(now.clone()));
                     match me.home_of(room).await {
                         Ok(home) if home == me.inner.me => addr.do_send(room::BecomeHome),
                         Ok(_) => {}
@@ -281,7 +283,16 @@ impl Cluster {
     }
 
     fn told(&self, svc: &super::Services, room: i64, tell: Tell) {
-        let Tell::Record { event, chat } = tell;
+        let (event, chat) = match tell {
+            Tell::Record { event, chat } => (event, chat),
+            Tell::Counts { node, online, likes } => {
+                // Only a running home counts; a home that starts hears again within 5 s.
+                if let Some(a) = svc.rooms.get(room) {
+                    a.do_send(room::Counts { node, online, likes });
+                }
+                return;
+            }
+        };
         let msg = room::RecordFor { event, chat };
         match svc.rooms.get(room) {
             Some(a) => a.do_send(msg),
@@ -363,6 +374,8 @@ enum Answer {
 enum Tell {
     /// An event raised on the telling node, for the home to record.
     Record { event: RoomEvent, chat: Option<ChatLine> },
+    /// The telling node's viewers of the room, and the likes it received.
+    Counts { node: String, online: usize, likes: u64 },
 }
 
 /// A message on a node's channel.
@@ -384,13 +397,22 @@ fn unavailable() -> Refusal {
 /// What a room's channel carries.
 enum RoomHeard {
     Frame(room::Recorded),
+    /// An un-numbered snapshot (`online`, `likes`).
+    Unnumbered(room::Unnumbered),
     /// The home kicked this user: their sockets close on every node.
     Kick(i64),
 }
 
 /// A message on a room's channel: a number (the seq; a user id for `k`), a newline, `e` (an
-/// event), `r` (a resync from a home that took over) or `k` (a kick), a newline, its chat line as JSON (empty when it is not a
+/// event), `r` (a resync from a home that took over), `u` (an un-numbered snapshot; the number
+/// is 0) or `k` (a kick), a newline, its chat line as JSON (empty when it is not a
 /// chat), a newline, then the frame's bytes exactly as the home encoded them.
+fn encode_unnumbered(frame: &ByteString) -> Vec<u8> {
+    let mut out = b"0\nu\n\n".to_vec();
+    out.extend_from_slice(frame.as_bytes());
+    out
+}
+
 fn encode_frame(seq: u64, frame: &ByteString, chat: Option<&ChatLine>, resync: bool) -> Vec<u8> {
     let chat = chat.and_then(|c| serde_json::to_vec(c).ok()).unwrap_or_default();
     let mut out = Vec::with_capacity(24 + chat.len() + frame.len());
@@ -415,6 +437,11 @@ fn decode_frame(payload: &[u8]) -> Option<RoomHeard> {
         b"e" => false,
         b"r" => true,
         b"k" => return Some(RoomHeard::Kick(number.parse().ok()?)),
+        b"u" => {
+            parts.next()?;
+            let frame = ByteString::try_from(parts.next()?.to_vec()).ok()?;
+            return Some(RoomHeard::Unnumbered(room::Unnumbered { frame }));
+        }
         _ => return None,
     };
     let seq = number.parse().ok()?;
@@ -440,6 +467,20 @@ impl RoomLink for Link {
                 0
             })
         })
+    }
+
+    fn snapshot(&self, room: i64, frame: &ByteString) {
+        self.0.inner.bus.to_room(room, encode_unnumbered(frame), None);
+    }
+
+    fn counts(&self, room: i64, online: usize, likes: u64) {
+        let c = self.0.clone();
+        tokio::spawn(async move {
+            if let Ok(home) = c.home_of(room).await {
+                let node = c.inner.me.clone();
+                c.send(&home, &Envelope::Tell { room, tell: Tell::Counts { node, online, likes } });
+            }
+        });
     }
 
     fn kicked(&self, room: i64, user: i64) {
@@ -513,6 +554,8 @@ mod tests {
         let Some(RoomHeard::Frame(r)) = decode_frame(&encode_frame(8, &frame, None, true)) else { panic!() };
         assert_eq!((r.seq, r.chat, r.resync), (8, None, true));
         assert!(matches!(decode_frame(&encode_kick(42)), Some(RoomHeard::Kick(42))));
+        let Some(RoomHeard::Unnumbered(u)) = decode_frame(&encode_unnumbered(&frame)) else { panic!() };
+        assert_eq!(u.frame, frame);
         assert!(decode_frame(b"7\nx\n\n{}").is_none());
     }
 }

@@ -442,3 +442,49 @@ async fn moderation_asked_of_any_node_holds_for_viewers_on_every_node() {
         storage.cleanup().await;
     }
 }
+
+/// Waits for a frame of `kind` whose `data[field]` is `want` (earlier ones may say less).
+async fn until_frame(ws: &mut crate::ws_client::Ws, kind: &str, field: &str, want: u64) {
+    loop {
+        let f = ws.expect(kind).await;
+        if f["data"][field].as_u64() == Some(want) {
+            return;
+        }
+    }
+}
+
+#[actix_web::test]
+async fn online_and_likes_count_viewers_and_likes_on_every_node() {
+    use serde_json::json;
+    for set in cluster_sets() {
+        let storage = Storage::fresh(set).await;
+        let nodes = spawn_cluster(&storage, &["node-a", "node-b", "node-c"]).await;
+        until_listed(&[&nodes[0], &nodes[1], &nodes[2]], &["node-a", "node-b", "node-c"]).await;
+        let (anchor, _) = nodes[0].new_user().await;
+        let room = nodes[0].open_room(&anchor, "normal").await;
+        let mut sockets = Vec::new();
+        for n in &nodes {
+            let (t, _) = n.new_user().await;
+            sockets.push(n.join(room, &t).await.0);
+        }
+        for ws in sockets.iter_mut() {
+            until_frame(ws, "online", "count", 3).await;
+        }
+        // Likes sent on every node add up, and every node shows the total.
+        for ws in sockets.iter_mut() {
+            ws.send(json!({"type": "like", "data": {"count": 5}})).await;
+        }
+        for ws in sockets.iter_mut() {
+            until_frame(ws, "likes", "total", 15).await;
+        }
+        // A viewer leaving one node is counted out everywhere.
+        sockets.pop().unwrap().close().await;
+        for ws in sockets.iter_mut() {
+            until_frame(ws, "online", "count", 2).await;
+        }
+        for n in &nodes {
+            n.stop().await;
+        }
+        storage.cleanup().await;
+    }
+}

@@ -34,6 +34,10 @@ pub trait RoomLink: Send + Sync + 'static {
     fn unfollow(&self, room: i64);
     /// Home starting: the last seq the room's previous home stored (0: none), to number on from.
     fn numbered_from(&self, room: i64) -> BoxFuture<'static, u64>;
+    /// Home: an un-numbered snapshot (`online`, `likes`) for the mirrors' viewers.
+    fn snapshot(&self, room: i64, frame: &ByteString);
+    /// Mirror: its distinct viewers, and the likes it received since it last said, for the home.
+    fn counts(&self, room: i64, online: usize, likes: u64);
     /// Home: `user` was kicked; the mirrors close the user's sockets too.
     fn kicked(&self, room: i64, user: i64);
     /// Home: tells the mirrors that events up to `seq` may be missing (a home taking over);
@@ -93,6 +97,69 @@ pub struct Recorded {
     pub chat: Option<ChatLine>,
     /// A `resync` from a home that took the room over: the history starts again at `seq`.
     pub resync: bool,
+}
+
+/// Home: a mirror's viewers and the likes it received (`RoomLink::counts`).
+#[derive(Debug, Clone, Serialize, Deserialize, Message)]
+#[rtype(result = "()")]
+pub struct Counts {
+    pub node: String,
+    pub online: usize,
+    pub likes: u64,
+}
+
+/// Home: these are the live nodes; viewers counted on any other are gone with it.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "()")]
+pub struct LiveNodes(pub Vec<String>);
+
+/// Mirror: an un-numbered snapshot from the home (`online`, `likes`).
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "()")]
+pub struct Unnumbered {
+    pub frame: ByteString,
+}
+
+impl Handler<Counts> for Room {
+    type Result = ();
+    fn handle(&mut self, msg: Counts, _: &mut Context<Self>) {
+        if msg.likes > 0 {
+            self.likes += msg.likes;
+            self.likes_dirty = true;
+        }
+        if self.remote_online.insert(msg.node, msg.online) != Some(msg.online) {
+            self.online_changed();
+        }
+    }
+}
+
+impl Handler<LiveNodes> for Room {
+    type Result = ();
+    fn handle(&mut self, msg: LiveNodes, _: &mut Context<Self>) {
+        let before = self.remote_online.len();
+        self.remote_online.retain(|node, _| msg.0.contains(node));
+        if self.remote_online.len() != before {
+            self.online_changed();
+        }
+    }
+}
+
+impl Handler<Unnumbered> for Room {
+    type Result = ();
+    fn handle(&mut self, msg: Unnumbered, _: &mut Context<Self>) {
+        let data = || serde_json::from_str::<StateFrame>(&msg.frame).ok().map(|f| f.data);
+        if msg.frame.starts_with(r#"{"type":"online""#) {
+            if let Some(n) = data().and_then(|d| d["count"].as_u64()) {
+                self.home_online = Some(n as usize);
+                self.gauges.online.store(n as i64, std::sync::atomic::Ordering::Relaxed);
+            }
+        } else if msg.frame.starts_with(r#"{"type":"likes""#) {
+            if let Some(n) = data().and_then(|d| d["total"].as_u64()) {
+                self.likes = n;
+            }
+        }
+        self.fan_out(&msg.frame);
+    }
 }
 
 /// Mirror: the home kicked `user_id`: the user's sockets here close too.
@@ -234,6 +301,8 @@ impl Handler<BecomeHome> for Room {
         tracing::info!(room = self.info.id, "taking the room over as its home");
         link.unfollow(self.info.id);
         self.role = Role::Home(link.clone());
+        self.home_online = None;
+        self.online_changed();
         self.number_on(ctx, true);
     }
 }

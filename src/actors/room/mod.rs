@@ -6,7 +6,10 @@ mod history;
 mod link;
 mod messages;
 
-pub use link::{BecomeHome, ChatAs, HomeState, KickHere, Moderate, RecordFor, Recorded, Role, RoomLink, TakeState};
+pub use link::{
+    BecomeHome, ChatAs, Counts, HomeState, KickHere, LiveNodes, Moderate, RecordFor, Recorded, Role, RoomLink,
+    TakeState, Unnumbered,
+};
 pub use messages::*;
 
 use super::frames;
@@ -109,6 +112,14 @@ pub struct Room {
     tick: Option<SpawnHandle>,
     /// One node, or this room's home or a mirror of it in a cluster (`link`).
     role: Role,
+    /// Home: distinct viewers on each other node, as their mirrors last reported.
+    remote_online: HashMap<String, usize>,
+    /// Mirror: the room's total online, as the home last announced it.
+    home_online: Option<usize>,
+    /// Mirror: likes received here and not yet passed to the home.
+    likes_pending: u64,
+    /// Mirror: ticks since it last reported its counts to the home.
+    ticks_since_report: u32,
 }
 
 impl Room {
@@ -136,6 +147,10 @@ impl Room {
             stock_sent_ms: HashMap::new(),
             tick: None,
             role: Role::Single,
+            remote_online: HashMap::new(),
+            home_online: None,
+            likes_pending: 0,
+            ticks_since_report: 0,
         }
     }
 
@@ -145,8 +160,13 @@ impl Room {
         self
     }
 
+    /// Distinct viewers in the room: on one node, here; on a home, here and on every mirror;
+    /// on a mirror, what the home last announced (or, before that, here).
     fn online(&self) -> usize {
-        self.users.len()
+        match self.role {
+            Role::Mirror(_) => self.home_online.unwrap_or(self.users.len()),
+            _ => self.users.len() + self.remote_online.values().sum::<usize>(),
+        }
     }
 
     /// The contract's `room` object, for `welcome` only. It stays a JSON object: its keys come
@@ -191,6 +211,15 @@ impl Room {
         self.history.push(seq, frame.clone(), chat.map(|data| RecentChat { data, seq, kind: "chat" }));
         self.fan_out(&frame);
         seq
+    }
+
+    /// Sends an un-numbered snapshot (`online`, `likes`) to this node's sockets and, on a home,
+    /// to the mirrors'.
+    fn snapshot_out(&mut self, frame: &ByteString) {
+        if let Role::Home(link) = &self.role {
+            link.snapshot(self.info.id, frame);
+        }
+        self.fan_out(frame);
     }
 
     /// Sends one encoded frame to every socket; drops those that are too slow or gone.
@@ -242,15 +271,26 @@ impl Room {
     /// Once a second: coalesced `online` and `likes` snapshots, and the queue-depth gauge.
     /// Those two frames have no `seq` and are not recorded: they are snapshots, not room events.
     fn on_tick(&mut self) {
-        if self.online_dirty {
-            self.online_dirty = false;
-            let f = frames::encode("online", None, Some(&json!({"count": self.online()})));
-            self.fan_out(&f);
-        }
-        if self.likes_dirty {
-            self.likes_dirty = false;
-            let f = frames::encode("likes", None, Some(&json!({"total": self.likes})));
-            self.fan_out(&f);
+        if let Role::Mirror(link) = &self.role {
+            // The home counts the room: a mirror reports its viewers when they change (and now
+            // and then, so a new home hears of them) and passes its likes on.
+            self.ticks_since_report += 1;
+            if self.online_dirty || self.likes_pending > 0 || self.ticks_since_report >= 5 {
+                link.counts(self.info.id, self.users.len(), std::mem::take(&mut self.likes_pending));
+                self.online_dirty = false;
+                self.ticks_since_report = 0;
+            }
+        } else {
+            if self.online_dirty {
+                self.online_dirty = false;
+                let f = frames::encode("online", None, Some(&json!({"count": self.online()})));
+                self.snapshot_out(&f);
+            }
+            if self.likes_dirty {
+                self.likes_dirty = false;
+                let f = frames::encode("likes", None, Some(&json!({"total": self.likes})));
+                self.snapshot_out(&f);
+            }
         }
         let dirty: Vec<(i64, i64)> = self.stock_dirty.drain().collect();
         for (pid, left) in dirty {

@@ -163,6 +163,10 @@ impl Handler<Like> for Room {
     type Result = ();
     fn handle(&mut self, msg: Like, _: &mut Context<Self>) {
         timed("like", || {
+            if matches!(self.role, super::super::Role::Mirror(_)) {
+                self.likes_pending += msg.count.max(0) as u64;
+                return;
+            }
             self.likes += msg.count.max(0) as u64;
             self.likes_dirty = true;
         });
