@@ -9,6 +9,7 @@ mod ws_client;
 
 mod auth;
 mod cluster;
+mod cluster_processes;
 mod commerce;
 mod gifts;
 mod money;
