@@ -79,7 +79,11 @@ impl Application {
             notices,
             pk: crate::actors::pk::PkService::default(),
             rain: crate::actors::rain::RainService::default(),
-            presence: crate::actors::presence::Presence::new(backends.kv.clone()),
+            presence: if settings.cluster.enabled {
+                crate::actors::presence::Presence::new_as(backends.kv.clone(), settings.cluster.node_id.clone())
+            } else {
+                crate::actors::presence::Presence::new(backends.kv.clone())
+            },
             gifts: Arc::new(services::gift_catalogue::GiftCatalogue::new(backends.db.clone())),
             nicknames: Arc::new(services::nicknames::Nicknames::new(backends.db.clone())),
             desk: Arc::default(),

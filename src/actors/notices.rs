@@ -21,11 +21,17 @@ pub const RETRY_JOB: &str = "notice_retry";
 /// How long an unacked notice is kept for replay.
 const KEEP: Duration = Duration::from_secs(600);
 
+/// Delivers a notice to the user's sockets on the other nodes (a cluster; set once at start).
+pub trait Relay: Send + Sync + 'static {
+    fn elsewhere(&self, user_id: i64, frame: &ByteString);
+}
+
 #[derive(Clone)]
 pub struct Notices {
     pub hub: UserHub,
     kv: Arc<dyn Kv>,
     retry_after: Duration,
+    relay: Arc<std::sync::OnceLock<Arc<dyn Relay>>>,
 }
 
 fn key(user_id: i64) -> String {
@@ -34,7 +40,20 @@ fn key(user_id: i64) -> String {
 
 impl Notices {
     pub fn new(hub: UserHub, kv: Arc<dyn Kv>, retry_after: Duration) -> Self {
-        Self { hub, kv, retry_after }
+        Self { hub, kv, retry_after, relay: Arc::default() }
+    }
+
+    /// From now on notices reach the user's sockets on the other nodes too.
+    pub fn relay_with(&self, relay: Arc<dyn Relay>) {
+        let _ = self.relay.set(relay);
+    }
+
+    /// To the user's sockets here and, in a cluster, on the other nodes.
+    fn deliver(&self, user_id: i64, frame: &ByteString) {
+        self.hub.deliver(user_id, frame);
+        if let Some(r) = self.relay.get() {
+            r.elsewhere(user_id, frame);
+        }
     }
 
     /// Sends a notice of `kind` with `fields` (merged beside `id` and `kind`); returns its id.
@@ -50,7 +69,7 @@ impl Notices {
         let frame = frames::encode("notice", None, Some(&data));
         let stored = json!({"at": now_ms(), "frame": frame.to_string()}).to_string();
         self.kv.hset(&key(user_id), &id, &stored, Some(KEEP)).await?;
-        self.hub.deliver(user_id, &frame);
+        self.deliver(user_id, &frame);
         let (me, retry_id) = (self.clone(), id.clone());
         tokio::spawn(async move {
             tokio::time::sleep(me.retry_after).await;
@@ -91,7 +110,7 @@ impl Notices {
             if let Some(frame) =
                 serde_json::from_str::<Value>(&stored).ok().and_then(|v| v["frame"].as_str().map(str::to_owned))
             {
-                self.hub.deliver(user_id, &ByteString::from(frame));
+                self.deliver(user_id, &ByteString::from(frame));
             }
         }
         Ok(())

@@ -20,7 +20,12 @@ pub struct Presence {
 
 impl Presence {
     pub fn new(kv: Arc<dyn Kv>) -> Self {
-        Self { kv, node: uuid::Uuid::new_v4().simple().to_string()[..12].to_owned() }
+        Self::new_as(kv, uuid::Uuid::new_v4().simple().to_string()[..12].to_owned())
+    }
+
+    /// As node `node` (a cluster's `cluster.node_id`, so the other nodes can find its sockets).
+    pub fn new_as(kv: Arc<dyn Kv>, node: String) -> Self {
+        Self { kv, node }
     }
 
     /// A socket of `user` joined `room` (+1) or left it (-1). Off the hot path: spawned, and a

@@ -164,6 +164,7 @@ impl Cluster {
     pub fn serve(&self, svc: super::Services) {
         let Some(mut heard) = self.inner.heard.lock().take() else { return };
         self.take_over_when_nodes_go(svc.clone());
+        svc.notices.relay_with(Arc::new(NoticeRelay { cluster: self.clone(), presence: svc.presence.clone() }));
         let me = self.clone();
         tokio::spawn(async move {
             while let Some(h) = heard.recv().await {
@@ -285,6 +286,10 @@ impl Cluster {
     fn told(&self, svc: &super::Services, room: i64, tell: Tell) {
         let (event, chat) = match tell {
             Tell::Record { event, chat } => (event, chat),
+            Tell::Notice { user_id, frame } => {
+                svc.notices.hub.deliver(user_id, &ByteString::from(frame));
+                return;
+            }
             Tell::Counts { node, online, likes } => {
                 // Only a running home counts; a home that starts hears again within 5 s.
                 if let Some(a) = svc.rooms.get(room) {
@@ -376,6 +381,8 @@ enum Tell {
     Record { event: RoomEvent, chat: Option<ChatLine> },
     /// The telling node's viewers of the room, and the likes it received.
     Counts { node: String, online: usize, likes: u64 },
+    /// A notice for the user's sockets on this node (the room is 0).
+    Notice { user_id: i64, frame: String },
 }
 
 /// A message on a node's channel.
@@ -532,6 +539,29 @@ impl RoomLink for Link {
         let bus = self.0.inner.bus.clone();
         tokio::spawn(async move {
             let _ = bus.unfollow(room).await;
+        });
+    }
+}
+
+/// Notices for users whose sockets are on other nodes: presence (in Redis) says which nodes
+/// hold the user's sockets; each live one of them is told.
+struct NoticeRelay {
+    cluster: Cluster,
+    presence: crate::actors::presence::Presence,
+}
+
+impl crate::actors::notices::Relay for NoticeRelay {
+    fn elsewhere(&self, user_id: i64, frame: &ByteString) {
+        let (c, presence, frame) = (self.cluster.clone(), self.presence.clone(), frame.to_string());
+        tokio::spawn(async move {
+            let nodes = match presence.user_nodes(user_id).await {
+                Ok(n) => n,
+                Err(e) => return tracing::debug!(user_id, error = %e, "notice: presence unknown"),
+            };
+            let live = c.live();
+            for node in nodes.iter().filter(|n| **n != c.inner.me && live.iter().any(|m| m.id == **n)) {
+                c.send(node, &Envelope::Tell { room: 0, tell: Tell::Notice { user_id, frame: frame.clone() } });
+            }
         });
     }
 }

@@ -488,3 +488,34 @@ async fn online_and_likes_count_viewers_and_likes_on_every_node() {
         storage.cleanup().await;
     }
 }
+
+#[actix_web::test]
+async fn a_notice_raised_on_one_node_reaches_the_users_socket_on_another() {
+    use serde_json::json;
+    for set in cluster_sets() {
+        let storage = Storage::fresh(set).await;
+        let nodes = spawn_cluster(&storage, &["node-a", "node-b", "node-c"]).await;
+        until_listed(&[&nodes[0], &nodes[1], &nodes[2]], &["node-a", "node-b", "node-c"]).await;
+        let (a, b) = (&nodes[0], &nodes[1]);
+        let (anchor, _) = a.new_user().await;
+        let room = a.open_room(&anchor, "normal").await;
+        let product = a.approved_product(&anchor, 20, 5).await;
+        let (buyer, _) = a.new_user().await;
+        a.recharge(&buyer, 1).await;
+        // The buyer watches from node B; the order is placed and paid through node A.
+        let (mut ws, _) = b.join(room, &buyer).await;
+        let (s, _) =
+            a.post(&format!("/api/rooms/{room}/cart/items"), &buyer, json!({"product_id": product, "count": 1})).await;
+        assert_eq!(s, 200);
+        let (s, order) = a.post(&format!("/api/rooms/{room}/orders"), &buyer, json!({})).await;
+        assert_eq!(s, 201, "{order}");
+        let (s, paid) = a.post(&format!("/api/orders/{}/pay", order["id"]), &buyer, json!({})).await;
+        assert_eq!(s, 200, "{paid}");
+        let notice = ws.expect("notice").await;
+        assert_eq!(notice["data"]["kind"], "order_paid", "{set:?}: {notice}");
+        for n in &nodes {
+            n.stop().await;
+        }
+        storage.cleanup().await;
+    }
+}
