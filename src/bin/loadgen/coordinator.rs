@@ -60,10 +60,23 @@ async fn coordinator_main(a: &Args) {
     if workers > 200 {
         die("--workers is at most 200");
     }
-    let spid: u32 = match a.0.get("server-pid") {
-        Some(p) => p.parse().unwrap_or_else(|_| die("--server-pid")),
-        None => pid_of_port(server.port()).unwrap_or_else(|| die("no process listens on that port; give --server-pid")),
+    // A cluster: `--nodes a,b,c` spreads the workers' viewers over the nodes (worker k on node
+    // k mod n); logins, the room and the senders use `--addr`. CPU and memory are summed over
+    // every node's process.
+    let nodes: Vec<std::net::SocketAddr> = match a.0.get("nodes") {
+        Some(list) => list.split(',').map(loopback).collect(),
+        None => vec![server],
     };
+    let spids: Vec<u32> = match a.0.get("server-pid") {
+        Some(p) => vec![p.parse().unwrap_or_else(|_| die("--server-pid"))],
+        None => nodes
+            .iter()
+            .map(|n| pid_of_port(n.port()).unwrap_or_else(|| die("no process listens on that port; give --server-pid")))
+            .collect(),
+    };
+    let spid = spids[0];
+    let vm_kib = |_: u32, field: &str| spids.iter().map(|p| vm_kib(*p, field)).sum::<u64>();
+    let cpu_ticks_all = || spids.iter().map(|p| cpu_ticks(*p)).sum::<u64>();
     let tck = clk_tck();
     let http = http_client(None);
     let dir = std::path::PathBuf::from(a.str("dir", "/tmp/lg"));
@@ -103,7 +116,7 @@ async fn coordinator_main(a: &Args) {
                 "--workers".into(),
                 workers.to_string(),
                 "--addr".into(),
-                server.to_string(),
+                nodes[k % nodes.len()].to_string(),
                 "--room".into(),
                 room_id.to_string(),
                 "--viewers".into(),
@@ -193,7 +206,7 @@ async fn coordinator_main(a: &Args) {
     let period = Duration::from_secs_f64(senders as f64 / rate);
     let start = tokio::time::Instant::now() + Duration::from_millis(100);
     let end = start + Duration::from_secs(duration);
-    let cpu_s0 = cpu_ticks(spid);
+    let cpu_s0 = cpu_ticks_all();
     let cpu_g0: u64 = kids.iter().map(|c| cpu_ticks(c.pid)).sum::<u64>() + cpu_ticks(std::process::id());
     let busy0 = machine_busy_ticks();
     let hwm0 = vm_kib(spid, "VmHWM");
@@ -211,7 +224,7 @@ async fn coordinator_main(a: &Args) {
     for t in tasks {
         sws.push(t.await.expect("sender task"));
     }
-    let cpu_s1 = cpu_ticks(spid);
+    let cpu_s1 = cpu_ticks_all();
     let cpu_g1: u64 = kids.iter().map(|c| cpu_ticks(c.pid)).sum::<u64>() + cpu_ticks(std::process::id());
     let busy1 = machine_busy_ticks();
     let wall = t_run.elapsed().as_secs_f64();

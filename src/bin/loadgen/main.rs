@@ -18,7 +18,7 @@
 //! loadgen --addr 127.0.0.1:18080 --viewers 10000 --senders 10 --rate 50 --duration 10 --workers 4
 //! loadgen --addr 127.0.0.1:18080 --viewers 15000 --idle          # connect time and memory only
 //! ```
-//! Flags: --addr, --viewers V, --users U, --senders S, --rate R (chats/s, all senders),
+//! Flags: --addr, --nodes A,B,C (a cluster: viewers spread over the nodes), --viewers V, --users U, --senders S, --rate R (chats/s, all senders),
 //! --duration D (s, at most 30), --workers K, --conc C (connects in flight per worker),
 //! --grace G (s to wait for stragglers after the last send), --server-pid P (default: the
 //! process listening on the port), --idle, --settle (s before the idle RSS reading).
