@@ -519,3 +519,43 @@ async fn a_notice_raised_on_one_node_reaches_the_users_socket_on_another() {
         storage.cleanup().await;
     }
 }
+
+#[actix_web::test]
+async fn a_thousand_buyers_through_three_nodes_reserve_exactly_the_stock() {
+    use serde_json::json;
+    for set in cluster_sets() {
+        let storage = Storage::fresh(set).await;
+        let nodes = spawn_cluster(&storage, &["node-a", "node-b", "node-c"]).await;
+        until_listed(&[&nodes[0], &nodes[1], &nodes[2]], &["node-a", "node-b", "node-c"]).await;
+        let (anchor, _) = nodes[0].new_user().await;
+        let room = nodes[0].open_room(&anchor, "normal").await;
+        let product = nodes[0].approved_product(&anchor, 20, 37).await;
+        let buyers = futures_util::future::join_all((0..1000).map(|i| {
+            let n = &nodes[i % 3];
+            async move {
+                let (t, _) = n.new_user().await;
+                let (s, _) = n
+                    .post(&format!("/api/rooms/{room}/cart/items"), &t, json!({"product_id": product, "count": 1}))
+                    .await;
+                assert_eq!(s, 200);
+                (i % 3, t)
+            }
+        }))
+        .await;
+        // Everyone orders at once, each through the node they came in on.
+        let answers = futures_util::future::join_all(buyers.iter().map(|(k, t)| {
+            let n = &nodes[*k];
+            async move { n.post(&format!("/api/rooms/{room}/orders"), t, json!({})).await.0.as_u16() }
+        }))
+        .await;
+        let reserved = answers.iter().filter(|s| **s == 201).count();
+        let sold_out = answers.iter().filter(|s| **s == 409).count();
+        assert_eq!((reserved, sold_out), (37, 963), "{set:?}: exactly the stock, the rest sold out: {answers:?}");
+        let (_, shelf) = nodes[1].get(&format!("/api/rooms/{room}/products"), &anchor).await;
+        assert_eq!(shelf["items"][0]["left"], 0, "{set:?}: {shelf}");
+        for n in &nodes {
+            n.stop().await;
+        }
+        storage.cleanup().await;
+    }
+}
