@@ -141,6 +141,28 @@ impl Cluster {
         })
     }
 
+    /// The room's home when it is another node; None when it is this one.
+    pub async fn elsewhere(&self, room: i64) -> super::AppResult<Option<String>> {
+        let home = self.home_of(room).await.map_err(super::AppError::internal)?;
+        Ok((home != self.inner.me).then_some(home))
+    }
+
+    /// Runs `call` on `home` (the room's home) and answers what it answered there: its value,
+    /// or the same conflict; anything else the home met is `unavailable` here.
+    pub async fn on_home(&self, home: &str, room: i64, call: OnHome) -> super::AppResult<serde_json::Value> {
+        use super::AppError;
+        match self.ask(home, room, Ask::OnHome(call)).await {
+            Some(Answer::OnHome(Remote { ok: Some(v), .. })) => Ok(v),
+            Some(Answer::OnHome(Remote { code, message, .. })) => Err(match code {
+                ErrorCode::Forbidden => AppError::forbidden_as(code, message),
+                ErrorCode::NotFound => AppError::NotFound("room"),
+                ErrorCode::Internal | ErrorCode::Unavailable => AppError::Unavailable(message),
+                code => AppError::conflict(code, message),
+            }),
+            _ => Err(AppError::Unavailable("the room's server did not answer; try again".into())),
+        }
+    }
+
     /// Sends `ask` about `room` to node `to` and waits for its answer (None: none in time).
     async fn ask(&self, to: &str, room: i64, ask: Ask) -> Option<Answer> {
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
@@ -208,7 +230,12 @@ impl Cluster {
                 for (room, addr) in svc.rooms.all() {
                     addr.do_send(room::LiveNodes(now.clone()));
                     match me.home_of(room).await {
-                        Ok(home) if home == me.inner.me => addr.do_send(room::BecomeHome),
+                        Ok(home) if home == me.inner.me => {
+                            addr.do_send(room::BecomeHome);
+                            if let Err(e) = super::rain::resume_here(&svc, room).await {
+                                tracing::warn!(room, error = %e, "the room's rain did not resume here");
+                            }
+                        }
                         Ok(_) => {}
                         Err(e) => tracing::warn!(room, error = %e, "no new home for the room"),
                     }
@@ -265,6 +292,23 @@ impl Cluster {
                         },
                     };
                     me.send(&from, &Envelope::Answer { id, answer: Answer::Moderated(done) });
+                });
+            }
+            Ask::OnHome(call) => {
+                tokio::spawn(async move {
+                    let res = match call {
+                        OnHome::StartRain { user_id } => super::rain::start(&svc, user_id, room)
+                            .await
+                            .and_then(|v| serde_json::to_value(v).map_err(super::AppError::internal)),
+                        OnHome::Grab { user_id } => super::rain::grab(&svc, user_id, room)
+                            .await
+                            .and_then(|v| serde_json::to_value(v).map_err(super::AppError::internal)),
+                    };
+                    let remote = match res {
+                        Ok(v) => Remote { ok: Some(v), code: ErrorCode::Internal, message: String::new() },
+                        Err(e) => Remote { ok: None, code: e.code(), message: e.to_string() },
+                    };
+                    me.send(&from, &Envelope::Answer { id, answer: Answer::OnHome(remote) });
                 });
             }
             Ask::State => {
@@ -363,6 +407,23 @@ enum Ask {
     State,
     /// Moderation (or the close) asked of the asking node.
     Moderate(room::Moderate),
+    /// A service call that runs on the room's home.
+    OnHome(OnHome),
+}
+
+/// Calls a node makes on the room's home, where the room's rain is handed out.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum OnHome {
+    StartRain { user_id: i64 },
+    Grab { user_id: i64 },
+}
+
+/// A service call's answer across nodes: its value as JSON, or the contract error it gave.
+#[derive(Debug, Serialize, Deserialize)]
+struct Remote {
+    ok: Option<serde_json::Value>,
+    code: ErrorCode,
+    message: String,
 }
 
 /// The answer to an `Ask`.
@@ -372,6 +433,7 @@ enum Answer {
     State(Option<HomeState>),
     /// None: the home is moving; ask again.
     Moderated(Option<bool>),
+    OnHome(Remote),
 }
 
 /// What one node tells another about a room, with no answer.

@@ -116,10 +116,22 @@ pub async fn prepare(svc: &Services, user_id: i64, room_id: i64) -> AppResult<Ra
     Ok(v)
 }
 
-/// Starts the prepared rain; viewers get `rain_started` exactly once.
+/// Starts the prepared rain; viewers get `rain_started` exactly once. In a cluster the rain's
+/// packets are handed out by the room's home, so the start runs there.
 pub async fn start(svc: &Services, user_id: i64, room_id: i64) -> AppResult<RainView> {
     let r = live_room(svc, room_id).await?;
     require_anchor(&r, user_id, "only the room's anchor can start a rain")?;
+    if let Some(c) = &svc.cluster {
+        if let Some(home) = c.elsewhere(room_id).await? {
+            let v = c.on_home(&home, room_id, super::cluster::OnHome::StartRain { user_id }).await?;
+            return serde_json::from_value(v).map_err(AppError::internal);
+        }
+    }
+    start_here(svc, user_id, r).await
+}
+
+async fn start_here(svc: &Services, user_id: i64, r: crate::storage::entities::rooms::Model) -> AppResult<RainView> {
+    let _ = user_id;
     let rain = rains::active_in_room(&svc.b.db, r.id)
         .await?
         .filter(|x| x.is(RainStatus::Prepared))
@@ -153,6 +165,15 @@ pub async fn start(svc: &Services, user_id: i64, room_id: i64) -> AppResult<Rain
 /// Grabs one packet for `user_id`: claimed and credited in one transaction; the amount and the
 /// new balance.
 pub async fn grab(svc: &Services, user_id: i64, room_id: i64) -> AppResult<(i64, i64)> {
+    // In a cluster the rain's packets are handed out by the room's home.
+    if svc.rain.get(room_id).is_none() {
+        if let Some(c) = &svc.cluster {
+            if let Some(home) = c.elsewhere(room_id).await? {
+                let v = c.on_home(&home, room_id, super::cluster::OnHome::Grab { user_id }).await?;
+                return serde_json::from_value(v).map_err(AppError::internal);
+            }
+        }
+    }
     let Some(actor) = svc.rain.get(room_id) else {
         return Err(AppError::conflict(ErrorCode::RainNotRunning, "no rain is running in this room"));
     };
@@ -241,11 +262,33 @@ pub async fn sweep(svc: &Services) -> anyhow::Result<()> {
         if settle(svc, &r, 0).await? || !r.is(RainStatus::Running) {
             continue;
         }
-        if svc.rain.get(r.room_id).is_none() {
+        if svc.rain.get(r.room_id).is_none() && here_is_home(svc, r.room_id).await {
             let packets = rains::unclaimed(&svc.b.db, r.id).await?;
             svc.rain.start(&svc.rooms.arbiter(r.room_id), r.room_id, r.id, packets);
             super::jobs::schedule_at(svc, rain::END_JOB, json!({"rain_id": r.id}), r.ends_at.unwrap_or(0)).await?;
         }
+    }
+    Ok(())
+}
+
+/// Whether this node hands out the room's packets: always on one node; in a cluster, when it
+/// is the room's home (a node that cannot tell does not start a second actor).
+async fn here_is_home(svc: &Services, room_id: i64) -> bool {
+    match &svc.cluster {
+        None => true,
+        Some(c) => matches!(c.elsewhere(room_id).await, Ok(None)),
+    }
+}
+
+/// This node became `room_id`'s home: a rain running there resumes here, with the packets not
+/// grabbed (its end timer is already scheduled).
+pub async fn resume_here(svc: &Services, room_id: i64) -> anyhow::Result<()> {
+    if svc.rain.get(room_id).is_some() {
+        return Ok(());
+    }
+    if let Some(r) = rains::active_in_room(&svc.b.db, room_id).await?.filter(|r| r.is(RainStatus::Running)) {
+        let packets = rains::unclaimed(&svc.b.db, r.id).await?;
+        svc.rain.start(&svc.rooms.arbiter(room_id), room_id, r.id, packets);
     }
     Ok(())
 }

@@ -61,11 +61,17 @@ async fn three_nodes_started_at_once_on_an_empty_database_all_migrate_and_start(
 
 /// Nodes `ids` on one storage as a cluster, with membership fast enough for tests.
 pub async fn spawn_cluster(storage: &Storage, ids: &[&str]) -> Vec<TestApp> {
+    spawn_cluster_with(storage, ids, |_| {}).await
+}
+
+/// As `spawn_cluster`, with `tweak` applied to every node's settings.
+pub async fn spawn_cluster_with(storage: &Storage, ids: &[&str], tweak: impl Fn(&mut Settings)) -> Vec<TestApp> {
     let mut nodes = Vec::new();
     for id in ids {
         let id = (*id).to_owned();
         nodes.push(
-            spawn_on(storage, move |s| {
+            spawn_on(storage, |s| {
+                tweak(s);
                 s.cluster.enabled = true;
                 s.cluster.node_id = id;
                 s.cluster.renew_ms = 100;
@@ -553,6 +559,59 @@ async fn a_thousand_buyers_through_three_nodes_reserve_exactly_the_stock() {
         assert_eq!((reserved, sold_out), (37, 963), "{set:?}: exactly the stock, the rest sold out: {answers:?}");
         let (_, shelf) = nodes[1].get(&format!("/api/rooms/{room}/products"), &anchor).await;
         assert_eq!(shelf["items"][0]["left"], 0, "{set:?}: {shelf}");
+        for n in &nodes {
+            n.stop().await;
+        }
+        storage.cleanup().await;
+    }
+}
+
+#[actix_web::test]
+async fn five_hundred_grabbers_through_three_nodes_claim_each_packet_once() {
+    use serde_json::json;
+    for set in cluster_sets() {
+        let storage = Storage::fresh(set).await;
+        let nodes = spawn_cluster_with(&storage, &["node-a", "node-b", "node-c"], |s| {
+            s.limits.enabled = false;
+            s.rain.duration_s = 300;
+        })
+        .await;
+        until_listed(&[&nodes[0], &nodes[1], &nodes[2]], &["node-a", "node-b", "node-c"]).await;
+        // The anchor prepares and starts through node B, whichever node is the room's home.
+        let (a, b) = (&nodes[0], &nodes[1]);
+        let (anchor, _) = a.new_user().await;
+        let room = a.open_room(&anchor, "normal").await;
+        a.approved_rain(&anchor, 6_000, 2_000).await;
+        a.recharge(&anchor, 5).await;
+        let (s, r) = b.post(&format!("/api/rooms/{room}/rain/prepare"), &anchor, json!({})).await;
+        assert_eq!(s, 200, "{set:?}: {r}");
+        let (s, r) = b.post(&format!("/api/rooms/{room}/rain/start"), &anchor, json!({})).await;
+        assert_eq!(s, 200, "{set:?}: {r}");
+        let mut users = vec![];
+        for _ in 0..10 {
+            let logins = (0..50).map(|i| nodes[i % 3].new_user());
+            users.extend(futures_util::future::join_all(logins).await.into_iter().map(|(t, _)| t));
+        }
+        let path = format!("/api/rooms/{room}/rain/grab");
+        let grabbers = users.iter().enumerate().map(|(i, t)| {
+            let (n, path) = (&nodes[i % 3], &path);
+            async move {
+                let mut sum = 0;
+                loop {
+                    let (s, b) = n.post(path, t, json!({})).await;
+                    match s.as_u16() {
+                        200 => sum += b["amount"].as_i64().unwrap(),
+                        409 if b["error"]["code"] == "rain_empty" => return sum,
+                        _ => panic!("grab through node {}: {s} {b}", i % 3),
+                    }
+                }
+            }
+        });
+        let sums = futures_util::future::join_all(grabbers).await;
+        assert_eq!(sums.iter().sum::<i64>(), 6_000, "{set:?}: every coin handed out once");
+        for (i, (t, sum)) in users.iter().zip(&sums).enumerate() {
+            assert_eq!(nodes[(i + 1) % 3].balance(t).await, *sum, "{set:?}: balance matches what the grabs said");
+        }
         for n in &nodes {
             n.stop().await;
         }
