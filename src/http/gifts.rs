@@ -7,9 +7,7 @@ use super::session::AuthUser;
 use super::state::AppState;
 use super::views::UserRef;
 use super::wallet::IdempotencyKey;
-use crate::actors::room;
 use crate::services::gifts::{self, GiftOrder};
-use crate::services::live_room::room_actor;
 use crate::storage::gifts as catalog;
 use actix_web::{web, HttpRequest};
 use serde::{Deserialize, Serialize};
@@ -96,7 +94,7 @@ pub async fn ranking(
 ) -> AppResult<web::Json<Vec<RankEntry>>> {
     let r = crate::storage::rooms::find(&state.b.db, *id).await?.ok_or(AppError::NotFound("room"))?;
     let rows = if r.status == crate::domain::room::LIVE {
-        room_actor(&state, &r).await?.send(room::Ranking).await.map_err(AppError::internal)?
+        crate::services::gifts::ranking(&state, r.id).await?
     } else {
         catalog::ranking(&state.b.db, r.id)
             .await?

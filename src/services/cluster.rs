@@ -303,6 +303,9 @@ impl Cluster {
                         OnHome::Grab { user_id } => super::rain::grab(&svc, user_id, room)
                             .await
                             .and_then(|v| serde_json::to_value(v).map_err(super::AppError::internal)),
+                        OnHome::Ranking => super::gifts::ranking(&svc, room)
+                            .await
+                            .and_then(|v| serde_json::to_value(v).map_err(super::AppError::internal)),
                     };
                     let remote = match res {
                         Ok(v) => Remote { ok: Some(v), code: ErrorCode::Internal, message: String::new() },
@@ -330,6 +333,20 @@ impl Cluster {
     fn told(&self, svc: &super::Services, room: i64, tell: Tell) {
         let (event, chat) = match tell {
             Tell::Record { event, chat } => (event, chat),
+            Tell::Gift(g) => {
+                match svc.rooms.get(room) {
+                    Some(a) => a.do_send(g),
+                    None => {
+                        let svc = svc.clone();
+                        tokio::spawn(async move {
+                            if let Some(a) = Self::home_actor(&svc, room).await {
+                                a.do_send(g);
+                            }
+                        });
+                    }
+                }
+                return;
+            }
             Tell::Notice { user_id, frame } => {
                 svc.notices.hub.deliver(user_id, &ByteString::from(frame));
                 return;
@@ -416,6 +433,7 @@ enum Ask {
 pub enum OnHome {
     StartRain { user_id: i64 },
     Grab { user_id: i64 },
+    Ranking,
 }
 
 /// A service call's answer across nodes: its value as JSON, or the contract error it gave.
@@ -443,6 +461,8 @@ enum Tell {
     Record { event: RoomEvent, chat: Option<ChatLine> },
     /// The telling node's viewers of the room, and the likes it received.
     Counts { node: String, online: usize, likes: u64 },
+    /// A gift paid for on the telling node, for the home to count and record.
+    Gift(room::GiftEffect),
     /// A notice for the user's sockets on this node (the room is 0).
     Notice { user_id: i64, frame: String },
 }
@@ -570,6 +590,16 @@ impl RoomLink for Link {
                 _ => Err(unavailable()),
             }
         })
+    }
+
+    fn gift(&self, room: i64, gift: room::GiftEffect) {
+        let c = self.0.clone();
+        tokio::spawn(async move {
+            match c.home_of(room).await {
+                Ok(home) => c.send(&home, &Envelope::Tell { room, tell: Tell::Gift(gift) }),
+                Err(e) => tracing::warn!(room, error = %e, "a gift's effect for the room's home is lost"),
+            }
+        });
     }
 
     fn record(&self, room: i64, event: RoomEvent, chat: Option<ChatLine>) {

@@ -96,3 +96,16 @@ pub async fn send(svc: &Services, user_id: i64, g: GiftOrder) -> AppResult<(i64,
         other => Err(AppError::internal(anyhow::anyhow!("unexpected gift outcome {other:?}"))),
     }
 }
+
+/// The top 20 gifters of a live room's session, from its actor: in a cluster, the home's,
+/// which counts every node's gifts.
+pub async fn ranking(svc: &Services, room_id: i64) -> AppResult<Vec<(crate::domain::user::UserRef, i64)>> {
+    if let Some(c) = &svc.cluster {
+        if let Some(home) = c.elsewhere(room_id).await? {
+            let v = c.on_home(&home, room_id, super::cluster::OnHome::Ranking).await?;
+            return serde_json::from_value(v).map_err(AppError::internal);
+        }
+    }
+    let r = super::live_room::live_room(svc, room_id).await?;
+    super::live_room::room_actor(svc, &r).await?.send(crate::actors::room::Ranking).await.map_err(AppError::internal)
+}

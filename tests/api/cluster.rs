@@ -618,3 +618,40 @@ async fn five_hundred_grabbers_through_three_nodes_claim_each_packet_once() {
         storage.cleanup().await;
     }
 }
+
+#[actix_web::test]
+async fn gifts_sent_through_three_nodes_reach_every_viewer_and_one_ranking() {
+    use serde_json::json;
+    for set in cluster_sets() {
+        let storage = Storage::fresh(set).await;
+        let nodes = spawn_cluster(&storage, &["node-a", "node-b", "node-c"]).await;
+        until_listed(&[&nodes[0], &nodes[1], &nodes[2]], &["node-a", "node-b", "node-c"]).await;
+        let (anchor, _) = nodes[0].new_user().await;
+        let room = nodes[0].open_room(&anchor, "normal").await;
+        let mut sockets = Vec::new();
+        for n in &nodes {
+            let (t, _) = n.new_user().await;
+            sockets.push(n.join(room, &t).await.0);
+        }
+        let (fan, fan_id) = nodes[0].new_user().await;
+        nodes[0].recharge(&fan, 1).await;
+        for n in &nodes {
+            let (s, b) = n.post(&format!("/api/rooms/{room}/gifts"), &fan, json!({"gift_id": 2})).await;
+            assert_eq!(s, 200, "{set:?}: {b}");
+        }
+        for ws in sockets.iter_mut() {
+            for _ in 0..3 {
+                ws.expect("gift").await;
+            }
+        }
+        for n in &nodes {
+            let (_, r) = n.get(&format!("/api/rooms/{room}/ranking"), &anchor).await;
+            assert_eq!(r[0]["user"]["id"].as_i64(), Some(fan_id), "{set:?}: {r}");
+            assert_eq!(r[0]["coins"], 30, "{set:?}: every node's gift counted once, asked of any node: {r}");
+        }
+        for n in &nodes {
+            n.stop().await;
+        }
+        storage.cleanup().await;
+    }
+}

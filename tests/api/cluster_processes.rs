@@ -24,12 +24,8 @@ impl Drop for Node {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
 fn start(storage: &Storage, id: &str) -> Node {
-    let port = free_port();
+    let port = unused_port();
     let child = Command::new(env!("CARGO_BIN_EXE_liveroom"))
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .env("LIVEROOM__SERVER__PORT", port.to_string())

@@ -368,3 +368,18 @@ impl Drop for TestApp {
 pub fn code(v: &Value) -> &str {
     v["error"]["code"].as_str().unwrap_or("")
 }
+
+/// A local port nothing listens on, for a server the test starts later. Taken below Linux's
+/// ephemeral range (32768-60999): a port bound and released there can be taken meanwhile by
+/// any outgoing connection of the tests running beside this one.
+pub fn unused_port() -> u16 {
+    use std::sync::atomic::AtomicU16;
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let start = 20_000 + (std::process::id() % 6_000) as u16;
+    loop {
+        let p = start + NEXT.fetch_add(1, Ordering::Relaxed) % 12_000;
+        if std::net::TcpListener::bind(("127.0.0.1", p)).is_ok() {
+            return p;
+        }
+    }
+}

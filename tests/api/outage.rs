@@ -440,11 +440,6 @@ async fn issue16_a_blackholed_database_answers_503_by_the_deadline_and_recovers(
     }
 }
 
-/// A free local port (bound then released) for `metrics.listen`.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
 #[actix_web::test]
 async fn hole12_strangers_see_which_backend_is_down_never_its_error_text() {
     for set in backend_sets() {
@@ -493,7 +488,7 @@ async fn hole12_strangers_see_which_backend_is_down_never_its_error_text() {
         assert!(text.contains("liveroom_backend_up") && text.contains("liveroom_backend_failures_total"));
 
         // Metrics on their own address, not on the public port.
-        let port = free_port();
+        let port = unused_port();
         let app = spawn_app_with(set, |s| s.metrics.listen = format!("127.0.0.1:{port}")).await;
         let public = app.http.get(format!("{}/metrics", app.addr)).send().await.unwrap();
         assert_eq!(public.status(), 404);

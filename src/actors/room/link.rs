@@ -25,6 +25,8 @@ pub trait RoomLink: Send + Sync + 'static {
     fn recorded(&self, room: i64, seq: u64, frame: &ByteString, chat: Option<&ChatLine>);
     /// Mirror: a viewer's chat, checked and recorded by the home; the home's answer.
     fn chat(&self, room: i64, user: UserRef, text: String) -> BoxFuture<'static, Result<(), Refusal>>;
+    /// Mirror: a gift paid for on this node, for the home to count and record.
+    fn gift(&self, room: i64, gift: super::GiftEffect);
     /// Mirror: an event raised on this node, for the home to record.
     fn record(&self, room: i64, event: RoomEvent, chat: Option<ChatLine>);
     /// Mirror: starts receiving the home's frames, then asks where the home stands, so that

@@ -84,6 +84,11 @@ impl Handler<SetRain> for Room {
 impl Handler<GiftEffect> for Room {
     type Result = u64;
     fn handle(&mut self, msg: GiftEffect, _: &mut Context<Self>) -> u64 {
+        // A mirror's gift is counted and numbered by the home (its ranking is the room's).
+        if let crate::actors::room::Role::Mirror(link) = &self.role {
+            link.gift(self.info.id, msg);
+            return 0;
+        }
         timed("gift", || {
             let from = &msg.gift.from;
             let e = self.ranking.entry(from.id).or_insert_with(|| (from.nickname.clone(), 0));
