@@ -82,17 +82,24 @@ async fn coordinator_main(a: &Args) {
     let dir = std::path::PathBuf::from(a.str("dir", "/tmp/lg"));
     let _ = std::fs::create_dir_all(&dir);
 
-    // Fresh phones each run (the SMS endpoint refuses the same phone twice within 60 s).
-    let run = now_us() % 90_000;
-    let first_phone = 15_000_000_000 + run * 10_000;
+    // `--bare`: the reference relay (`loadgen --relay`) has no accounts, rooms or tickets.
+    let bare = a.flag("bare");
     let t = Instant::now();
-    let anchor = login(&http, &base, first_phone).await.unwrap_or_else(|e| die(&e.to_string()));
-    let room = post(&http, &format!("{base}/api/rooms"), Some(&anchor), json!({"title": "loadgen", "kind": "normal"}))
-        .await
-        .unwrap_or_else(|e| die(&e.to_string()));
-    let room_id = room["id"].as_i64().unwrap_or(0);
-    let sender_tokens = login_many(&http, &base, first_phone + 1, senders).await;
-    let tokens = login_many(&http, &base, first_phone + 1 + senders as u64, users).await;
+    let (room_id, sender_tokens, tokens) = if bare {
+        (0, vec![String::new(); senders], vec!["-".to_owned()])
+    } else {
+        // Fresh phones each run (the SMS endpoint refuses the same phone twice within 60 s).
+        let run = now_us() % 90_000;
+        let first_phone = 15_000_000_000 + run * 10_000;
+        let anchor = login(&http, &base, first_phone).await.unwrap_or_else(|e| die(&e.to_string()));
+        let room =
+            post(&http, &format!("{base}/api/rooms"), Some(&anchor), json!({"title": "loadgen", "kind": "normal"}))
+                .await
+                .unwrap_or_else(|e| die(&e.to_string()));
+        let sender_tokens = login_many(&http, &base, first_phone + 1, senders).await;
+        let tokens = login_many(&http, &base, first_phone + 1 + senders as u64, users).await;
+        (room["id"].as_i64().unwrap_or(0), sender_tokens, tokens)
+    };
     let login_s = t.elapsed().as_secs_f64();
     let tokens_file = dir.join(format!("tokens-{}.txt", std::process::id()));
     std::fs::write(&tokens_file, tokens.join("\n")).expect("tokens file");
@@ -130,6 +137,7 @@ async fn coordinator_main(a: &Args) {
                 "--max-s".into(),
                 (duration + grace + 150).to_string(),
             ])
+            .args(bare.then_some("--bare"))
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .kill_on_drop(true)
@@ -191,7 +199,11 @@ async fn coordinator_main(a: &Args) {
     let mut sws = Vec::new();
     let mut seq0 = 0;
     for tok in &sender_tokens {
-        let url = ticket(&http, &base, room_id, tok).await.unwrap_or_else(|e| die(&e.to_string()));
+        let url = if bare {
+            format!("ws://{server}/ws")
+        } else {
+            ticket(&http, &base, room_id, tok).await.unwrap_or_else(|e| die(&e.to_string()))
+        };
         let (ws, w) = connect(&url, server, IpAddr::V4(Ipv4Addr::LOCALHOST))
             .await
             .unwrap_or_else(|e| die(&format!("sender: {e}")));

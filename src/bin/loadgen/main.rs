@@ -17,11 +17,14 @@
 //! ```text
 //! loadgen --addr 127.0.0.1:18080 --viewers 10000 --senders 10 --rate 50 --duration 10 --workers 4
 //! loadgen --addr 127.0.0.1:18080 --viewers 15000 --idle          # connect time and memory only
+//! loadgen --relay --listen 127.0.0.1:18090                          # the reference relay (`relay`)
+//! loadgen --bare --addr 127.0.0.1:18090 --viewers 10000 --rate 50   # the same run against it
 //! ```
 //! Flags: --addr, --nodes A,B,C (a cluster: viewers spread over the nodes), --viewers V, --users U, --senders S, --rate R (chats/s, all senders),
 //! --duration D (s, at most 30), --workers K, --conc C (connects in flight per worker),
 //! --grace G (s to wait for stragglers after the last send), --server-pid P (default: the
-//! process listening on the port), --idle, --settle (s before the idle RSS reading).
+//! process listening on the port), --idle, --settle (s before the idle RSS reading), --bare (the target is `loadgen --relay`: no
+//! logins, rooms or tickets).
 //! Only 127.0.0.x targets are accepted.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -32,6 +35,7 @@ mod frames;
 mod hist;
 mod net;
 mod procfs;
+mod relay;
 mod sender;
 mod worker;
 
@@ -44,7 +48,9 @@ fn now_us() -> u64 {
 
 fn main() {
     let a = Args::parse();
-    if a.flag("worker") {
+    if a.flag("relay") {
+        relay::relay(&a);
+    } else if a.flag("worker") {
         worker::worker(&a);
     } else {
         coordinator::coordinator(&a);

@@ -88,6 +88,7 @@ async fn worker_main(a: &Args) {
     let n: usize = a.num("viewers", 0);
     let conc: usize = a.num("conc", 64);
     let max_s: u64 = a.num("max-s", 180);
+    let bare = a.flag("bare");
     let src: IpAddr = a.str("src", "127.0.0.2").parse().unwrap_or_else(|_| die("--src"));
     let tokens: Vec<String> = std::fs::read_to_string(a.str("tokens", ""))
         .unwrap_or_else(|e| die(&format!("--tokens: {e}")))
@@ -122,7 +123,8 @@ async fn worker_main(a: &Args) {
             let mut res = Err(String::new());
             for attempt in 0..3 {
                 let r = async {
-                    let url = ticket(&http, &base, room, &token).await?;
+                    let url =
+                        if bare { format!("ws://{server}/ws") } else { ticket(&http, &base, room, &token).await? };
                     connect(&url, server, src).await
                 }
                 .await;
