@@ -111,11 +111,19 @@ pub struct AuthSettings {
     pub login_per_ip_per_minute: u64,
 }
 
+fn default_batch_max_ms() -> u64 {
+    50
+}
+
 #[derive(Debug, Clone, Deserialize)]
 pub struct RoomSettings {
     pub heartbeat_timeout_s: u64,
     pub ticket_ttl_s: u64,
     pub queue_size: usize,
+    /// The longest a room holds frames that come fast to send them together (see
+    /// `actors::room::batch`); the window is 10 µs per socket up to this. 0: every frame at once.
+    #[serde(default = "default_batch_max_ms")]
+    pub batch_max_ms: u64,
     pub history_size: usize,
     pub recent_chats: usize,
     pub chat_per_second: u32,

@@ -11,7 +11,12 @@ use crate::settings::Settings;
 use crate::shutdown::Shutdown;
 use crate::storage::queue::{JobHandler, JobRouter};
 use crate::storage::Backends;
-use actix_web::{dev::Server, dev::ServerHandle, web, App, HttpServer};
+use actix_codec::Framed;
+use actix_http::{error::DispatchError, h1, HttpService, KeepAlive, Protocol};
+use actix_service::{fn_service, map_config, IntoServiceFactory, ServiceFactoryExt};
+use actix_web::dev::{AppConfig, Server, ServerHandle};
+use actix_web::rt::net::TcpStream;
+use actix_web::{web, App};
 use futures_util::future::BoxFuture;
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -130,51 +135,76 @@ impl Application {
             Some((srv, addr))
         };
         let write_timeout = std::time::Duration::from_secs(settings.room.write_timeout_s);
-        let mut server = HttpServer::new(move || {
-            let mut cors = actix_cors::Cors::default()
-                .allowed_methods(["GET", "POST", "PUT", "PATCH", "DELETE"])
-                .allowed_headers(["authorization", "content-type", "idempotency-key"])
-                .max_age(600);
-            for o in &cors_origins {
-                cors = cors.allowed_origin(o);
-            }
-            let app = App::new()
-                .app_data(data.clone())
-                .app_data(metrics_settings.clone())
-                .app_data(http::extract::path_config())
-                .app_data(http::extract::query_config())
-                .app_data(http::extract::json_config())
-                .wrap(actix_web::middleware::from_fn(http::ops::backend_gate))
-                .wrap(actix_web::middleware::from_fn(http::middleware::observe))
-                .wrap(cors)
-                .wrap(tracing_actix_web::TracingLogger::default())
-                .configure(http::api);
-            let app = if public_metrics { app.route("/metrics", web::get().to(http::ops::metrics)) } else { app };
-            app.service(actix_files::Files::new("/", &static_dir).index_file("index.html"))
-        })
-        // Real-time frames are small: do not let Nagle hold them back waiting for an ACK.
-        .tcp_nodelay(true)
-        // A client that stops reading must not keep its connection (and a socket task's stalled
-        // write) for ever: unacknowledged or unsent data older than this ends the connection.
-        .on_connect(move |conn, _| {
-            #[cfg(any(target_os = "linux", target_os = "android", target_os = "fuchsia"))]
-            if let Some(tcp) = conn.downcast_ref::<actix_web::rt::net::TcpStream>() {
-                if let Err(e) = socket2::SockRef::from(tcp).set_tcp_user_timeout(Some(write_timeout)) {
-                    tracing::debug!(error = %e, "TCP_USER_TIMEOUT not set");
+        let local_addr = listener.local_addr()?;
+        // The server is assembled as actix-web's `HttpServer` assembles it, plus an upgrade
+        // service: a WebSocket handshake takes its connection out of actix-http (see `http::ws`).
+        let mut builder = actix_server::Server::build();
+        let graceful = builder.graceful_shutdown_signal();
+        let ws_state = state.clone();
+        builder = builder
+            .listen("liveroom", listener, move || {
+                let mut cors = actix_cors::Cors::default()
+                    .allowed_methods(["GET", "POST", "PUT", "PATCH", "DELETE"])
+                    .allowed_headers(["authorization", "content-type", "idempotency-key"])
+                    .max_age(600);
+                for o in &cors_origins {
+                    cors = cors.allowed_origin(o);
                 }
-            }
-            #[cfg(not(any(target_os = "linux", target_os = "android", target_os = "fuchsia")))]
-            let _ = (conn, write_timeout);
-        })
-        .listen(listener)?
-        // SIGTERM and Ctrl-C go through `AppHandle::stop` (see `run_until_stopped`), which
-        // closes the sockets before actix stops its workers.
-        .disable_signals()
-        .shutdown_timeout(settings.server.shutdown_timeout_s);
+                let app = App::new()
+                    .app_data(data.clone())
+                    .app_data(metrics_settings.clone())
+                    .app_data(http::extract::path_config())
+                    .app_data(http::extract::query_config())
+                    .app_data(http::extract::json_config())
+                    .wrap(actix_web::middleware::from_fn(http::ops::backend_gate))
+                    .wrap(actix_web::middleware::from_fn(http::middleware::observe))
+                    .wrap(cors)
+                    .wrap(tracing_actix_web::TracingLogger::default())
+                    .configure(http::api);
+                let app = if public_metrics { app.route("/metrics", web::get().to(http::ops::metrics)) } else { app };
+                let app = app.service(actix_files::Files::new("/", &static_dir).index_file("index.html"));
+                let graceful = graceful.clone();
+                let ws_state = ws_state.clone();
+                let upgrade = fn_service(move |(req, framed): (actix_http::Request, Framed<TcpStream, h1::Codec>)| {
+                    let state = ws_state.clone();
+                    async move {
+                        http::ws::switch(state, req, framed).await;
+                        Ok::<_, std::convert::Infallible>(())
+                    }
+                });
+                let http = HttpService::build()
+                    .keep_alive(KeepAlive::default())
+                    .client_request_timeout(Duration::from_secs(5))
+                    .client_disconnect_timeout(Duration::from_secs(1))
+                    .local_addr(local_addr)
+                    .graceful_shutdown_signal(move || {
+                        let g = graceful.clone();
+                        async move { g.notified().await }
+                    })
+                    .upgrade(upgrade)
+                    .finish(map_config(app.into_factory().map_err(|e| e.error_response()), |_| AppConfig::default()));
+                fn_service(move |io: TcpStream| async move {
+                    // Real-time frames are small: do not let Nagle hold them back for an ACK.
+                    let _ = io.set_nodelay(true);
+                    // A client that stops reading must not keep its connection for ever:
+                    // unacknowledged or unsent data older than this ends the connection.
+                    #[cfg(any(target_os = "linux", target_os = "android", target_os = "fuchsia"))]
+                    if let Err(e) = socket2::SockRef::from(&io).set_tcp_user_timeout(Some(write_timeout)) {
+                        tracing::debug!(error = %e, "TCP_USER_TIMEOUT not set");
+                    }
+                    let peer = io.peer_addr().ok();
+                    Ok::<_, DispatchError>((io, Protocol::Http1, peer))
+                })
+                .and_then(http)
+            })?
+            // SIGTERM and Ctrl-C go through `AppHandle::stop` (see `run_until_stopped`), which
+            // closes the sockets before actix stops its workers.
+            .disable_signals()
+            .shutdown_timeout(settings.server.shutdown_timeout_s);
         if settings.server.workers > 0 {
-            server = server.workers(settings.server.workers);
+            builder = builder.workers(settings.server.workers);
         }
-        let server = server.run();
+        let server = builder.run();
         let metrics_addr = metrics_server.map(|(srv, addr)| {
             let handle = srv.handle();
             actix_web::rt::spawn(srv);
@@ -212,6 +242,7 @@ impl Application {
         AppHandle {
             server: self.server.handle(),
             shutdown: self.state.shutdown.clone(),
+            hub: self.state.notices.hub.clone(),
             grace: Duration::from_secs(self.state.settings.server.shutdown_timeout_s),
         }
     }
@@ -256,6 +287,8 @@ impl Application {
 pub struct AppHandle {
     server: ServerHandle,
     shutdown: Shutdown,
+    /// Every socket on this node: each is told to close with 1001.
+    hub: UserHub,
     /// `server.shutdown_timeout_s`.
     grace: Duration,
 }
@@ -273,6 +306,8 @@ impl AppHandle {
         if self.shutdown.trigger() {
             tracing::info!(sockets = self.shutdown.listeners(), graceful, "shutting down");
         }
+        // A socket admitted from now on sees the signal when it starts (`Shutdown::is_triggered`).
+        self.hub.close_all(crate::actors::hub::close::GOING_AWAY);
         if !graceful {
             return Box::pin(self.server.stop(false));
         }

@@ -2,15 +2,20 @@
 //! a viewer) and a kill switch that closes the socket with a code. Plus the index of every
 //! user's sockets on this node, for notices.
 
+use bytes::Bytes;
 use bytestring::ByteString;
+use futures_util::task::AtomicWaker;
 use parking_lot::RwLock;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
 use std::sync::Arc;
-use tokio::sync::{mpsc, Notify};
+use std::task::Poll;
+use tokio::sync::mpsc;
 
 /// Close codes of the contract.
 pub mod close {
+    /// RFC 6455 Going Away: the server is shutting down.
+    pub const GOING_AWAY: u16 = 1001;
     pub const HEARTBEAT: u16 = 4000;
     pub const TOO_SLOW: u16 = 4001;
     pub const KICKED: u16 = 4003;
@@ -20,35 +25,50 @@ pub mod close {
     pub const POLICY: u16 = 1008;
 }
 
-/// Asks a socket's task to close with a code; the first code wins.
+/// Asks a socket's task to close with a code; the first code wins. One task waits on it (the
+/// socket's own), polling it on every turn of its loop: an atomic and a waker slot, no lock.
 #[derive(Default)]
 pub struct Kill {
     code: AtomicU16,
-    notify: Notify,
+    waker: AtomicWaker,
 }
 
 impl Kill {
     pub fn fire(&self, code: u16) {
         if self.code.compare_exchange(0, code, Ordering::AcqRel, Ordering::Acquire).is_ok() {
-            // notify_one keeps a permit, so a task that is not waiting yet still sees it.
-            self.notify.notify_one();
+            self.waker.wake();
         }
     }
     pub fn code(&self) -> u16 {
         self.code.load(Ordering::Acquire)
     }
-    pub async fn fired(&self) -> u16 {
-        loop {
-            let c = self.code();
-            if c != 0 {
-                return c;
+    /// Resolves with the code once fired (at once if it already was).
+    pub fn fired(&self) -> impl std::future::Future<Output = u16> + '_ {
+        std::future::poll_fn(move |cx| {
+            if let c @ 1.. = self.code() {
+                return Poll::Ready(c);
             }
-            self.notify.notified().await;
-        }
+            self.waker.register(cx.waker());
+            match self.code() {
+                0 => Poll::Pending,
+                c => Poll::Ready(c),
+            }
+        })
     }
 }
 
 static NEXT_SOCKET: AtomicU64 = AtomicU64::new(1);
+
+/// What a socket's queue holds.
+#[derive(Debug, Clone)]
+pub enum Outbound {
+    /// One JSON frame for this socket (a reply, a notice, a replayed event): the socket encodes
+    /// it as a WebSocket frame.
+    Text(ByteString),
+    /// The room's frames, already encoded as WebSocket frames and shared by every socket of the
+    /// room (see `room::batch`): written as they are.
+    Wire(Bytes),
+}
 
 /// The room's handle on one socket.
 #[derive(Clone)]
@@ -57,24 +77,34 @@ pub struct SocketHandle {
     pub user_id: i64,
     /// The room the socket is in: the per-room socket cap counts by it.
     pub room_id: i64,
-    tx: mpsc::Sender<ByteString>,
+    tx: mpsc::Sender<Outbound>,
     pub kill: Arc<Kill>,
 }
 
 impl SocketHandle {
     /// A handle and the receiving end of its queue (the socket task reads it).
-    pub fn new(user_id: i64, room_id: i64, queue: usize) -> (Self, mpsc::Receiver<ByteString>) {
+    pub fn new(user_id: i64, room_id: i64, queue: usize) -> (Self, mpsc::Receiver<Outbound>) {
         let (tx, rx) = mpsc::channel(queue.max(1));
         let id = NEXT_SOCKET.fetch_add(1, Ordering::Relaxed);
         (Self { id, user_id, room_id, tx, kill: Arc::new(Kill::default()) }, rx)
     }
 
-    /// Queues a frame without waiting. A full queue marks the viewer as too slow: the socket is
-    /// closed with 4001 and the caller drops it. Returns false when the socket is gone.
+    /// Queues a frame for this socket only; see [`SocketHandle::send`].
     pub fn push(&self, frame: &ByteString) -> bool {
-        match self.tx.try_send(frame.clone()) {
+        self.send(Outbound::Text(frame.clone()), 1)
+    }
+
+    /// Queues `frames` of the room's, encoded and shared; see [`SocketHandle::send`].
+    pub fn push_wire(&self, wire: &Bytes, frames: usize) -> bool {
+        self.send(Outbound::Wire(wire.clone()), frames)
+    }
+
+    /// Queues without waiting. A full queue marks the viewer as too slow: the socket is closed
+    /// with 4001 and the caller drops it. Returns false when the socket is gone.
+    fn send(&self, out: Outbound, frames: usize) -> bool {
+        match self.tx.try_send(out) {
             Ok(()) => {
-                crate::metrics::FRAMES_OUT.inc();
+                crate::metrics::FRAMES_OUT.inc_by(frames as u64);
                 true
             }
             Err(mpsc::error::TrySendError::Full(_)) => {
@@ -164,6 +194,13 @@ impl UserHub {
     pub fn deliver(&self, user_id: i64, frame: &ByteString) -> usize {
         let m = self.map.read();
         m.get(&user_id).map(|v| v.iter().filter(|h| h.push(frame)).count()).unwrap_or(0)
+    }
+
+    /// Tells every socket on this node to close with `code` (the server is stopping).
+    pub fn close_all(&self, code: u16) {
+        for h in self.map.read().values().flatten() {
+            h.kill.fire(code);
+        }
     }
 
     pub fn sockets(&self) -> usize {

@@ -21,3 +21,4 @@ mod rain;
 mod realtime;
 mod rooms;
 mod storage;
+mod ws_transport;

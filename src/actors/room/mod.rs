@@ -1,7 +1,9 @@
 //! The room actor: owns one live room's state and its connected sockets. Every command that
 //! touches the room is a message, applied one at a time, so there are no locks. Broadcasts are
-//! encoded once and `try_send` into each socket's bounded queue; a full queue drops that viewer.
+//! encoded once, as WebSocket frames, batched when they come fast (`batch`), and `try_send` into
+//! each socket's bounded queue; a full queue drops that viewer.
 
+mod batch;
 mod history;
 mod link;
 mod messages;
@@ -23,6 +25,7 @@ use crate::domain::redpacket::RainView;
 pub use crate::domain::user::{AnchorRef, UserRef};
 use crate::settings::RoomSettings;
 use actix::prelude::*;
+use batch::{Batch, When};
 use bytestring::ByteString;
 use history::History;
 use sea_orm::DatabaseConnection;
@@ -120,11 +123,16 @@ pub struct Room {
     likes_pending: u64,
     /// Mirror: ticks since it last reported its counts to the home.
     ticks_since_report: u32,
+    /// The room's frames not sent yet.
+    batch: Batch,
+    /// The room's own address, to flush its batch later (weak: it does not keep the room up).
+    me: Option<actix::WeakAddr<Room>>,
 }
 
 impl Room {
     pub fn new(info: RoomInfo, deps: RoomDeps, gauges: Arc<RoomGauges>) -> Self {
         let history = History::new(deps.settings.history_size, deps.settings.recent_chats);
+        let batch = Batch::new(Duration::from_millis(deps.settings.batch_max_ms));
         Self {
             info,
             deps,
@@ -151,6 +159,8 @@ impl Room {
             home_online: None,
             likes_pending: 0,
             ticks_since_report: 0,
+            batch,
+            me: None,
         }
     }
 
@@ -222,11 +232,42 @@ impl Room {
         self.fan_out(frame);
     }
 
-    /// Sends one encoded frame to every socket; drops those that are too slow or gone.
+    /// Sends one encoded frame to every socket, with the frames of the same batch (`batch`):
+    /// once the room has handled what its mailbox holds already (everything it publishes in
+    /// one go is one batch), or when the room's window ends.
     fn fan_out(&mut self, frame: &ByteString) {
+        let when = self.batch.add(frame, self.sessions.len(), std::time::Instant::now());
+        let Some(me) = self.me.clone() else {
+            // Not started (no mailbox): nothing to wait for.
+            self.flush();
+            return;
+        };
+        match when {
+            When::Scheduled => {}
+            When::Now => {
+                if let Some(room) = me.upgrade() {
+                    room.do_send(Flush);
+                }
+            }
+            When::Later(after) => {
+                actix::spawn(async move {
+                    tokio::time::sleep(after).await;
+                    if let Some(room) = me.upgrade() {
+                        room.do_send(Flush);
+                    }
+                });
+            }
+        }
+    }
+
+    /// Sends the batch to every socket now; drops those that are too slow or gone. Called before
+    /// anything that must come after the room's frames so far: a welcome (its `last_seq`), a
+    /// replay, a close.
+    fn flush(&mut self) {
+        let Some((wire, frames)) = self.batch.take(std::time::Instant::now()) else { return };
         let mut dead = Vec::new();
         for (id, s) in &self.sessions {
-            if !s.handle.push(frame) {
+            if !s.handle.push_wire(&wire, frames) {
                 dead.push(*id);
             }
         }
@@ -259,6 +300,7 @@ impl Room {
     }
 
     fn close_user(&mut self, user_id: i64, code: u16) {
+        self.flush();
         let ids: Vec<u64> = self.sessions.iter().filter(|(_, s)| s.user.id == user_id).map(|(id, _)| *id).collect();
         for id in ids {
             if let Some(s) = self.sessions.get(&id) {
@@ -351,6 +393,7 @@ impl Actor for Room {
     fn started(&mut self, ctx: &mut Self::Context) {
         // Commands queue up while a slow viewer is being dropped; keep the mailbox roomy.
         ctx.set_mailbox_capacity(4096);
+        self.me = Some(ctx.address().downgrade());
         if !self.closed {
             crate::metrics::ROOMS.inc();
             self.start_tick(ctx);
@@ -367,6 +410,19 @@ impl Actor for Room {
         if let Role::Mirror(link) = &self.role {
             link.unfollow(self.info.id);
         }
+    }
+}
+
+/// The room's batch is due (see `Room::fan_out`).
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Flush;
+
+impl Handler<Flush> for Room {
+    type Result = ();
+
+    fn handle(&mut self, _: Flush, _: &mut Context<Self>) {
+        self.flush();
     }
 }
 

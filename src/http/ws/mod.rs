@@ -1,5 +1,7 @@
 //! The WebSocket: one task per socket. The handshake checks the one-use ticket and the user's
-//! socket caps (`handshake`); the task joins the room actor, then runs one select loop that
+//! socket caps, then takes the connection out of actix-http (`handshake`); frames are read and
+//! written on it with buffers that exist only while they hold bytes (`conn`). The task joins the
+//! room actor, then runs one select loop that
 //! writes what the room queued for it, reads client frames, sends its commands to the room one
 //! at a time and watches the heartbeat, the kill switch and the server's shutdown signal, all
 //! at once: no write, room reply or client can hold the others up (`session`). Client frames
@@ -9,6 +11,7 @@
 mod budget;
 mod close;
 mod commands;
+mod conn;
 mod handshake;
 mod session;
 
@@ -17,13 +20,13 @@ use super::state::AppState;
 use crate::actors::hub::SocketCaps;
 use actix_web::web;
 
-pub use handshake::{upgrade, TicketQuery};
+pub use handshake::{switch, TicketQuery};
 
 /// Largest client frame; larger closes the socket with 1009.
 pub const MAX_CLIENT_FRAME: usize = 4 * 1024;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/ws", web::get().to(upgrade));
+    cfg.route("/ws", web::get().to(handshake::not_upgraded));
 }
 
 /// The caps on one user's sockets on this node (none when `limits.enabled=false`).

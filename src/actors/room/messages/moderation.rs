@@ -119,6 +119,8 @@ impl Room {
         self.closed = true;
         self.gauges.closed.store(true, std::sync::atomic::Ordering::Release);
         crate::metrics::ROOMS.dec();
+        // `room_closed` and what came before it reach every socket before its close.
+        self.flush();
         for s in self.sessions.values() {
             s.handle.kill.fire(close::ROOM_CLOSED);
         }

@@ -64,6 +64,9 @@ impl Handler<Join> for Room {
             if self.closed {
                 return Err(Refusal::new(ErrorCode::RoomClosed, "the room is closed"));
             }
+            // The welcome's `last_seq` counts every frame sent so far: none may reach the new
+            // socket after it.
+            self.flush();
             self.add_session(msg.user, msg.handle);
             // An object, not a struct: its keys come out sorted, as the contract's bytes have
             // always been (`room.anchor` included), and `you` is untyped (see `Join`).
@@ -176,6 +179,8 @@ impl Handler<Like> for Room {
 impl Handler<Resume> for Room {
     type Result = ();
     fn handle(&mut self, msg: Resume, _: &mut Context<Self>) {
+        // The frames sent so far go first, as they did before the resume was asked.
+        self.flush();
         let Some(s) = self.sessions.get(&msg.socket_id) else {
             return;
         };

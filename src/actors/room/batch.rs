@@ -1,0 +1,111 @@
+//! A room's frames on their way out. Each frame is encoded once as a WebSocket frame and added
+//! to the room's batch; the batch goes to every socket as one shared buffer, which each socket
+//! writes as it is, in one `write`. When the room is quiet a frame goes at once; when frames
+//! follow each other faster than the room's window, they wait for the window to end and go
+//! together. The window grows with the audience (5 µs a socket, at most `room.batch_max_ms`),
+//! because what a flush costs grows with it: a few hundred viewers get every frame at once, ten
+//! thousand get frames in batches of up to 50 ms instead of one wake-up and one `write` per
+//! frame each, which is what made a big room's frames queue up.
+
+use actix_http::ws::{OpCode, Parser};
+use bytes::{Bytes, BytesMut};
+use bytestring::ByteString;
+use std::time::{Duration, Instant};
+
+/// The window per socket: about twice what a flush costs per socket, so that flushing a room
+/// takes at most about half of a core.
+const WINDOW_PER_SOCKET: Duration = Duration::from_micros(10);
+
+/// When the batch should go; the caller schedules one flush for it.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum When {
+    /// As soon as the room has handled what is already in its mailbox.
+    Now,
+    /// After this long.
+    Later(Duration),
+    /// A flush is scheduled already.
+    Scheduled,
+}
+
+pub(super) struct Batch {
+    wire: BytesMut,
+    frames: usize,
+    last: Option<Instant>,
+    scheduled: bool,
+    max: Duration,
+}
+
+impl Batch {
+    pub(super) fn new(max: Duration) -> Self {
+        Self { wire: BytesMut::new(), frames: 0, last: None, scheduled: false, max }
+    }
+
+    fn window(&self, sockets: usize) -> Duration {
+        WINDOW_PER_SOCKET.saturating_mul(u32::try_from(sockets).unwrap_or(u32::MAX)).min(self.max)
+    }
+
+    /// Adds a frame for `sockets` sockets; says when the batch should go.
+    pub(super) fn add(&mut self, frame: &ByteString, sockets: usize, now: Instant) -> When {
+        Parser::write_message(&mut self.wire, frame.as_bytes(), OpCode::Text, true, false);
+        self.frames += 1;
+        if self.scheduled {
+            return When::Scheduled;
+        }
+        self.scheduled = true;
+        let window = self.window(sockets);
+        match self.last.map(|l| now.saturating_duration_since(l)) {
+            Some(since) if since < window => When::Later(window - since),
+            _ => When::Now,
+        }
+    }
+
+    /// The frames waiting, as one buffer of WebSocket frames, and how many they are; `None`
+    /// when there are none. The window starts again from `now`.
+    pub(super) fn take(&mut self, now: Instant) -> Option<(Bytes, usize)> {
+        self.scheduled = false;
+        if self.frames == 0 {
+            return None;
+        }
+        self.last = Some(now);
+        let n = std::mem::take(&mut self.frames);
+        Some((self.wire.split().freeze(), n))
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_quiet_room_sends_at_once_and_a_busy_one_waits_for_its_window() {
+        let mut b = Batch::new(Duration::from_millis(50));
+        let t0 = Instant::now();
+        let f = ByteString::from_static(r#"{"type":"chat"}"#);
+        assert_eq!(b.add(&f, 10_000, t0), When::Now, "the first frame goes at once");
+        assert_eq!(b.add(&f, 10_000, t0), When::Scheduled, "with it, what comes before the flush");
+        let (wire, n) = b.take(t0).unwrap();
+        assert_eq!(n, 2);
+        assert_eq!(&wire[..2], &[0x81, f.len() as u8], "an unmasked final text frame");
+        assert_eq!(&wire[2..2 + f.len()], f.as_bytes());
+        let t1 = t0 + Duration::from_millis(10);
+        assert_eq!(b.add(&f, 10_000, t1), When::Later(Duration::from_millis(40)), "50 ms window for 10,000");
+        assert_eq!(b.add(&f, 10_000, t1), When::Scheduled);
+        let (wire, n) = b.take(t0 + Duration::from_millis(50)).unwrap();
+        assert_eq!((n, wire.len()), (2, 2 * (2 + f.len())), "both frames in one buffer");
+        assert!(b.take(t0 + Duration::from_millis(51)).is_none());
+        // 200 sockets: a 2 ms window.
+        let t2 = t0 + Duration::from_millis(50) + Duration::from_micros(400);
+        assert_eq!(b.add(&f, 200, t2), When::Later(Duration::from_micros(1600)));
+        // Long after the last flush: at once again.
+        let mut b = Batch::new(Duration::from_millis(50));
+        b.add(&f, 10, t0);
+        b.take(t0);
+        assert_eq!(b.add(&f, 10, t0 + Duration::from_millis(1)), When::Now);
+        // No window: every frame at once.
+        let mut b = Batch::new(Duration::ZERO);
+        b.add(&f, 10_000, t0);
+        b.take(t0);
+        assert_eq!(b.add(&f, 10_000, t0), When::Now);
+    }
+}
