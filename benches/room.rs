@@ -1,9 +1,11 @@
 //! The room actor fanning one chat out to N in-process sessions (issue 4, real-time path).
 //!
 //! The real `Room` actor runs inside an actix System; N sockets are joined through `Join` with
-//! the default queue size (256), exactly as `src/http/ws.rs` does. One iteration is one `Chat`
-//! message: the handler checks the sender, filters the text, encodes the frame once, records it
-//! in the history and `try_send`s it into N queues. Throughput is N deliveries per iteration.
+//! the default queue size (256), exactly as `src/http/ws/` does. One iteration is one `Chat`
+//! message and a `Snapshot` round trip (which comes back once the room has sent its batch): the
+//! handler checks the sender, filters the text, encodes the frame once (as a WebSocket frame,
+//! since issue 14), records it in the history and `try_send`s it into N queues (with
+//! `batch_max_ms = 0`: every frame is its own batch). Throughput is N deliveries per iteration.
 //!
 //! Two measurements per N:
 //! - `fanout`: the time of the `Chat` round trip only (the queues are drained between
@@ -120,6 +122,9 @@ fn bench_fanout(c: &mut Criterion) {
                     let msg = chat(&f, seq);
                     let t = Instant::now();
                     sys.block_on(f.addr.send(msg)).unwrap().unwrap();
+                    // The room sends its batch once it has handled its mailbox: this round trip
+                    // comes back after the batch is in every queue.
+                    sys.block_on(f.addr.send(Snapshot)).unwrap();
                     total += t.elapsed();
                     drain(&mut f.rxs);
                 }
@@ -135,6 +140,9 @@ fn bench_fanout(c: &mut Criterion) {
                     let msg = chat(&f, seq);
                     let t = Instant::now();
                     sys.block_on(f.addr.send(msg)).unwrap().unwrap();
+                    // The room sends its batch once it has handled its mailbox: this round trip
+                    // comes back after the batch is in every queue.
+                    sys.block_on(f.addr.send(Snapshot)).unwrap();
                     let got = drain(&mut f.rxs);
                     total += t.elapsed();
                     assert!(got >= n, "{got} of {n} frames delivered");
