@@ -7,22 +7,25 @@
 //! on the room's channel, and a mirror's chats and events to the home on the home's node
 //! channel, with the home's answer back on the asker's (`serve`, `Link`).
 
-use crate::actors::room::{self, HomeState, Refusal, Role, RoomLink};
+use crate::actors::room::{self, Refusal, Role, RoomLink};
 use crate::domain::error::ErrorCode;
-use crate::domain::events::{ChatLine, RoomEvent};
-use crate::domain::user::UserRef;
 use crate::settings::Settings;
 use crate::storage::bus::{Bus, Heard};
 use crate::storage::members::{Member, Members};
 use bytestring::ByteString;
-use futures_util::future::BoxFuture;
 use parking_lot::Mutex;
-use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
+
+mod link;
+mod wire;
+
+use link::{Link, NoticeRelay};
+pub use wire::OnHome;
+use wire::*;
 
 /// The cluster as this node sees it; cheap to clone.
 #[derive(Clone)]
@@ -333,20 +336,7 @@ impl Cluster {
     fn told(&self, svc: &super::Services, room: i64, tell: Tell) {
         let (event, chat) = match tell {
             Tell::Record { event, chat } => (event, chat),
-            Tell::Gift(g) => {
-                match svc.rooms.get(room) {
-                    Some(a) => a.do_send(g),
-                    None => {
-                        let svc = svc.clone();
-                        tokio::spawn(async move {
-                            if let Some(a) = Self::home_actor(&svc, room).await {
-                                a.do_send(g);
-                            }
-                        });
-                    }
-                }
-                return;
-            }
+            Tell::Gift(g) => return Self::tell_home(svc, room, g),
             Tell::Notice { user_id, frame } => {
                 svc.notices.hub.deliver(user_id, &ByteString::from(frame));
                 return;
@@ -359,7 +349,17 @@ impl Cluster {
                 return;
             }
         };
-        let msg = room::RecordFor { event, chat };
+        Self::tell_home(svc, room, room::RecordFor { event, chat });
+    }
+
+    /// Delivers `msg` to the room's actor here: at once when it runs (in order with what was
+    /// heard before it), else once it has started.
+    fn tell_home<M>(svc: &super::Services, room: i64, msg: M)
+    where
+        M: actix::Message + Send + 'static,
+        M::Result: Send,
+        room::Room: actix::Handler<M>,
+    {
         match svc.rooms.get(room) {
             Some(a) => a.do_send(msg),
             None => {
@@ -412,272 +412,5 @@ async fn renew_loop(inner: std::sync::Weak<Inner>) {
             }
             Err(e) => tracing::warn!(error = %e, "renewing cluster membership failed"),
         }
-    }
-}
-
-/// What one node asks another about a room it is home of.
-#[derive(Debug, Serialize, Deserialize)]
-enum Ask {
-    /// A viewer's chat on the asking node.
-    Chat { user: UserRef, text: String },
-    /// Where the room stands (a mirror starting).
-    State,
-    /// Moderation (or the close) asked of the asking node.
-    Moderate(room::Moderate),
-    /// A service call that runs on the room's home.
-    OnHome(OnHome),
-}
-
-/// Calls a node makes on the room's home, where the room's rain is handed out.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub enum OnHome {
-    StartRain { user_id: i64 },
-    Grab { user_id: i64 },
-    Ranking,
-}
-
-/// A service call's answer across nodes: its value as JSON, or the contract error it gave.
-#[derive(Debug, Serialize, Deserialize)]
-struct Remote {
-    ok: Option<serde_json::Value>,
-    code: ErrorCode,
-    message: String,
-}
-
-/// The answer to an `Ask`.
-#[derive(Debug, Serialize, Deserialize)]
-enum Answer {
-    Chat(Result<(), Refusal>),
-    State(Option<HomeState>),
-    /// None: the home is moving; ask again.
-    Moderated(Option<bool>),
-    OnHome(Remote),
-}
-
-/// What one node tells another about a room, with no answer.
-#[derive(Debug, Serialize, Deserialize)]
-enum Tell {
-    /// An event raised on the telling node, for the home to record.
-    Record { event: RoomEvent, chat: Option<ChatLine> },
-    /// The telling node's viewers of the room, and the likes it received.
-    Counts { node: String, online: usize, likes: u64 },
-    /// A gift paid for on the telling node, for the home to count and record.
-    Gift(room::GiftEffect),
-    /// A notice for the user's sockets on this node (the room is 0).
-    Notice { user_id: i64, frame: String },
-}
-
-/// A message on a node's channel.
-#[derive(Debug, Serialize, Deserialize)]
-enum Envelope {
-    Ask { id: u64, from: String, room: i64, ask: Ask },
-    Answer { id: u64, answer: Answer },
-    Tell { room: i64, tell: Tell },
-}
-
-fn unavailable() -> Refusal {
-    Refusal {
-        code: ErrorCode::Unavailable,
-        message: "the room is not answering; try again".into(),
-        retry_after: Some(1),
-    }
-}
-
-/// What a room's channel carries.
-enum RoomHeard {
-    Frame(room::Recorded),
-    /// An un-numbered snapshot (`online`, `likes`).
-    Unnumbered(room::Unnumbered),
-    /// The home kicked this user: their sockets close on every node.
-    Kick(i64),
-}
-
-/// A message on a room's channel: a number (the seq; a user id for `k`), a newline, `e` (an
-/// event), `r` (a resync from a home that took over), `u` (an un-numbered snapshot; the number
-/// is 0) or `k` (a kick), a newline, its chat line as JSON (empty when it is not a
-/// chat), a newline, then the frame's bytes exactly as the home encoded them.
-fn encode_unnumbered(frame: &ByteString) -> Vec<u8> {
-    let mut out = b"0\nu\n\n".to_vec();
-    out.extend_from_slice(frame.as_bytes());
-    out
-}
-
-fn encode_frame(seq: u64, frame: &ByteString, chat: Option<&ChatLine>, resync: bool) -> Vec<u8> {
-    let chat = chat.and_then(|c| serde_json::to_vec(c).ok()).unwrap_or_default();
-    let mut out = Vec::with_capacity(24 + chat.len() + frame.len());
-    out.extend_from_slice(seq.to_string().as_bytes());
-    out.push(b'\n');
-    out.push(if resync { b'r' } else { b'e' });
-    out.push(b'\n');
-    out.extend_from_slice(&chat);
-    out.push(b'\n');
-    out.extend_from_slice(frame.as_bytes());
-    out
-}
-
-fn encode_kick(user_id: i64) -> Vec<u8> {
-    format!("{user_id}\nk\n\n").into_bytes()
-}
-
-fn decode_frame(payload: &[u8]) -> Option<RoomHeard> {
-    let mut parts = payload.splitn(4, |b| *b == b'\n');
-    let number = std::str::from_utf8(parts.next()?).ok()?;
-    let resync = match parts.next()? {
-        b"e" => false,
-        b"r" => true,
-        b"k" => return Some(RoomHeard::Kick(number.parse().ok()?)),
-        b"u" => {
-            parts.next()?;
-            let frame = ByteString::try_from(parts.next()?.to_vec()).ok()?;
-            return Some(RoomHeard::Unnumbered(room::Unnumbered { frame }));
-        }
-        _ => return None,
-    };
-    let seq = number.parse().ok()?;
-    let chat = parts.next()?;
-    let chat = if chat.is_empty() { None } else { Some(serde_json::from_slice(chat).ok()?) };
-    let frame = ByteString::try_from(parts.next()?.to_vec()).ok()?;
-    Some(RoomHeard::Frame(room::Recorded { seq, frame, chat, resync }))
-}
-
-/// The cluster as a room's actor sees it (`actors::room::link`).
-struct Link(Cluster);
-
-impl RoomLink for Link {
-    fn recorded(&self, room: i64, seq: u64, frame: &ByteString, chat: Option<&ChatLine>) {
-        self.0.inner.bus.to_room(room, encode_frame(seq, frame, chat, false), Some(seq));
-    }
-
-    fn numbered_from(&self, room: i64) -> BoxFuture<'static, u64> {
-        let bus = self.0.inner.bus.clone();
-        Box::pin(async move {
-            bus.room_seq(room).await.unwrap_or_else(|e| {
-                tracing::warn!(room, error = %e, "cannot read where the room's numbering stands");
-                0
-            })
-        })
-    }
-
-    fn snapshot(&self, room: i64, frame: &ByteString) {
-        self.0.inner.bus.to_room(room, encode_unnumbered(frame), None);
-    }
-
-    fn counts(&self, room: i64, online: usize, likes: u64) {
-        let c = self.0.clone();
-        tokio::spawn(async move {
-            if let Ok(home) = c.home_of(room).await {
-                let node = c.inner.me.clone();
-                c.send(&home, &Envelope::Tell { room, tell: Tell::Counts { node, online, likes } });
-            }
-        });
-    }
-
-    fn kicked(&self, room: i64, user: i64) {
-        self.0.inner.bus.to_room(room, encode_kick(user), None);
-    }
-
-    fn resynced(&self, room: i64, seq: u64) {
-        let frame = crate::actors::frames::bare("resync");
-        self.0.inner.bus.to_room(room, encode_frame(seq, &frame, None, true), Some(seq));
-    }
-
-    fn chat(&self, room: i64, user: UserRef, text: String) -> BoxFuture<'static, Result<(), Refusal>> {
-        let c = self.0.clone();
-        Box::pin(async move {
-            let home = c.home_of(room).await.map_err(|_| unavailable())?;
-            match c.ask(&home, room, Ask::Chat { user, text }).await {
-                Some(Answer::Chat(res)) => res,
-                _ => Err(unavailable()),
-            }
-        })
-    }
-
-    fn gift(&self, room: i64, gift: room::GiftEffect) {
-        let c = self.0.clone();
-        tokio::spawn(async move {
-            match c.home_of(room).await {
-                Ok(home) => c.send(&home, &Envelope::Tell { room, tell: Tell::Gift(gift) }),
-                Err(e) => tracing::warn!(room, error = %e, "a gift's effect for the room's home is lost"),
-            }
-        });
-    }
-
-    fn record(&self, room: i64, event: RoomEvent, chat: Option<ChatLine>) {
-        let c = self.0.clone();
-        tokio::spawn(async move {
-            match c.home_of(room).await {
-                Ok(home) => c.send(&home, &Envelope::Tell { room, tell: Tell::Record { event, chat } }),
-                Err(e) => tracing::warn!(room, error = %e, "an event for the room's home is lost"),
-            }
-        });
-    }
-
-    fn follow(&self, room: i64) -> BoxFuture<'static, Option<HomeState>> {
-        let c = self.0.clone();
-        Box::pin(async move {
-            if let Err(e) = c.inner.bus.follow(room).await {
-                tracing::warn!(room, error = %e, "cannot follow the room's frames");
-                return None;
-            }
-            let home = c.home_of(room).await.ok()?;
-            match c.ask(&home, room, Ask::State).await {
-                Some(Answer::State(state)) => state,
-                _ => None,
-            }
-        })
-    }
-
-    fn unfollow(&self, room: i64) {
-        let bus = self.0.inner.bus.clone();
-        tokio::spawn(async move {
-            let _ = bus.unfollow(room).await;
-        });
-    }
-}
-
-/// Notices for users whose sockets are on other nodes: presence (in Redis) says which nodes
-/// hold the user's sockets; each live one of them is told.
-struct NoticeRelay {
-    cluster: Cluster,
-    presence: crate::actors::presence::Presence,
-}
-
-impl crate::actors::notices::Relay for NoticeRelay {
-    fn elsewhere(&self, user_id: i64, frame: &ByteString) {
-        let (c, presence, frame) = (self.cluster.clone(), self.presence.clone(), frame.to_string());
-        tokio::spawn(async move {
-            let nodes = match presence.user_nodes(user_id).await {
-                Ok(n) => n,
-                Err(e) => return tracing::debug!(user_id, error = %e, "notice: presence unknown"),
-            };
-            let live = c.live();
-            for node in nodes.iter().filter(|n| **n != c.inner.me && live.iter().any(|m| m.id == **n)) {
-                c.send(node, &Envelope::Tell { room: 0, tell: Tell::Notice { user_id, frame: frame.clone() } });
-            }
-        });
-    }
-}
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_room_frame_crosses_the_bus_unchanged() {
-        let frame = ByteString::from(r#"{"type":"chat","seq":7,"data":{"text":"a\nb"}}"#);
-        let chat = ChatLine {
-            at: "2026-11-30T00:00:00Z".into(),
-            from: UserRef { id: 3, nickname: "x".into() },
-            text: "a\nb".into(),
-        };
-        let Some(RoomHeard::Frame(r)) = decode_frame(&encode_frame(7, &frame, Some(&chat), false)) else { panic!() };
-        assert_eq!((r.seq, &r.frame, r.chat.as_ref(), r.resync), (7, &frame, Some(&chat), false));
-        let Some(RoomHeard::Frame(r)) = decode_frame(&encode_frame(8, &frame, None, true)) else { panic!() };
-        assert_eq!((r.seq, r.chat, r.resync), (8, None, true));
-        assert!(matches!(decode_frame(&encode_kick(42)), Some(RoomHeard::Kick(42))));
-        let Some(RoomHeard::Unnumbered(u)) = decode_frame(&encode_unnumbered(&frame)) else { panic!() };
-        assert_eq!(u.frame, frame);
-        assert!(decode_frame(b"7\nx\n\n{}").is_none());
     }
 }
