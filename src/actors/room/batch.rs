@@ -7,6 +7,8 @@
 //! thousand get frames in batches of up to 50 ms instead of one wake-up and one `write` per
 //! frame each, which is what made a big room's frames queue up.
 
+use super::Room;
+use actix::prelude::*;
 use actix_http::ws::{OpCode, Parser};
 use bytes::{Bytes, BytesMut};
 use bytestring::ByteString;
@@ -69,6 +71,65 @@ impl Batch {
         self.last = Some(now);
         let n = std::mem::take(&mut self.frames);
         Some((self.wire.split().freeze(), n))
+    }
+}
+
+impl Room {
+    /// Sends one encoded frame to every socket, with the frames of the same batch (`batch`):
+    /// once the room has handled what its mailbox holds already (everything it publishes in
+    /// one go is one batch), or when the room's window ends.
+    pub(super) fn fan_out(&mut self, frame: &ByteString) {
+        let when = self.batch.add(frame, self.sessions.len(), std::time::Instant::now());
+        let Some(me) = self.me.clone() else {
+            // Not started (no mailbox): nothing to wait for.
+            self.flush();
+            return;
+        };
+        match when {
+            When::Scheduled => {}
+            When::Now => {
+                if let Some(room) = me.upgrade() {
+                    room.do_send(Flush);
+                }
+            }
+            When::Later(after) => {
+                actix::spawn(async move {
+                    tokio::time::sleep(after).await;
+                    if let Some(room) = me.upgrade() {
+                        room.do_send(Flush);
+                    }
+                });
+            }
+        }
+    }
+
+    /// Sends the batch to every socket now; drops those that are too slow or gone. Called before
+    /// anything that must come after the room's frames so far: a welcome (its `last_seq`), a
+    /// replay, a close.
+    pub(super) fn flush(&mut self) {
+        let Some((wire, frames)) = self.batch.take(std::time::Instant::now()) else { return };
+        let mut dead = Vec::new();
+        for (id, s) in &self.sessions {
+            if !s.handle.push_wire(&wire, frames) {
+                dead.push(*id);
+            }
+        }
+        for id in dead {
+            self.drop_session(id);
+        }
+    }
+}
+
+/// The room's batch is due (see `Room::fan_out`).
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Flush;
+
+impl Handler<Flush> for Room {
+    type Result = ();
+
+    fn handle(&mut self, _: Flush, _: &mut Context<Self>) {
+        self.flush();
     }
 }
 

@@ -25,7 +25,7 @@ use crate::domain::redpacket::RainView;
 pub use crate::domain::user::{AnchorRef, UserRef};
 use crate::settings::RoomSettings;
 use actix::prelude::*;
-use batch::{Batch, When};
+use batch::Batch;
 use bytestring::ByteString;
 use history::History;
 use sea_orm::DatabaseConnection;
@@ -232,50 +232,6 @@ impl Room {
         self.fan_out(frame);
     }
 
-    /// Sends one encoded frame to every socket, with the frames of the same batch (`batch`):
-    /// once the room has handled what its mailbox holds already (everything it publishes in
-    /// one go is one batch), or when the room's window ends.
-    fn fan_out(&mut self, frame: &ByteString) {
-        let when = self.batch.add(frame, self.sessions.len(), std::time::Instant::now());
-        let Some(me) = self.me.clone() else {
-            // Not started (no mailbox): nothing to wait for.
-            self.flush();
-            return;
-        };
-        match when {
-            When::Scheduled => {}
-            When::Now => {
-                if let Some(room) = me.upgrade() {
-                    room.do_send(Flush);
-                }
-            }
-            When::Later(after) => {
-                actix::spawn(async move {
-                    tokio::time::sleep(after).await;
-                    if let Some(room) = me.upgrade() {
-                        room.do_send(Flush);
-                    }
-                });
-            }
-        }
-    }
-
-    /// Sends the batch to every socket now; drops those that are too slow or gone. Called before
-    /// anything that must come after the room's frames so far: a welcome (its `last_seq`), a
-    /// replay, a close.
-    fn flush(&mut self) {
-        let Some((wire, frames)) = self.batch.take(std::time::Instant::now()) else { return };
-        let mut dead = Vec::new();
-        for (id, s) in &self.sessions {
-            if !s.handle.push_wire(&wire, frames) {
-                dead.push(*id);
-            }
-        }
-        for id in dead {
-            self.drop_session(id);
-        }
-    }
-
     fn add_session(&mut self, user: UserRef, handle: SocketHandle) {
         *self.users.entry(user.id).or_default() += 1;
         self.sessions.insert(handle.id, Session { user, handle });
@@ -410,19 +366,6 @@ impl Actor for Room {
         if let Role::Mirror(link) = &self.role {
             link.unfollow(self.info.id);
         }
-    }
-}
-
-/// The room's batch is due (see `Room::fan_out`).
-#[derive(Message)]
-#[rtype(result = "()")]
-struct Flush;
-
-impl Handler<Flush> for Room {
-    type Result = ();
-
-    fn handle(&mut self, _: Flush, _: &mut Context<Self>) {
-        self.flush();
     }
 }
 
