@@ -92,6 +92,22 @@ async fn listed(app: &TestApp) -> Vec<String> {
 }
 
 /// Polls until every app in `apps` lists exactly `want`, or panics after 5 s.
+/// Three nodes on fresh storage, each listing all three.
+async fn three_nodes(set: BackendSet) -> (Storage, Vec<TestApp>) {
+    let storage = Storage::fresh(set).await;
+    let nodes = spawn_cluster(&storage, &["node-a", "node-b", "node-c"]).await;
+    until_listed(&[&nodes[0], &nodes[1], &nodes[2]], &["node-a", "node-b", "node-c"]).await;
+    (storage, nodes)
+}
+
+/// Stops every node, then drops the test's storage.
+async fn stop_all(nodes: &[TestApp], storage: Storage) {
+    for n in nodes {
+        n.stop().await;
+    }
+    storage.cleanup().await;
+}
+
 async fn until_listed(apps: &[&TestApp], want: &[&str]) {
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
     loop {
@@ -198,19 +214,14 @@ async fn a_session_ticket_and_cart_made_on_one_node_work_on_every_node() {
         let (s, _) = a.get("/api/me", &viewer).await;
         assert_eq!(s, 401, "{set:?}: logged out everywhere");
 
-        for n in &nodes {
-            n.stop().await;
-        }
-        storage.cleanup().await;
+        stop_all(&nodes, storage).await;
     }
 }
 
 #[actix_web::test]
 async fn every_node_names_one_home_per_room_and_a_dead_homes_rooms_move_to_one_survivor() {
     for set in cluster_sets() {
-        let storage = Storage::fresh(set).await;
-        let nodes = spawn_cluster(&storage, &["node-a", "node-b", "node-c"]).await;
-        until_listed(&[&nodes[0], &nodes[1], &nodes[2]], &["node-a", "node-b", "node-c"]).await;
+        let (storage, nodes) = three_nodes(set).await;
         let clusters: Vec<_> = nodes.iter().map(|n| n.state.svc.cluster.clone().unwrap()).collect();
         let homes_seen_by = |cs: Vec<liveroom::services::cluster::Cluster>| async move {
             let mut per_room = Vec::new();
@@ -257,9 +268,7 @@ async fn every_node_names_one_home_per_room_and_a_dead_homes_rooms_move_to_one_s
 #[actix_web::test]
 async fn chat_sent_on_any_node_reaches_viewers_on_a_b_and_c_once_each_in_one_seq_order() {
     for set in cluster_sets() {
-        let storage = Storage::fresh(set).await;
-        let nodes = spawn_cluster(&storage, &["node-a", "node-b", "node-c"]).await;
-        until_listed(&[&nodes[0], &nodes[1], &nodes[2]], &["node-a", "node-b", "node-c"]).await;
+        let (storage, nodes) = three_nodes(set).await;
         let (anchor, _) = nodes[0].new_user().await;
         let room = nodes[0].open_room(&anchor, "normal").await;
         let home = nodes[0].state.svc.cluster.as_ref().unwrap().home_of(room).await.unwrap();
@@ -307,19 +316,14 @@ async fn chat_sent_on_any_node_reaches_viewers_on_a_b_and_c_once_each_in_one_seq
         assert_eq!(welcome["data"]["last_seq"], 12, "{set:?}: {welcome}");
         assert_eq!(welcome["data"]["recent"].as_array().unwrap().len(), 12, "{set:?}: {welcome}");
 
-        for n in &nodes {
-            n.stop().await;
-        }
-        storage.cleanup().await;
+        stop_all(&nodes, storage).await;
     }
 }
 
 #[actix_web::test]
 async fn when_the_home_dies_a_survivor_takes_the_room_over_and_its_viewers_resync_and_chat_on() {
     for set in cluster_sets() {
-        let storage = Storage::fresh(set).await;
-        let nodes = spawn_cluster(&storage, &["node-a", "node-b", "node-c"]).await;
-        until_listed(&[&nodes[0], &nodes[1], &nodes[2]], &["node-a", "node-b", "node-c"]).await;
+        let (storage, nodes) = three_nodes(set).await;
         let (anchor, _) = nodes[0].new_user().await;
         let room = nodes[0].open_room(&anchor, "normal").await;
         let home = nodes[0].state.svc.cluster.as_ref().unwrap().home_of(room).await.unwrap();
@@ -377,9 +381,7 @@ async fn when_the_home_dies_a_survivor_takes_the_room_over_and_its_viewers_resyn
 async fn moderation_asked_of_any_node_holds_for_viewers_on_every_node() {
     use serde_json::json;
     for set in cluster_sets() {
-        let storage = Storage::fresh(set).await;
-        let nodes = spawn_cluster(&storage, &["node-a", "node-b", "node-c"]).await;
-        until_listed(&[&nodes[0], &nodes[1], &nodes[2]], &["node-a", "node-b", "node-c"]).await;
+        let (storage, nodes) = three_nodes(set).await;
         let (anchor, _) = nodes[0].new_user().await;
         let room = nodes[0].open_room(&anchor, "normal").await;
         let home = nodes[0].state.svc.cluster.as_ref().unwrap().home_of(room).await.unwrap();
@@ -442,10 +444,7 @@ async fn moderation_asked_of_any_node_holds_for_viewers_on_every_node() {
         assert_eq!(s.as_u16() / 100, 2);
         watching.expect("room_closed").await;
         assert_eq!(watching.expect_close().await, 4004, "{set:?}");
-        for n in &nodes {
-            n.stop().await;
-        }
-        storage.cleanup().await;
+        stop_all(&nodes, storage).await;
     }
 }
 
@@ -463,9 +462,7 @@ async fn until_frame(ws: &mut crate::ws_client::Ws, kind: &str, field: &str, wan
 async fn online_and_likes_count_viewers_and_likes_on_every_node() {
     use serde_json::json;
     for set in cluster_sets() {
-        let storage = Storage::fresh(set).await;
-        let nodes = spawn_cluster(&storage, &["node-a", "node-b", "node-c"]).await;
-        until_listed(&[&nodes[0], &nodes[1], &nodes[2]], &["node-a", "node-b", "node-c"]).await;
+        let (storage, nodes) = three_nodes(set).await;
         let (anchor, _) = nodes[0].new_user().await;
         let room = nodes[0].open_room(&anchor, "normal").await;
         let mut sockets = Vec::new();
@@ -488,10 +485,7 @@ async fn online_and_likes_count_viewers_and_likes_on_every_node() {
         for ws in sockets.iter_mut() {
             until_frame(ws, "online", "count", 2).await;
         }
-        for n in &nodes {
-            n.stop().await;
-        }
-        storage.cleanup().await;
+        stop_all(&nodes, storage).await;
     }
 }
 
@@ -499,9 +493,7 @@ async fn online_and_likes_count_viewers_and_likes_on_every_node() {
 async fn a_notice_raised_on_one_node_reaches_the_users_socket_on_another() {
     use serde_json::json;
     for set in cluster_sets() {
-        let storage = Storage::fresh(set).await;
-        let nodes = spawn_cluster(&storage, &["node-a", "node-b", "node-c"]).await;
-        until_listed(&[&nodes[0], &nodes[1], &nodes[2]], &["node-a", "node-b", "node-c"]).await;
+        let (storage, nodes) = three_nodes(set).await;
         let (a, b) = (&nodes[0], &nodes[1]);
         let (anchor, _) = a.new_user().await;
         let room = a.open_room(&anchor, "normal").await;
@@ -519,10 +511,7 @@ async fn a_notice_raised_on_one_node_reaches_the_users_socket_on_another() {
         assert_eq!(s, 200, "{paid}");
         let notice = ws.expect("notice").await;
         assert_eq!(notice["data"]["kind"], "order_paid", "{set:?}: {notice}");
-        for n in &nodes {
-            n.stop().await;
-        }
-        storage.cleanup().await;
+        stop_all(&nodes, storage).await;
     }
 }
 
@@ -530,9 +519,7 @@ async fn a_notice_raised_on_one_node_reaches_the_users_socket_on_another() {
 async fn a_thousand_buyers_through_three_nodes_reserve_exactly_the_stock() {
     use serde_json::json;
     for set in cluster_sets() {
-        let storage = Storage::fresh(set).await;
-        let nodes = spawn_cluster(&storage, &["node-a", "node-b", "node-c"]).await;
-        until_listed(&[&nodes[0], &nodes[1], &nodes[2]], &["node-a", "node-b", "node-c"]).await;
+        let (storage, nodes) = three_nodes(set).await;
         let (anchor, _) = nodes[0].new_user().await;
         let room = nodes[0].open_room(&anchor, "normal").await;
         let product = nodes[0].approved_product(&anchor, 20, 37).await;
@@ -559,10 +546,7 @@ async fn a_thousand_buyers_through_three_nodes_reserve_exactly_the_stock() {
         assert_eq!((reserved, sold_out), (37, 963), "{set:?}: exactly the stock, the rest sold out: {answers:?}");
         let (_, shelf) = nodes[1].get(&format!("/api/rooms/{room}/products"), &anchor).await;
         assert_eq!(shelf["items"][0]["left"], 0, "{set:?}: {shelf}");
-        for n in &nodes {
-            n.stop().await;
-        }
-        storage.cleanup().await;
+        stop_all(&nodes, storage).await;
     }
 }
 
@@ -612,10 +596,7 @@ async fn five_hundred_grabbers_through_three_nodes_claim_each_packet_once() {
         for (i, (t, sum)) in users.iter().zip(&sums).enumerate() {
             assert_eq!(nodes[(i + 1) % 3].balance(t).await, *sum, "{set:?}: balance matches what the grabs said");
         }
-        for n in &nodes {
-            n.stop().await;
-        }
-        storage.cleanup().await;
+        stop_all(&nodes, storage).await;
     }
 }
 
@@ -623,9 +604,7 @@ async fn five_hundred_grabbers_through_three_nodes_claim_each_packet_once() {
 async fn gifts_sent_through_three_nodes_reach_every_viewer_and_one_ranking() {
     use serde_json::json;
     for set in cluster_sets() {
-        let storage = Storage::fresh(set).await;
-        let nodes = spawn_cluster(&storage, &["node-a", "node-b", "node-c"]).await;
-        until_listed(&[&nodes[0], &nodes[1], &nodes[2]], &["node-a", "node-b", "node-c"]).await;
+        let (storage, nodes) = three_nodes(set).await;
         let (anchor, _) = nodes[0].new_user().await;
         let room = nodes[0].open_room(&anchor, "normal").await;
         let mut sockets = Vec::new();
@@ -649,9 +628,6 @@ async fn gifts_sent_through_three_nodes_reach_every_viewer_and_one_ranking() {
             assert_eq!(r[0]["user"]["id"].as_i64(), Some(fan_id), "{set:?}: {r}");
             assert_eq!(r[0]["coins"], 30, "{set:?}: every node's gift counted once, asked of any node: {r}");
         }
-        for n in &nodes {
-            n.stop().await;
-        }
-        storage.cleanup().await;
+        stop_all(&nodes, storage).await;
     }
 }
