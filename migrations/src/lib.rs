@@ -10,6 +10,7 @@ mod m20261129_000001_outbox;
 mod m20261129_000003_idempotency_digests;
 mod m20261129_000005_mutes;
 mod m20261130_000001_trades_ref_first;
+mod m20261130_000002_pk_tally;
 
 pub struct Migrator;
 
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000003_idempotency_digests::Migration),
             Box::new(m20261129_000005_mutes::Migration),
             Box::new(m20261130_000001_trades_ref_first::Migration),
+            Box::new(m20261130_000002_pk_tally::Migration),
         ]
     }
 }

@@ -1,14 +1,14 @@
-//! The PK actor, beside the host's room: applies gift scores one at a time in commit order,
-//! sends `pk_progress` at most 5 times a second (the final score always), and ends the battle
-//! once (knockout, leave, timer or room close), storing the result.
+//! The PK actor, on the home of the host's room: shows the tally that gifts write in the PK's
+//! row (in commit order, whatever node took them: `storage::wallets::batch`), sends
+//! `pk_progress` at most 5 times a second (the final score always), and ends the battle once
+//! (knockout, leave, timer or room close), storing the result.
 
-use super::registry::RoomRegistry;
-use super::room;
 use crate::clock::{now_ms, rfc3339};
 use crate::domain::events::{PkEnded, PkProgress, RoomEvent};
-use crate::domain::pk::{apply_gift, is_knockout, winner_at, PkStatus, PkView, Side};
+use crate::domain::pk::{is_knockout, PkTally, PkView};
 
 use crate::domain::user::UserRef;
+use crate::storage::pks::Decided;
 use crate::storage::queue::backoff;
 use crate::storage::{entities::pks as pk_rows, pks};
 use actix::prelude::*;
@@ -24,7 +24,7 @@ const PROGRESS_EVERY_MS: i64 = 200;
 const STORE_RETRY_MAX: Duration = Duration::from_secs(5);
 
 /// Why a PK ends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum EndReason {
     /// `ends_at` passed: the side over 50 wins.
     Timer,
@@ -34,20 +34,35 @@ pub enum EndReason {
     RoomClosed,
 }
 
+/// Where a PK's events go: to a room that shows it, on whatever node runs that room. The room
+/// keeps the PK each such event carries for its `welcome`.
+pub trait Announce: Send + Sync + 'static {
+    fn to_room(&self, room: i64, event: RoomEvent);
+}
+
+impl EndReason {
+    /// How storage names the winner.
+    pub fn decided(self) -> Decided {
+        match self {
+            EndReason::Left(user) => Decided::Left(user),
+            EndReason::Timer | EndReason::RoomClosed => Decided::ByScore,
+        }
+    }
+}
+
 pub struct PkActor {
     pk: pk_rows::Model,
     host: UserRef,
     challenger: UserRef,
-    /// The rooms that see the PK, found through the registry at each publish: a room actor
-    /// that died and was started again gets the events too.
+    /// The rooms that see the PK: the host's and the challenger's.
     room_ids: Vec<i64>,
-    rooms: RoomRegistry,
+    announce: Arc<dyn Announce>,
     db: DatabaseConnection,
     service: PkService,
     last_progress_ms: i64,
     progress_pending: bool,
-    /// The result is decided (score frozen, winner known); it may not be stored yet.
-    ended: bool,
+    /// The result is decided (and why); it may not be stored yet.
+    ended: Option<EndReason>,
     /// The end is stored and announced: the actor has nothing left to do and waits for its last
     /// address to be dropped (see `Supervised`).
     finished: bool,
@@ -61,8 +76,10 @@ pub struct PkActor {
 pub fn pk_view(pk: &pk_rows::Model, host: &UserRef, challenger: Option<&UserRef>) -> PkView {
     PkView {
         challenger: challenger.cloned(),
+        challenger_coins: pk.challenger_coins,
         ends_at: pk.ends_at.map(rfc3339),
         host: host.clone(),
+        host_coins: pk.host_coins,
         id: pk.id,
         score: pk.score,
         status: pk.status.clone(),
@@ -75,12 +92,10 @@ impl PkActor {
         pk_view(&self.pk, &self.host, Some(&self.challenger))
     }
 
-    /// Sends `event` to the rooms that see the PK, and what their `welcome` shows of it now.
+    /// Sends `event` to the rooms that see the PK.
     fn publish(&self, event: RoomEvent) {
-        let view = self.view();
-        for r in self.room_ids.iter().filter_map(|id| self.rooms.get(*id)) {
-            r.do_send(room::Publish(event.clone()));
-            r.do_send(room::SetPk(Some(view.clone())));
+        for room in &self.room_ids {
+            self.announce.to_room(*room, event.clone());
         }
     }
 
@@ -90,25 +105,16 @@ impl PkActor {
         self.publish(PkProgress { pk: self.view() }.into());
     }
 
-    /// Decides the result once (later reasons do not change it): the score freezes.
+    /// Decides the result once (later reasons do not change it): no gift counts after it, and
+    /// storage names the winner from the stored score (or the side that stayed).
     fn decide(&mut self, reason: EndReason) {
-        if self.ended {
+        if self.ended.is_some() {
             return;
         }
-        self.ended = true;
-        let winner = match reason {
-            EndReason::Left(leaver) => Some(if leaver == self.host.id { self.challenger.id } else { self.host.id }),
-            EndReason::Timer | EndReason::RoomClosed => match winner_at(self.pk.score) {
-                Some(Side::Host) => Some(self.host.id),
-                Some(Side::Challenger) => Some(self.challenger.id),
-                None => None,
-            },
-        };
+        self.ended = Some(reason);
         if self.progress_pending {
             self.send_progress();
         }
-        self.pk.status = PkStatus::Ended.as_str().into();
-        self.pk.winner = winner;
     }
 
     /// Stores the decided result: true when this call stored it, false when it was stored
@@ -117,13 +123,22 @@ impl PkActor {
     /// it tries again itself with back-off, and the end timer's job fails and is retried too.
     fn store(&mut self) -> ResponseActFuture<Self, Result<bool, EndError>> {
         let db = self.db.clone();
-        let (id, score, winner) = (self.pk.id, self.pk.score, self.pk.winner);
-        let ended = PkEnded { pk: self.view(), winner };
-        Box::pin(async move { pks::end(&db, id, score, winner).await }.into_actor(self).map(
-            move |res, act, ctx| match res {
-                Ok(stored) => {
+        let id = self.pk.id;
+        let how = self.ended.unwrap_or(EndReason::Timer).decided();
+        let stored = async move {
+            match pks::end(&db, id, how).await? {
+                Some(row) => Ok((true, Some(row))),
+                None => Ok((false, pks::find(&db, id).await?)),
+            }
+        };
+        Box::pin(stored.into_actor(self).map(
+            move |res: Result<(bool, Option<pk_rows::Model>), sea_orm::DbErr>, act, ctx| match res {
+                Ok((stored, row)) => {
+                    if let Some(row) = row {
+                        act.pk = row;
+                    }
                     if stored {
-                        act.publish(ended.into());
+                        act.publish(PkEnded { pk: act.view(), winner: act.pk.winner }.into());
                     } else {
                         tracing::info!(pk = act.pk.id, "PK had ended already");
                     }
@@ -160,7 +175,7 @@ impl PkActor {
         } else if !self.progress_pending {
             self.progress_pending = true;
             ctx.run_later(Duration::from_millis((PROGRESS_EVERY_MS - since) as u64), |act, _| {
-                if act.progress_pending && !act.ended {
+                if act.progress_pending && act.ended.is_none() {
                     act.send_progress();
                 }
             });
@@ -186,27 +201,25 @@ impl actix::Supervised for PkActor {
             return;
         }
         tracing::warn!(pk = self.pk.id, "PK actor restarting");
-        if self.progress_pending && !self.ended {
+        if self.progress_pending && self.ended.is_none() {
             self.progress_pending = false;
             self.schedule_progress(ctx);
         }
         if self.retry_pending {
             self.retry_pending = false;
             ctx.spawn(self.store().map(|_, _, _| ()));
-        } else if self.ended {
+        } else if self.ended.is_some() {
             // Decided but neither stored nor being stored (the store's future was dropped).
             ctx.spawn(self.store().map(|_, _, _| ()));
         }
     }
 }
 
-/// A gift counted in the PK (sent in commit order by the wallet writer).
+/// The PK's tally after a counted gift, from the node whose wallet writer committed it. Tallies
+/// from several nodes may arrive out of order: the one with the most gifts is the latest.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct PkGift {
-    pub to: i64,
-    pub coins: i64,
-}
+pub struct Tally(pub PkTally);
 
 /// Ends the PK; answers once the end is stored (true: by this message), or why it is not.
 #[derive(Message)]
@@ -229,14 +242,16 @@ pub enum EndError {
 #[rtype(result = "PkView")]
 pub struct Get;
 
-impl Handler<PkGift> for PkActor {
+impl Handler<Tally> for PkActor {
     type Result = ();
-    fn handle(&mut self, msg: PkGift, ctx: &mut Context<Self>) {
-        if self.ended {
+    fn handle(&mut self, Tally(t): Tally, ctx: &mut Context<Self>) {
+        if self.ended.is_some() || t.pk_id != self.pk.id || t.gifts <= self.pk.gifts {
             return;
         }
-        let side = if msg.to == self.host.id { Side::Host } else { Side::Challenger };
-        self.pk.score = apply_gift(self.pk.score, side, msg.coins, 1);
+        self.pk.gifts = t.gifts;
+        self.pk.score = t.score;
+        self.pk.host_coins = t.host_coins;
+        self.pk.challenger_coins = t.challenger_coins;
         if is_knockout(self.pk.score) {
             self.send_progress();
             self.decide(EndReason::Timer);
@@ -250,7 +265,7 @@ impl Handler<PkGift> for PkActor {
 impl Handler<End> for PkActor {
     type Result = ResponseActFuture<Self, Result<bool, EndError>>;
     fn handle(&mut self, msg: End, _: &mut Context<Self>) -> Self::Result {
-        if !self.ended
+        if self.ended.is_none()
             && msg.0 == EndReason::Timer
             && self.pk.ends_at.is_some_and(|e| e > now_ms() + 50)
             && !is_knockout(self.pk.score)
@@ -293,36 +308,37 @@ impl PkService {
         }
     }
 
-    /// Starts the actor of a running PK, supervised, on its host room's arbiter.
+    /// Starts the actor of a running PK, supervised, on `arbiter` (its host room's).
+    #[allow(clippy::too_many_arguments)]
     pub fn start(
         &self,
         pk: pk_rows::Model,
         host: UserRef,
         challenger: UserRef,
         room_ids: Vec<i64>,
-        rooms: RoomRegistry,
+        arbiter: &actix::dev::ArbiterHandle,
+        announce: Arc<dyn Announce>,
         db: DatabaseConnection,
     ) -> Addr<PkActor> {
         let room_id = pk.room_id;
         let service = self.clone();
-        let arbiter = rooms.arbiter(room_id);
         let actor = PkActor {
             pk,
             host,
             challenger,
             room_ids,
-            rooms,
+            announce,
             db,
             service,
             last_progress_ms: 0,
             progress_pending: false,
-            ended: false,
+            ended: None,
             finished: false,
             retry_pending: false,
             store_failures: 0,
         };
         // On the host room's arbiter, beside the room it publishes to.
-        let addr = Supervisor::start_in_arbiter(&arbiter, move |_| actor);
+        let addr = Supervisor::start_in_arbiter(arbiter, move |_| actor);
         self.running.lock().insert(room_id, addr.clone());
         addr
     }

@@ -196,8 +196,10 @@ mod tests {
     fn pk() -> PkView {
         PkView {
             challenger: None,
+            challenger_coins: 0,
             ends_at: None,
             host: UserRef { id: 1, nickname: "h".into() },
+            host_coins: 0,
             id: 7,
             score: 50,
             status: "waiting".into(),
@@ -212,7 +214,7 @@ mod tests {
             (
                 PkEnded { pk: pk(), winner: None }.into(),
                 json!({"pk": {"id": 7, "host": {"id": 1, "nickname": "h"}, "challenger": null, "status": "waiting",
-                    "score": 50, "ends_at": null, "winner": null}, "winner": null}),
+                    "score": 50, "host_coins": 0, "challenger_coins": 0, "ends_at": null, "winner": null}, "winner": null}),
             ),
             (RoomClosed {}.into(), json!({})),
             (

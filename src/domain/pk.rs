@@ -56,13 +56,49 @@ pub fn is_knockout(score: i64) -> bool {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PkView {
     pub challenger: Option<UserRef>,
+    /// Coins of the gifts counted for the challenger.
+    pub challenger_coins: i64,
     /// RFC 3339; `null` while the PK waits for a challenger.
     pub ends_at: Option<String>,
     pub host: UserRef,
+    /// Coins of the gifts counted for the host.
+    pub host_coins: i64,
     pub id: i64,
     pub score: i64,
     pub status: String,
     pub winner: Option<i64>,
+}
+
+/// A running PK's tally as its row holds it: written in the same transaction as each counted
+/// gift's debit, under the row's lock, so that the gifts of one PK are counted one at a time in
+/// commit order whatever node took them. `gifts` only grows: of two tallies, the one with more
+/// gifts is the later.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PkTally {
+    pub pk_id: i64,
+    /// The host's room, where the PK's actor runs.
+    pub room_id: i64,
+    pub gifts: i64,
+    pub score: i64,
+    pub host_coins: i64,
+    pub challenger_coins: i64,
+}
+
+impl PkTally {
+    /// Counts a gift of `coins` to `side`; false, changing nothing, once the score is a
+    /// knockout (the PK is decided).
+    pub fn count(&mut self, side: Side, coins: i64) -> bool {
+        if is_knockout(self.score) {
+            return false;
+        }
+        self.score = apply_gift(self.score, side, coins, 1);
+        match side {
+            Side::Host => self.host_coins = self.host_coins.saturating_add(coins),
+            Side::Challenger => self.challenger_coins = self.challenger_coins.saturating_add(coins),
+        }
+        self.gifts += 1;
+        true
+    }
 }
 
 #[cfg(test)]
@@ -81,6 +117,19 @@ mod tests {
         assert_eq!(winner_at(50), None);
         assert_eq!(winner_at(51), Some(Side::Host));
         assert!(is_knockout(100) && is_knockout(0) && !is_knockout(1));
+    }
+
+    #[test]
+    fn a_tally_counts_until_a_knockout_and_not_after() {
+        let mut t = PkTally { pk_id: 1, room_id: 2, gifts: 0, score: START_SCORE, host_coins: 0, challenger_coins: 0 };
+        assert!(t.count(Side::Host, 300));
+        assert_eq!((t.score, t.host_coins, t.gifts), (80, 300, 1));
+        assert!(t.count(Side::Challenger, 5));
+        assert_eq!((t.score, t.challenger_coins, t.gifts), (80, 5, 2));
+        assert!(t.count(Side::Host, 1000));
+        assert_eq!(t.score, 100);
+        assert!(!t.count(Side::Challenger, 1000));
+        assert_eq!((t.score, t.challenger_coins, t.gifts), (100, 5, 3));
     }
 
     proptest! {

@@ -1,12 +1,14 @@
-//! A gift: the sender's debit and its trade commit first (group-committed by the wallet writer);
-//! then, in commit order, everyone in the room sees it and a running PK's score moves.
+//! A gift: the sender's debit, its trade and, in a running PK, the PK's tally commit together
+//! (group-committed by the wallet writer); then, in commit order, everyone in the room sees it
+//! and the PK's actor shows the new tally.
 
 use super::live_room::live_actor;
 use super::{AppError, AppResult, Services};
 use crate::actors::registry::RunningRoom;
-use crate::actors::{pk, room};
+use crate::actors::room;
 use crate::domain::events::{GiftItem, GiftSent};
 use crate::domain::money::{cost, count_in, TradeKind};
+use crate::domain::pk::PkStatus;
 use crate::domain::user::UserRef;
 use crate::storage::wallets::{Effect, Outcome, WalletOp};
 use serde_json::json;
@@ -35,14 +37,15 @@ pub async fn send(svc: &Services, user_id: i64, g: GiftOrder) -> AppResult<(i64,
     let count = count_in("count", g.count, 99)?;
     // No row reads here but the idempotency check: the room from its running actor (or the
     // row, when none runs), the gift from the cached catalogue, the sender's nickname from
-    // the nickname cache, a running PK from its actor.
+    // the nickname cache, the running PK as the room shows it (either anchor's room, on any
+    // node). Whether the gift still counts in that PK is decided at its commit.
     let RunningRoom { addr, anchor_id } = live_actor(svc, g.room_id).await?;
     let gift = svc.gifts.find(g.gift_id).await?.ok_or(AppError::NotFound("gift"))?;
-    let pk_addr = svc.pk.get(g.room_id);
-    let running_pk = match &pk_addr {
-        Some(a) => Some(a.send(pk::Get).await.map_err(AppError::internal)?),
-        None => None,
-    };
+    let running_pk = addr
+        .send(room::CurrentPk)
+        .await
+        .map_err(AppError::internal)?
+        .filter(|p| p.status == PkStatus::Running.as_str());
     let to = g.to.unwrap_or(anchor_id);
     let sides: Vec<i64> = match &running_pk {
         Some(p) => [Some(p.host.id), p.challenger.as_ref().map(|c| c.id)].into_iter().flatten().collect(),
@@ -71,17 +74,18 @@ pub async fn send(svc: &Services, user_id: i64, g: GiftOrder) -> AppResult<(i64,
         r#ref: idem_ref.unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string()),
         effect: Effect::GiftSend { room_id: g.room_id, to_id: to, gift_id: gift.id, count, pk_id },
     };
-    // Effects run in the wallet writer in commit order, so PK scores follow commit order.
+    // Effects run in the wallet writer in commit order.
+    let svc2 = svc.clone();
     let on_commit = Box::new(move |o: &Outcome| {
-        if let Outcome::Done { .. } = o {
+        if let Outcome::Done { pk, .. } = o {
             addr.do_send(room::GiftEffect { coins: amount, gift: sent });
-            if let Some(p) = pk_addr {
-                p.do_send(pk::PkGift { to, coins: amount });
+            if let Some(t) = pk {
+                super::pk::after_gift(&svc2, *t);
             }
         }
     });
     match svc.b.wallets.apply_then(op, Some(on_commit)).await.map_err(AppError::internal)? {
-        Outcome::Done { trade_id, balance } | Outcome::Duplicate { trade_id, balance } => Ok((balance, trade_id)),
+        Outcome::Done { trade_id, balance, .. } | Outcome::Duplicate { trade_id, balance } => Ok((balance, trade_id)),
         Outcome::Insufficient => {
             let _ = svc
                 .notices

@@ -1,23 +1,69 @@
 //! PK battles between two anchors: a challenger joins (the PK starts), a side leaves, the timer
 //! or a closing room ends it; the end timer's job, and the sweeps that end (or resume) PKs that
 //! were running when the server stopped or whose timer or close failed.
+//!
+//! A PK's tally lives in its row, written with each counted gift's debit; its actor runs on the
+//! home of the host's room (in a cluster: wherever the gift was paid, the tally is told there),
+//! and its events go to both anchors' rooms, wherever those run (`Announcer`).
 
 use super::jobs::{self, Fired};
 use super::live_room::{anchor_of, room_actor};
 use super::{AppError, AppResult, Services};
-use crate::actors::pk::{self, pk_view, EndReason};
+use crate::actors::pk::{self, pk_view, Announce, EndReason};
 use crate::actors::room;
 use crate::clock::now_ms;
 use crate::domain::error::ErrorCode;
+use crate::domain::events::RoomEvent;
 use crate::domain::events::{PkEnded, PkStarted};
-use crate::domain::pk::{winner_at, PkStatus, PkView, Side};
+use crate::domain::pk::{PkStatus, PkTally, PkView};
 use crate::domain::room::{RoomKind, LIVE};
 use crate::domain::user::UserRef;
 use crate::storage::entities::pks as pk_rows;
 use crate::storage::queue::{Job, JobHandler};
 use crate::storage::{pks, rooms, Stated};
 use serde_json::json;
+use std::sync::Arc;
 use std::time::Duration;
+
+/// A PK's events to a room: its actor here when it runs (a mirror passes them to its home),
+/// else, in a cluster, the room's home.
+struct Announcer(Services);
+
+impl Announce for Announcer {
+    fn to_room(&self, room: i64, event: RoomEvent) {
+        match (self.0.rooms.get(room), &self.0.cluster) {
+            (Some(a), _) => a.do_send(room::Publish(event)),
+            (None, Some(c)) => c.record_at_home(room, event),
+            (None, None) => {}
+        }
+    }
+}
+
+fn announce_to_both(svc: &Services, p: &pk_rows::Model, event: RoomEvent) {
+    let a = Announcer(svc.clone());
+    for room in [Some(p.room_id), p.challenger_room_id].into_iter().flatten() {
+        a.to_room(room, event.clone());
+    }
+}
+
+fn tally_of(p: &pk_rows::Model) -> PkTally {
+    PkTally {
+        pk_id: p.id,
+        room_id: p.room_id,
+        gifts: p.gifts,
+        score: p.score,
+        host_coins: p.host_coins,
+        challenger_coins: p.challenger_coins,
+    }
+}
+
+/// Another node is home of the PK's host room (its actor runs there).
+async fn home_elsewhere(svc: &Services, host_room: i64) -> AppResult<Option<String>> {
+    match &svc.cluster {
+        Some(c) => c.elsewhere(host_room).await,
+        None => Ok(None),
+    }
+}
 
 async fn user_ref(svc: &Services, id: i64) -> AppResult<UserRef> {
     let a = anchor_of(svc, id).await?;
@@ -100,25 +146,22 @@ async fn start_pk(
         return Err(AppError::conflict(ErrorCode::PkBusy, "a challenger has joined already"));
     }
     let p = pks::find(&svc.b.db, pk_id).await?.ok_or(AppError::NotFound("pk"))?;
-    let addr = resume_actor(svc, &p, p.score).await?;
-    let v = addr.send(pk::Get).await.map_err(AppError::internal)?;
-    svc.b.outbox.schedule(pk::END_JOB, json!({"pk_id": pk_id}), Duration::from_millis(duration_ms as u64)).await?;
-    let host_room = room_actor(svc, r).await?;
-    let started = room::Publish(PkStarted { pk: v.clone() }.into());
-    host_room.do_send(started.clone());
-    if let Some(cr) = rooms::find(&svc.b.db, challenger_room).await? {
-        if cr.status == LIVE {
-            room_actor(svc, &cr).await?.do_send(started);
+    let v = match (home_elsewhere(svc, r.id).await?, &svc.cluster) {
+        // The home starts the actor from the row when it hears the PK's first tally.
+        (Some(_), Some(c)) => {
+            c.tally_at_home(tally_of(&p));
+            view(svc, &p).await?
         }
-    }
+        _ => resume_actor(svc, &p).await?.send(pk::Get).await.map_err(AppError::internal)?,
+    };
+    svc.b.outbox.schedule(pk::END_JOB, json!({"pk_id": pk_id}), Duration::from_millis(duration_ms as u64)).await?;
+    announce_to_both(svc, &p, PkStarted { pk: v.clone() }.into());
     svc.room_list.invalidate();
     Ok(v)
 }
 
-/// Starts the actor of a running PK with `score`.
-async fn resume_actor(svc: &Services, p: &pk_rows::Model, score: i64) -> AppResult<actix::Addr<pk::PkActor>> {
-    let mut p = p.clone();
-    p.score = score;
+/// Starts the actor of a running PK here, from its row.
+async fn resume_actor(svc: &Services, p: &pk_rows::Model) -> AppResult<actix::Addr<pk::PkActor>> {
     let host = user_ref(svc, p.host_id).await?;
     let challenger = user_ref(svc, p.challenger_id.unwrap_or_default()).await?;
     let mut room_ids = vec![];
@@ -126,12 +169,51 @@ async fn resume_actor(svc: &Services, p: &pk_rows::Model, score: i64) -> AppResu
         if let Some(r) = rooms::find(&svc.b.db, room_id).await? {
             if r.status == LIVE {
                 let a = room_actor(svc, &r).await?;
-                a.do_send(room::SetPk(Some(pk_view(&p, &host, Some(&challenger)))));
+                a.do_send(room::SetPk(Some(pk_view(p, &host, Some(&challenger)))));
                 room_ids.push(room_id);
             }
         }
     }
-    Ok(svc.pk.start(p, host, challenger, room_ids, svc.rooms.clone(), svc.b.db.clone()))
+    let arbiter = svc.rooms.arbiter(p.room_id);
+    let announce = Arc::new(Announcer(svc.clone()));
+    Ok(svc.pk.start(p.clone(), host, challenger, room_ids, &arbiter, announce, svc.b.db.clone()))
+}
+
+/// The actor of the room's running PK, started here from its row unless it runs already
+/// (this node is, or has just become, the home of the host's room).
+pub async fn resume_here(svc: &Services, room_id: i64) -> AppResult<()> {
+    if svc.pk.get(room_id).is_some() {
+        return Ok(());
+    }
+    if let Some(p) = pks::latest(&svc.b.db, room_id).await?.filter(|p| p.is(PkStatus::Running)) {
+        resume_actor(svc, &p).await?;
+    }
+    Ok(())
+}
+
+/// A gift committed on this node counted in a PK: its tally goes to the PK's actor, here or on
+/// the home of the host's room.
+pub fn after_gift(svc: &Services, t: PkTally) {
+    match (svc.pk.get(t.room_id), &svc.cluster) {
+        (Some(a), _) => a.do_send(pk::Tally(t)),
+        (None, Some(c)) => c.tally_at_home(t),
+        // One node and no actor (a restart's sweep has not resumed it yet): the row has it.
+        (None, None) => {}
+    }
+}
+
+/// A PK's tally told to this node, the home of the host's room: to the PK's actor, started
+/// from the row first when it does not run here yet.
+pub fn tallied(svc: &Services, t: PkTally) {
+    if let Some(a) = svc.pk.get(t.room_id) {
+        return a.do_send(pk::Tally(t));
+    }
+    let svc = svc.clone();
+    tokio::spawn(async move {
+        if let Err(e) = resume_here(&svc, t.room_id).await {
+            tracing::warn!(pk = t.pk_id, error = %e, "the PK's actor did not start here");
+        }
+    });
 }
 
 /// The challenger or the host leaves: the other side wins.
@@ -149,8 +231,9 @@ pub async fn leave(svc: &Services, user_id: i64, room_id: i64) -> AppResult<PkVi
     view(svc, &p).await
 }
 
-/// Ends a running PK: through its actor when it runs here, else straight in storage from the
-/// score its gifts give. Answers an error until the end is stored, so a job retries it.
+/// Ends a running PK: through its actor when it runs here, on the home of the host's room
+/// when that is another node, else straight in storage (the row holds the score). Answers an
+/// error until the end is stored, so a job retries it.
 pub async fn end_pk(svc: &Services, p: &pk_rows::Model, reason: EndReason) -> AppResult<()> {
     if let Some(a) = svc.pk.get(p.room_id) {
         match a.send(pk::End(reason)).await {
@@ -161,30 +244,23 @@ pub async fn end_pk(svc: &Services, p: &pk_rows::Model, reason: EndReason) -> Ap
             // The actor stopped meanwhile (it stored the end, or it was stopped): storage decides.
             Err(_) => {}
         }
+    } else if let (Some(home), Some(c)) = (home_elsewhere(svc, p.room_id).await?, &svc.cluster) {
+        c.on_home(&home, p.room_id, super::cluster::OnHome::EndPk { pk_id: p.id, reason }).await?;
+        return Ok(());
     }
-    let score = pks::replay_score(&svc.b.db, p).await?;
-    let winner = match reason {
-        EndReason::Left(l) => Some(if l == p.host_id { p.challenger_id.unwrap_or_default() } else { p.host_id }),
-        _ => match winner_at(score) {
-            Some(Side::Host) => Some(p.host_id),
-            Some(Side::Challenger) => p.challenger_id,
-            None => None,
-        },
-    };
-    if pks::end(&svc.b.db, p.id, score, winner).await? {
-        let mut ended = p.clone();
-        ended.status = PkStatus::Ended.as_str().into();
-        ended.score = score;
-        ended.winner = winner;
+    if let Some(ended) = pks::end(&svc.b.db, p.id, reason.decided()).await? {
         let v = view(svc, &ended).await?;
-        for room_id in [Some(p.room_id), p.challenger_room_id].into_iter().flatten() {
-            if let Some(a) = svc.rooms.get(room_id) {
-                a.do_send(room::Publish(PkEnded { pk: v.clone(), winner }.into()));
-                a.do_send(room::SetPk(Some(v.clone())));
-            }
-        }
+        announce_to_both(svc, &ended, PkEnded { pk: v, winner: ended.winner }.into());
     }
     Ok(())
+}
+
+/// `end_pk`, asked of this node as the home of the PK's host room.
+pub async fn end_here(svc: &Services, pk_id: i64, reason: EndReason) -> AppResult<()> {
+    match pks::find(&svc.b.db, pk_id).await? {
+        Some(p) if p.is(PkStatus::Running) => end_pk(svc, &p, reason).await,
+        _ => Ok(()),
+    }
 }
 
 /// The end timer.
@@ -207,9 +283,12 @@ pub async fn sweep(svc: &Services) -> anyhow::Result<()> {
         if end_if_due(svc, &p, 0).await? {
             continue;
         }
+        // In a cluster, the home of the host's room runs the actor (and every node that starts
+        // schedules the end timer again: a duplicate finds the PK ended and does nothing).
         if svc.pk.get(p.room_id).is_none() {
-            let score = pks::replay_score(&svc.b.db, &p).await?;
-            resume_actor(svc, &p, score).await.map_err(AppError::into_anyhow)?;
+            if home_elsewhere(svc, p.room_id).await.map_err(AppError::into_anyhow)?.is_none() {
+                resume_actor(svc, &p).await.map_err(AppError::into_anyhow)?;
+            }
             super::jobs::schedule_at(svc, pk::END_JOB, json!({"pk_id": p.id}), p.ends_at.unwrap_or(0)).await?;
         }
     }

@@ -2,7 +2,7 @@
 
 use super::entities::{gift_sends, pks};
 use crate::clock::now_ms;
-use crate::domain::pk::{apply_gift, PkStatus, Side, START_SCORE};
+use crate::domain::pk::{PkStatus, START_SCORE};
 use sea_orm::{
     sea_query::Expr, ActiveValue::Set, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
 };
@@ -16,6 +16,9 @@ pub async fn create_waiting(db: &DatabaseConnection, id: i64, room_id: i64, host
         challenger_room_id: None,
         status: PkStatus::Waiting.as_str().into(),
         score: START_SCORE,
+        host_coins: 0,
+        challenger_coins: 0,
+        gifts: 0,
         started_at: None,
         ends_at: None,
         winner: None,
@@ -29,6 +32,9 @@ pub async fn create_waiting(db: &DatabaseConnection, id: i64, room_id: i64, host
         challenger_room_id: Set(None),
         status: Set(m.status.clone()),
         score: Set(m.score),
+        host_coins: Set(0),
+        challenger_coins: Set(0),
+        gifts: Set(0),
         started_at: Set(None),
         ends_at: Set(None),
         winner: Set(None),
@@ -64,6 +70,9 @@ pub async fn start(
         .col_expr(pks::Column::StartedAt, Expr::value(now))
         .col_expr(pks::Column::EndsAt, Expr::value(now + duration_ms))
         .col_expr(pks::Column::Score, Expr::value(START_SCORE))
+        .col_expr(pks::Column::HostCoins, Expr::value(0))
+        .col_expr(pks::Column::ChallengerCoins, Expr::value(0))
+        .col_expr(pks::Column::Gifts, Expr::value(0))
         .filter(pks::Column::Id.eq(id))
         .filter(pks::Column::Status.eq(PkStatus::Waiting.as_str()))
         .exec(db)
@@ -71,37 +80,50 @@ pub async fn start(
     Ok(r.rows_affected == 1)
 }
 
-/// Ends a running PK with its final score and winner; false when it had ended already.
-pub async fn end(db: &DatabaseConnection, id: i64, score: i64, winner: Option<i64>) -> Result<bool, DbErr> {
+/// Why a PK is ended, as storage decides its winner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decided {
+    /// By its score as stored (the timer, a knockout, a closed room): the side over 50 wins,
+    /// 50 is a draw.
+    ByScore,
+    /// This user left: the other side wins.
+    Left(i64),
+}
+
+/// Ends a running PK and answers its stored row; None when it had ended already. One
+/// statement: the winner comes from the score as stored, the tally every committed gift
+/// wrote, so no gift committed before the end is missed and none after it counts (a gift
+/// counts only while its PK runs).
+pub async fn end(db: &DatabaseConnection, id: i64, how: Decided) -> Result<Option<pks::Model>, DbErr> {
+    let winner = match how {
+        Decided::ByScore => Expr::cust(format!(
+            "CASE WHEN score > {START_SCORE} THEN host_id WHEN score < {START_SCORE} THEN challenger_id ELSE NULL END"
+        )),
+        Decided::Left(leaver) => {
+            Expr::cust(format!("CASE WHEN host_id = {leaver} THEN challenger_id ELSE host_id END"))
+        }
+    };
     let r = pks::Entity::update_many()
         .col_expr(pks::Column::Status, Expr::value(PkStatus::Ended.as_str()))
-        .col_expr(pks::Column::Score, Expr::value(score))
-        .col_expr(pks::Column::Winner, Expr::value(winner))
+        .col_expr(pks::Column::Winner, winner)
         .col_expr(pks::Column::EndedAt, Expr::value(now_ms()))
         .filter(pks::Column::Id.eq(id))
         .filter(pks::Column::Status.eq(PkStatus::Running.as_str()))
         .exec(db)
         .await?;
-    Ok(r.rows_affected == 1)
+    if r.rows_affected != 1 {
+        return Ok(None);
+    }
+    find(db, id).await
 }
 
-/// The score of a PK rebuilt from its gifts in commit order (after a restart).
-pub async fn replay_score(db: &DatabaseConnection, pk: &pks::Model) -> Result<i64, DbErr> {
-    let gifts = gift_sends::Entity::find()
-        .filter(gift_sends::Column::PkId.eq(pk.id))
-        .order_by_asc(gift_sends::Column::Id)
+/// The gifts counted in a PK, in the order their commits took its row.
+pub async fn counted_gifts(db: &DatabaseConnection, pk_id: i64) -> Result<Vec<gift_sends::Model>, DbErr> {
+    gift_sends::Entity::find()
+        .filter(gift_sends::Column::PkId.eq(pk_id))
+        .order_by_asc(gift_sends::Column::PkSeq)
         .all(db)
-        .await?;
-    let mut score = START_SCORE;
-    for g in gifts {
-        let side = if g.to_id == pk.host_id { Side::Host } else { Side::Challenger };
-        // coins = price * count; the rule rounds price*count/10 down.
-        score = apply_gift(score, side, g.coins, 1);
-        if crate::domain::pk::is_knockout(score) {
-            break;
-        }
-    }
-    Ok(score)
+        .await
 }
 
 /// Running PKs (the start-up sweeper ends or resumes them).

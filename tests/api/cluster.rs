@@ -631,3 +631,100 @@ async fn gifts_sent_through_three_nodes_reach_every_viewer_and_one_ranking() {
         stop_all(&nodes, storage).await;
     }
 }
+
+/// Sixty crowns at once, through three nodes and both anchors' rooms, two thirds to the host:
+/// a side wins by knockout at some point of the commit order. Each counted gift took its
+/// place in the PK's order as it committed (1..=n, none twice, whatever node took it), the
+/// rule applied in that order reaches the knockout at the last counted gift and not before
+/// (no gift counted after it), the stored tally is that of the counted gifts, and viewers of
+/// both rooms on every node see that score and one winner, once.
+#[actix_web::test]
+async fn gifts_sent_through_three_nodes_give_the_pk_score_of_the_rule_applied_in_commit_order() {
+    use liveroom::domain::pk::{apply_gift, is_knockout, Side};
+    use serde_json::json;
+    for set in cluster_sets() {
+        let (storage, nodes) = three_nodes(set).await;
+        let (host, hid) = nodes[0].new_user().await;
+        let room = nodes[0].open_room(&host, "pk").await;
+        let (ch, cid) = nodes[2].new_user().await;
+        let ch_room = nodes[2].open_room(&ch, "normal").await;
+        // Viewers of the host's room on every node, and of the challenger's room on two.
+        let mut viewers = Vec::new();
+        for n in &nodes {
+            let (t, _) = n.new_user().await;
+            viewers.push(n.join(room, &t).await.0);
+        }
+        for n in &nodes[..2] {
+            let (t, _) = n.new_user().await;
+            viewers.push(n.join(ch_room, &t).await.0);
+        }
+        // Joined through a node that need not be the home of the host's room.
+        let (s, b) = nodes[1].post(&format!("/api/rooms/{room}/pk/join"), &ch, json!({})).await;
+        assert_eq!(s, 200, "{set:?}: {b}");
+        let pk_id = b["id"].as_i64().unwrap();
+        for ws in viewers.iter_mut() {
+            ws.expect("pk_started").await;
+        }
+        let mut senders = Vec::new();
+        for i in 0..30 {
+            let n = &nodes[i % 3];
+            let (t, _) = n.new_user().await;
+            n.recharge(&t, 2).await;
+            senders.push((i, t));
+        }
+        let sends = senders.iter().flat_map(|(i, t)| {
+            let n = &nodes[i % 3];
+            (0..2).map(move |k| async move {
+                // Two of three crowns to the host; a challenger's crown is sent in either room.
+                if (i + k) % 3 != 2 {
+                    n.post(&format!("/api/rooms/{room}/gifts"), t, json!({"gift_id": 4, "to": hid})).await
+                } else if k == 0 {
+                    n.post(&format!("/api/rooms/{room}/gifts"), t, json!({"gift_id": 4, "to": cid})).await
+                } else {
+                    n.post(&format!("/api/rooms/{ch_room}/gifts"), t, json!({"gift_id": 4})).await
+                }
+            })
+        });
+        for (s, b) in futures_util::future::join_all(sends).await {
+            assert_eq!(s, 200, "{set:?}: {b}");
+        }
+        let mut ended = Vec::new();
+        for ws in viewers.iter_mut() {
+            ended.push(ws.expect("pk_ended").await);
+        }
+        let rows = liveroom::storage::pks::counted_gifts(&nodes[0].state.b.db, pk_id).await.unwrap();
+        let n = rows.len() as i64;
+        assert!(n >= 5, "{set:?}: a knockout needs five host crowns at least; {n} counted");
+        assert_eq!(rows.iter().map(|r| r.pk_seq).collect::<Vec<_>>(), (1..=n).map(Some).collect::<Vec<_>>());
+        let mut score = 50;
+        for (k, r) in rows.iter().enumerate() {
+            assert!(!is_knockout(score), "{set:?}: gift {} counted after the knockout", k + 1);
+            score = apply_gift(score, if r.to_id == hid { Side::Host } else { Side::Challenger }, r.coins, 1);
+        }
+        assert!(is_knockout(score), "{set:?}: the last counted gift is the knockout: {score}");
+        // Mostly the host's (two crowns of three), but the commit order decides.
+        let winner = if score == 100 { hid } else { cid };
+        let coins = |side: i64| rows.iter().filter(|r| r.to_id == side).map(|r| r.coins).sum::<i64>();
+        let p = liveroom::storage::pks::find(&nodes[0].state.b.db, pk_id).await.unwrap().unwrap();
+        assert_eq!(
+            (p.status.as_str(), p.score, p.winner, p.gifts, p.host_coins, p.challenger_coins),
+            ("ended", score, Some(winner), n, coins(hid), coins(cid)),
+            "{set:?}"
+        );
+        for e in &ended {
+            assert_eq!(
+                (&e["data"]["pk"]["score"], &e["data"]["winner"], &e["data"]["pk"]["host_coins"]),
+                (&json!(score), &json!(winner), &json!(coins(hid))),
+                "{set:?}: {e}"
+            );
+        }
+        for ws in viewers.iter_mut() {
+            assert!(ws.quiet_of("pk_ended", std::time::Duration::from_millis(1000)).await, "{set:?}: announced once");
+        }
+        for n in &nodes {
+            let (_, v) = n.get(&format!("/api/rooms/{room}/pk"), &host).await;
+            assert_eq!((v["status"].as_str(), v["score"].as_i64()), (Some("ended"), Some(score)), "{set:?}: {v}");
+        }
+        stop_all(&nodes, storage).await;
+    }
+}

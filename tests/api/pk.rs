@@ -78,16 +78,11 @@ async fn concurrent_gifts_move_the_score_by_the_rule_and_the_winner_is_announced
         for (s, b) in futures_util::future::join_all(sends).await {
             assert_eq!(s, 200, "{b}");
         }
-        // The rule applied in commit order (gift rows in id order) gives the final score.
-        use liveroom::storage::entities::gift_sends;
-        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
-        let rows = gift_sends::Entity::find()
-            .filter(gift_sends::Column::RoomId.eq(room))
-            .order_by_asc(gift_sends::Column::Id)
-            .all(&app.state.b.db)
-            .await
-            .unwrap();
-        assert_eq!(rows.len(), 60);
+        // Each gift took its place in the PK's order as it committed (1..=60, none twice), and
+        // the rule applied in that order gives the final score.
+        let pk_id = v_pk_id(app, room, &viewer).await;
+        let rows = liveroom::storage::pks::counted_gifts(&app.state.b.db, pk_id).await.unwrap();
+        assert_eq!(rows.iter().map(|r| r.pk_seq).collect::<Vec<_>>(), (1..=60).map(Some).collect::<Vec<_>>());
         let mut want = 50;
         for r in &rows {
             let side =
@@ -106,7 +101,14 @@ async fn concurrent_gifts_move_the_score_by_the_rule_and_the_winner_is_announced
         assert!(v.quiet_of("pk_ended", Duration::from_millis(1500)).await, "announced once");
         let (_, p) = app.get(&format!("/api/rooms/{room}/pk"), &viewer).await;
         assert_eq!((p["status"].as_str(), p["score"].as_i64()), (Some("ended"), Some(want)));
+        // Each side's coins are the sums of its counted gifts: 10 senders × 3 hearts × 10.
+        assert_eq!((p["host_coins"].as_i64(), p["challenger_coins"].as_i64()), (Some(300), Some(300)), "{p}");
+        assert_eq!(ended["data"]["pk"]["host_coins"], 300);
     }
+}
+
+async fn v_pk_id(app: &TestApp, room: i64, token: &str) -> i64 {
+    app.get(&format!("/api/rooms/{room}/pk"), token).await.1["id"].as_i64().unwrap()
 }
 
 #[actix_web::test]

@@ -318,7 +318,7 @@ struct StateFrame {
 
 impl Room {
     /// What the home changed along with an event, kept by the mirror for its own `welcome`
-    /// and history: a deleted chat leaves the history, slow mode shows in `welcome`.
+    /// and history: a deleted chat leaves the history, slow mode and the PK show in `welcome`.
     fn follow_state(&mut self, frame: &ByteString) {
         let data = || serde_json::from_str::<StateFrame>(frame).ok().map(|f| f.data);
         if frame.starts_with(r#"{"type":"chat_deleted""#) {
@@ -328,6 +328,10 @@ impl Room {
         } else if frame.starts_with(r#"{"type":"slow_mode""#) {
             if let Some(s) = data().and_then(|d| d["seconds"].as_i64()) {
                 self.info.slow_mode_s = s;
+            }
+        } else if frame.starts_with(r#"{"type":"pk_"#) {
+            if let Some(pk) = data().and_then(|mut d| serde_json::from_value(d["pk"].take()).ok()) {
+                self.pk = Some(pk);
             }
         }
     }

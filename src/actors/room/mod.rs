@@ -18,7 +18,7 @@ use super::frames;
 use super::hub::SocketHandle;
 use crate::clock::{now_ms, rfc3339};
 use crate::domain::chat::WordFilter;
-use crate::domain::events::{ChatLine, RoomEvent, StockChanged};
+use crate::domain::events::{ChatLine, PkProgress, PkStarted, RoomEvent, StockChanged};
 use crate::domain::pk::PkView;
 use crate::domain::ratelimit::WindowCounter;
 use crate::domain::redpacket::RainView;
@@ -212,6 +212,11 @@ impl Room {
         if let Role::Mirror(link) = &self.role {
             link.record(self.info.id, event, chat);
             return 0;
+        }
+        if let RoomEvent::PkStarted(PkStarted { pk }) | RoomEvent::PkProgress(PkProgress { pk }) = &event {
+            self.pk = Some(pk.clone());
+        } else if let RoomEvent::PkEnded(e) = &event {
+            self.pk = Some(e.pk.clone());
         }
         let seq = self.history.last_seq() + 1;
         let frame = frames::event(seq, &event);

@@ -63,23 +63,11 @@ impl RoomLink for Link {
     }
 
     fn gift(&self, room: i64, gift: room::GiftEffect) {
-        let c = self.0.clone();
-        tokio::spawn(async move {
-            match c.home_of(room).await {
-                Ok(home) => c.send(&home, &Envelope::Tell { room, tell: Tell::Gift(gift) }),
-                Err(e) => tracing::warn!(room, error = %e, "a gift's effect for the room's home is lost"),
-            }
-        });
+        self.0.tell_at_home(room, Tell::Gift(gift));
     }
 
     fn record(&self, room: i64, event: RoomEvent, chat: Option<ChatLine>) {
-        let c = self.0.clone();
-        tokio::spawn(async move {
-            match c.home_of(room).await {
-                Ok(home) => c.send(&home, &Envelope::Tell { room, tell: Tell::Record { event, chat } }),
-                Err(e) => tracing::warn!(room, error = %e, "an event for the room's home is lost"),
-            }
-        });
+        self.0.tell_at_home(room, Tell::Record { event, chat });
     }
 
     fn follow(&self, room: i64) -> BoxFuture<'static, Option<HomeState>> {

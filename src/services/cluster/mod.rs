@@ -238,6 +238,9 @@ impl Cluster {
                             if let Err(e) = super::rain::resume_here(&svc, room).await {
                                 tracing::warn!(room, error = %e, "the room's rain did not resume here");
                             }
+                            if let Err(e) = super::pk::resume_here(&svc, room).await {
+                                tracing::warn!(room, error = %e, "the room's PK did not resume here");
+                            }
                         }
                         Ok(_) => {}
                         Err(e) => tracing::warn!(room, error = %e, "no new home for the room"),
@@ -309,6 +312,9 @@ impl Cluster {
                         OnHome::Ranking => super::gifts::ranking(&svc, room)
                             .await
                             .and_then(|v| serde_json::to_value(v).map_err(super::AppError::internal)),
+                        OnHome::EndPk { pk_id, reason } => {
+                            super::pk::end_here(&svc, pk_id, reason).await.map(|()| serde_json::Value::Null)
+                        }
                     };
                     let remote = match res {
                         Ok(v) => Remote { ok: Some(v), code: ErrorCode::Internal, message: String::new() },
@@ -341,6 +347,7 @@ impl Cluster {
                 svc.notices.hub.deliver(user_id, &ByteString::from(frame));
                 return;
             }
+            Tell::PkTally(t) => return super::pk::tallied(svc, t),
             Tell::Counts { node, online, likes } => {
                 // Only a running home counts; a home that starts hears again within 5 s.
                 if let Some(a) = svc.rooms.get(room) {
@@ -371,6 +378,26 @@ impl Cluster {
                 });
             }
         }
+    }
+
+    /// Tells `room`'s home (whichever node, this one included) to record `event`.
+    pub fn record_at_home(&self, room: i64, event: crate::domain::events::RoomEvent) {
+        self.tell_at_home(room, Tell::Record { event, chat: None });
+    }
+
+    /// Tells the home of a PK's host room the PK's tally after a gift committed here.
+    pub fn tally_at_home(&self, t: crate::domain::pk::PkTally) {
+        self.tell_at_home(t.room_id, Tell::PkTally(t));
+    }
+
+    fn tell_at_home(&self, room: i64, tell: Tell) {
+        let c = self.clone();
+        tokio::spawn(async move {
+            match c.home_of(room).await {
+                Ok(home) => c.send(&home, &Envelope::Tell { room, tell }),
+                Err(e) => tracing::warn!(room, error = %e, "a telling for the room's home is lost"),
+            }
+        });
     }
 
     /// A clean stop: no more renewals, and out of the membership at once. A halted node (one

@@ -22,12 +22,22 @@ pub(super) enum Ask {
     OnHome(OnHome),
 }
 
-/// Calls a node makes on the room's home, where the room's rain is handed out.
+/// Calls a node makes on the room's home, where the room's rain is handed out and its PK's
+/// actor runs.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum OnHome {
-    StartRain { user_id: i64 },
-    Grab { user_id: i64 },
+    StartRain {
+        user_id: i64,
+    },
+    Grab {
+        user_id: i64,
+    },
     Ranking,
+    /// Ends the room's PK `pk_id`, for `reason`.
+    EndPk {
+        pk_id: i64,
+        reason: crate::actors::pk::EndReason,
+    },
 }
 
 /// A service call's answer across nodes: its value as JSON, or the contract error it gave.
@@ -59,6 +69,9 @@ pub(super) enum Tell {
     Gift(room::GiftEffect),
     /// A notice for the user's sockets on this node (the room is 0).
     Notice { user_id: i64, frame: String },
+    /// A PK's tally after a gift committed on the telling node, for the PK's actor (the room
+    /// is the PK's host room).
+    PkTally(crate::domain::pk::PkTally),
 }
 
 /// A message on a node's channel.

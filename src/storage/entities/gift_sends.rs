@@ -1,4 +1,4 @@
-//! `gift_sends`: every gift sent, written with its debit; rankings and PK scores are rebuilt from it.
+//! `gift_sends`: every gift sent, written with its debit; rankings are rebuilt from it.
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -12,8 +12,11 @@ pub struct Model {
     pub gift_id: i64,
     pub count: i64,
     pub coins: i64,
-    /// The PK the gift counted in, if one was running.
+    /// The PK the gift counted in, if one was running and not yet decided when it committed.
     pub pk_id: Option<i64>,
+    /// Its place among the PK's counted gifts (1, 2, ...): the order their commits took the
+    /// PK's row, whatever node sent them.
+    pub pk_seq: Option<i64>,
     pub created_at: i64,
 }
 

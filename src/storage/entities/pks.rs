@@ -11,7 +11,13 @@ pub struct Model {
     pub challenger_id: Option<i64>,
     pub challenger_room_id: Option<i64>,
     pub status: String,
+    /// The host's share of the bar, 0..=100; with the three below, written with each counted
+    /// gift's debit (`wallets::batch`).
     pub score: i64,
+    pub host_coins: i64,
+    pub challenger_coins: i64,
+    /// Gifts counted so far: the tally's version.
+    pub gifts: i64,
     pub started_at: Option<i64>,
     pub ends_at: Option<i64>,
     pub winner: Option<i64>,

@@ -6,14 +6,16 @@
 //! 2. The batch's wallets, read and locked (`FOR UPDATE`, in user order, so two batches in
 //!    flight, or on two nodes, wait for each other instead of deadlocking). From here to the
 //!    commit nobody else can change those balances, so they can be worked out in memory.
-//! 3. The red packets the batch claims, read and locked the same way.
+//! 3. The red packets the batch claims, and the running PKs its gifts count in, read and locked
+//!    the same way. A PK's row holds its tally, so the gifts of one PK are counted one batch at
+//!    a time, in commit order, whatever node sent them.
 //! 4. Writes applied before (retries): one select on the `(ref, kind)` index. It comes after
 //!    the locks so that it sees what a batch that held them committed.
 //! 5. In memory, in batch order: each write against its user's running balance (a debit that
 //!    the balance does not cover is `Insufficient`), its duplicate check and its guard. A
 //!    write that fails its condition is answered on its own and changes nothing.
-//! 6. One update of every changed balance, one of every claimed packet, one multi-row insert of
-//!    trades and one of gift rows.
+//! 6. One update of every changed balance, one of every claimed packet, one per PK whose tally
+//!    moved, one multi-row insert of trades and one of gift rows.
 //!
 //! Reads bind their values, with id lists padded to a power of two so that a few statement
 //! shapes stay in each connection's prepared-statement cache. Writes carry their values inline
@@ -23,7 +25,8 @@
 use super::{Effect, Outcome, WalletOp};
 use crate::clock::now_ms;
 use crate::domain::money::RechargeStatus;
-use crate::storage::entities::{gift_sends, recharges, red_packets, trades, wallets};
+use crate::domain::pk::{PkStatus, PkTally, Side};
+use crate::storage::entities::{gift_sends, pks, recharges, red_packets, trades, wallets};
 use crate::storage::idgen::IdGen;
 use sea_orm::{
     sea_query::{
@@ -71,13 +74,15 @@ pub(super) async fn run(db: &DatabaseConnection, ids: &IdGen, ops: &[&WalletOp])
     }
     let mut balances = lock_wallets(&tx, ops).await?;
     let mut claimable = lock_packets(&tx, ops).await?;
+    let now = now_ms();
+    let mut counting = lock_pks(&tx, ops, now).await?;
     // After the locks: a batch that waited for an earlier one's locks sees its trades.
     let existing = applied_before(&tx, ops).await?;
 
-    let now = now_ms();
     let mut seen: HashMap<(&'static str, &str), (i64, i64)> = HashMap::new();
     let mut changed: BTreeMap<i64, i64> = BTreeMap::new();
     let mut claims: BTreeMap<i64, i64> = BTreeMap::new();
+    let mut tallied: BTreeMap<i64, PkTally> = BTreeMap::new();
     let mut trade_rows = Vec::with_capacity(ops.len());
     let mut gift_rows = Vec::new();
     let mut out = Vec::with_capacity(ops.len());
@@ -123,7 +128,18 @@ pub(super) async fn run(db: &DatabaseConnection, ids: &IdGen, ops: &[&WalletOp])
             balance_after: Set(after),
             created_at: Set(now),
         });
+        let mut pk = None;
         if let Effect::GiftSend { room_id, to_id, gift_id, count, pk_id } = &op.effect {
+            // Counted in its PK while the PK runs and is not decided; the gift goes through
+            // either way.
+            let counted = pk_id.and_then(|id| counting.get_mut(&id)).and_then(|(tally, host_id)| {
+                let side = if *to_id == *host_id { Side::Host } else { Side::Challenger };
+                tally.count(side, -op.delta).then_some(*tally)
+            });
+            if let Some(t) = counted {
+                tallied.insert(t.pk_id, t);
+                pk = Some(t);
+            }
             gift_rows.push(gift_sends::ActiveModel {
                 id: Set(gift_ids.next().ok_or_else(|| DbErr::Custom("gift id missing".into()))?),
                 room_id: Set(*room_id),
@@ -132,16 +148,18 @@ pub(super) async fn run(db: &DatabaseConnection, ids: &IdGen, ops: &[&WalletOp])
                 gift_id: Set(*gift_id),
                 count: Set(*count),
                 coins: Set(-op.delta),
-                pk_id: Set(*pk_id),
+                pk_id: Set(counted.map(|t| t.pk_id)),
+                pk_seq: Set(counted.map(|t| t.gifts)),
                 created_at: Set(now),
             });
         }
         seen.insert(key, (trade_id, after));
-        out.push(Outcome::Done { trade_id, balance: after });
+        out.push(Outcome::Done { trade_id, balance: after, pk });
     }
 
     write_balances(&tx, &changed, now).await?;
     write_claims(&tx, &claims).await?;
+    write_tallies(&tx, &tallied).await?;
     for chunk in trade_rows.chunks(INSERT_CHUNK) {
         let q = trades::Entity::insert_many(chunk.to_vec()).into_query();
         tx.execute_unprepared(&inline(backend, &q)).await?;
@@ -235,6 +253,60 @@ async fn lock_packets(tx: &DatabaseTransaction, ops: &[&WalletOp]) -> Result<Has
         .order_by_asc(red_packets::Column::Id);
     lock_by_primary_key(tx, &mut q);
     Ok(q.into_tuple::<i64>().all(tx).await?.into_iter().collect())
+}
+
+/// The running PKs the batch's gifts may count in (started, not past their end), each with its
+/// host, locked until the commit.
+async fn lock_pks(
+    tx: &DatabaseTransaction,
+    ops: &[&WalletOp],
+    now: i64,
+) -> Result<HashMap<i64, (PkTally, i64)>, DbErr> {
+    let wanted: Vec<i64> = ops
+        .iter()
+        .filter_map(|o| match o.effect {
+            Effect::GiftSend { pk_id, .. } => pk_id,
+            _ => None,
+        })
+        .collect();
+    if wanted.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let mut q = pks::Entity::find()
+        .filter(pks::Column::Id.is_in(padded(wanted)))
+        .filter(pks::Column::Status.eq(PkStatus::Running.as_str()))
+        .order_by_asc(pks::Column::Id);
+    lock_by_primary_key(tx, &mut q);
+    Ok(q.all(tx)
+        .await?
+        .into_iter()
+        .filter(|p| p.ends_at.is_some_and(|end| now < end))
+        .map(|p| {
+            let tally = PkTally {
+                pk_id: p.id,
+                room_id: p.room_id,
+                gifts: p.gifts,
+                score: p.score,
+                host_coins: p.host_coins,
+                challenger_coins: p.challenger_coins,
+            };
+            (p.id, (tally, p.host_id))
+        })
+        .collect())
+}
+
+/// One `UPDATE` per PK whose tally moved (a batch rarely counts in more than one).
+async fn write_tallies(tx: &DatabaseTransaction, tallied: &BTreeMap<i64, PkTally>) -> Result<(), DbErr> {
+    for t in tallied.values() {
+        let mut sql = update_by_primary_key(tx.get_database_backend(), "pks");
+        let _ = write!(
+            sql,
+            "score = {}, host_coins = {}, challenger_coins = {}, gifts = {} WHERE id = {}",
+            t.score, t.host_coins, t.challenger_coins, t.gifts, t.pk_id
+        );
+        tx.execute_unprepared(&sql).await?;
+    }
+    Ok(())
 }
 
 /// `FOR UPDATE`, going by the primary key. SQLite has no row locks: the batch holds its write

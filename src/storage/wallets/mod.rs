@@ -24,7 +24,8 @@ use tokio::sync::{mpsc, oneshot};
 #[derive(Debug, Clone)]
 pub enum Effect {
     None,
-    /// Record a gift (rankings and PK scores are rebuilt from these rows).
+    /// Record a gift (rankings are rebuilt from these rows), counted in `pk_id` while that PK
+    /// runs and is undecided (its tally is written in the same transaction).
     GiftSend {
         room_id: i64,
         to_id: i64,
@@ -62,6 +63,8 @@ pub enum Outcome {
     Done {
         trade_id: i64,
         balance: i64,
+        /// A gift counted in a PK: the PK's tally with it.
+        pk: Option<crate::domain::pk::PkTally>,
     },
     Insufficient,
     /// The `(kind, ref)` was applied before: nothing changed; the earlier trade is named.

@@ -75,7 +75,7 @@ async fn one_batch_answers_each_write_on_its_own_in_batch_order() {
             }))
             .await;
         let done = |o: &Outcome| match o {
-            Outcome::Done { trade_id, balance } => (*trade_id, *balance),
+            Outcome::Done { trade_id, balance, .. } => (*trade_id, *balance),
             other => panic!("{set:?}: {other:?}"),
         };
         let (a_trade, a_balance) = done(&outcomes[0]);

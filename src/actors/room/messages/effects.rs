@@ -22,6 +22,11 @@ pub struct Publish(pub RoomEvent);
 #[rtype(result = "()")]
 pub struct SetPk(pub Option<PkView>);
 
+/// The PK the room shows (running or the latest ended), as its `welcome` would.
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "Option<PkView>")]
+pub struct CurrentPk;
+
 /// Sets the rain `welcome` shows (`None` removes it).
 #[derive(Message, Debug, Clone, Serialize, Deserialize)]
 #[rtype(result = "()")]
@@ -71,6 +76,13 @@ impl Handler<SetPk> for Room {
     type Result = ();
     fn handle(&mut self, msg: SetPk, _: &mut Context<Self>) {
         self.pk = msg.0;
+    }
+}
+
+impl Handler<CurrentPk> for Room {
+    type Result = MessageResult<CurrentPk>;
+    fn handle(&mut self, _: CurrentPk, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.pk.clone())
     }
 }
 
