@@ -13,7 +13,7 @@
 //! Cluster.
 
 use crate::storage::kv::{KvError, KvResult};
-use redis::aio::ConnectionManager;
+use crate::storage::redis_conn::RedisConn;
 use std::time::Duration;
 
 /// One member as the others see it.
@@ -81,7 +81,7 @@ fn err(e: redis::RedisError) -> KvError {
 /// The membership keys of one deployment (`redis.prefix`).
 #[derive(Clone)]
 pub struct Members {
-    conn: ConnectionManager,
+    conn: RedisConn,
     nodes: String,
     info: String,
     homes: String,
@@ -93,12 +93,7 @@ pub struct Members {
 impl Members {
     /// Connects to `url`; each call is bounded by `bound`.
     pub async fn connect(url: &str, prefix: &str, bound: Duration) -> KvResult<Self> {
-        let client = redis::Client::open(url).map_err(err)?;
-        let cfg = redis::aio::ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(bound))
-            .set_response_timeout(Some(bound))
-            .set_number_of_retries(1);
-        let conn = ConnectionManager::new_with_config(client, cfg).await.map_err(err)?;
+        let conn = RedisConn::connect(url, bound, None).await.map_err(err)?;
         Ok(Self {
             conn,
             nodes: format!("{prefix}{{lrc}}:nodes"),

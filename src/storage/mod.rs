@@ -17,6 +17,7 @@ pub mod privileges;
 pub mod queue;
 pub mod rains;
 pub mod recharges;
+pub mod redis_conn;
 pub mod rooms;
 pub mod status;
 pub mod users;

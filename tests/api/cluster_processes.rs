@@ -130,8 +130,10 @@ async fn killing_the_home_process_mid_chat_moves_the_room_and_its_viewers_chat_o
             sockets.push(join(&http, n, room, &t).await);
         }
         // The home, as Redis holds it.
-        let redis = redis::Client::open(REDIS_URL).unwrap();
-        let mut conn = redis.get_multiplexed_async_connection().await.unwrap();
+        let mut conn =
+            liveroom::storage::redis_conn::RedisConn::connect(&storage.redis_url, Duration::from_secs(3), None)
+                .await
+                .unwrap();
         let homes = format!("{}{{lrc}}:homes", storage.redis_prefix);
         let home: String = redis::cmd("HGET").arg(&homes).arg(room).query_async(&mut conn).await.unwrap();
 

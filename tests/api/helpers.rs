@@ -17,7 +17,11 @@ use std::time::Duration;
 
 pub const PG_ADMIN: &str = "postgres://postgres@127.0.0.1:5432/test";
 pub const MYSQL_ADMIN: &str = "mysql://root@127.0.0.1:3306/test";
-pub const REDIS_URL: &str = "redis://127.0.0.1:6379";
+/// The real Redis: `LIVEROOM_TEST_REDIS_URL` when set (several URLs, comma-separated, name a
+/// Redis Cluster: `.ci/run` runs the cluster tests once against one), else the local server.
+pub fn redis_url() -> String {
+    std::env::var("LIVEROOM_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
 pub const AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,7 +98,7 @@ impl Storage {
                 Storage {
                     set,
                     database_url: url,
-                    redis_url: REDIS_URL.into(),
+                    redis_url: redis_url(),
                     redis_prefix: format!("lrt:{id}:"),
                     amqp_url: AMQP_URL.into(),
                     amqp_prefix: format!("lrt.{id}"),

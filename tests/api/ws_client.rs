@@ -119,6 +119,21 @@ impl Ws {
         }
     }
 
+    /// Whether a chat saying `text` arrives within `t` (other frames are skipped); panics if the
+    /// socket closes.
+    pub async fn until_chat(&mut self, text: &str, t: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + t;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match self.next(left).await {
+                Got::Frame(f) if f["type"] == "chat" && f["data"]["text"] == text => return true,
+                Got::Frame(_) => continue,
+                Got::Timeout => return false,
+                other => panic!("waiting for the chat {text:?}: {other:?}"),
+            }
+        }
+    }
+
     /// The next frame of `kind`, skipping snapshots (`online`, `likes`) and other kinds; panics
     /// after 10 s.
     pub async fn expect(&mut self, kind: &str) -> Value {

@@ -60,13 +60,16 @@ pub enum Role {
 }
 
 /// Where the home stands, for a mirror starting: the last seq, the recent chats `welcome`
-/// lists, the likes.
+/// lists, the likes, the PK.
 #[derive(Debug, Clone, Serialize, Deserialize, Message)]
 #[rtype(result = "()")]
 pub struct HomeState {
     pub last_seq: u64,
     pub recent: Vec<(u64, ChatLine)>,
     pub likes: u64,
+    /// The PK the home shows (a mirror starting in the middle of one shows it too).
+    #[serde(default)]
+    pub pk: Option<crate::domain::pk::PkView>,
 }
 
 /// Home: where the room stands, for a mirror.
@@ -234,7 +237,7 @@ impl Handler<TakeState> for Room {
     type Result = MessageResult<TakeState>;
     fn handle(&mut self, _: TakeState, _: &mut Context<Self>) -> Self::Result {
         let recent = self.history.recent_chats().into_iter().map(|c| (c.seq, c.data)).collect();
-        MessageResult(HomeState { last_seq: self.history.last_seq(), recent, likes: self.likes })
+        MessageResult(HomeState { last_seq: self.history.last_seq(), recent, likes: self.likes, pk: self.pk.clone() })
     }
 }
 
@@ -375,6 +378,9 @@ impl Room {
                     s.recent.into_iter().map(|(seq, data)| (seq, super::RecentChat { data, seq, kind: "chat" }));
                 act.history.start_at(s.last_seq, recent);
                 act.likes = s.likes;
+                if s.pk.is_some() {
+                    act.pk = s.pk;
+                }
             }
             None => tracing::warn!(room = act.info.id, "the room's home did not answer; its history starts here"),
         }));

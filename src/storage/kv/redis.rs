@@ -1,15 +1,16 @@
-//! Redis key-value store: one `ConnectionManager` (it reconnects by itself), every key under a
-//! prefix, Lua where an operation must be atomic.
+//! Redis key-value store: one connection (to a server or a Redis Cluster, `redis_conn`; it
+//! reconnects by itself), every key under a prefix, Lua where an operation must be atomic.
+//! Every operation names one key, so each goes to one slot of a cluster.
 
 use super::{Kv, KvError, KvResult};
 use crate::storage::health::{Backend, BackendHealth, CallError};
-use redis::aio::ConnectionManager;
+use crate::storage::redis_conn::RedisConn;
 use std::collections::HashMap;
 use std::time::Duration;
 
 #[derive(Clone)]
 pub struct RedisKv {
-    conn: ConnectionManager,
+    conn: RedisConn,
     prefix: String,
     incr_window: redis::Script,
     /// Every call reports here; while Redis is down calls fail fast.
@@ -49,17 +50,10 @@ impl RedisKv {
     /// Connects; every call is bounded by `health`'s timeout and reports to it, and Redis is
     /// probed (through the same self-reconnecting manager) while it is down.
     pub async fn connect_with(url: &str, prefix: &str, health: BackendHealth) -> KvResult<Self> {
-        let client = redis::Client::open(url).map_err(err)?;
         let bound = health.timeout();
-        // The manager reconnects by itself; its own retries stay inside the bound, and a call
-        // while it reconnects waits no longer than the bound either.
-        let cfg = redis::aio::ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(bound))
-            .set_response_timeout(Some(bound))
-            .set_number_of_retries(1)
-            .set_min_delay(Duration::from_millis(50))
-            .set_max_delay(bound);
-        let conn = ConnectionManager::new_with_config(client, cfg).await.map_err(err)?;
+        // The connection reconnects by itself; its own retries stay inside the bound, and a
+        // call while it reconnects waits no longer than the bound either.
+        let conn = RedisConn::connect(url, bound, None).await.map_err(err)?;
         let probe_conn = conn.clone();
         health.set_probe(
             Backend::Redis,
@@ -92,31 +86,18 @@ impl RedisKv {
         format!("{}{}", self.prefix, key)
     }
 
-    /// Deletes every key under this store's prefix (test clean-up).
+    /// Deletes every key under this store's prefix (test clean-up). On a cluster `KEYS` is
+    /// asked of every primary and the answers joined; each key is deleted on its own slot.
     pub async fn delete_all(&self) -> KvResult<u64> {
         let mut conn = self.conn.clone();
         let pattern = format!("{}*", self.prefix);
-        let mut cursor: u64 = 0;
+        let keys: Vec<String> = redis::cmd("KEYS").arg(&pattern).query_async(&mut conn).await.map_err(err)?;
         let mut deleted = 0;
-        loop {
-            let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
-                .arg(cursor)
-                .arg("MATCH")
-                .arg(&pattern)
-                .arg("COUNT")
-                .arg(500)
-                .query_async(&mut conn)
-                .await
-                .map_err(err)?;
-            if !keys.is_empty() {
-                let n: u64 = redis::cmd("DEL").arg(&keys).query_async(&mut conn).await.map_err(err)?;
-                deleted += n;
-            }
-            if next == 0 {
-                return Ok(deleted);
-            }
-            cursor = next;
+        for key in keys {
+            let n: u64 = redis::cmd("DEL").arg(&key).query_async(&mut conn).await.map_err(err)?;
+            deleted += n;
         }
+        Ok(deleted)
     }
 }
 

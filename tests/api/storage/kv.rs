@@ -2,7 +2,7 @@
 //! on disk, and with volatile prefixes routed to memory) and (with the real sets) on Redis under
 //! a unique prefix that is deleted afterwards.
 
-use crate::helpers::{backend_sets, BackendSet, REDIS_URL};
+use crate::helpers::{backend_sets, redis_url, BackendSet};
 use liveroom::storage::kv::{Kv, MemoryKv, RedbKv, RedisKv};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -18,7 +18,7 @@ struct ScopedRedis {
 impl ScopedRedis {
     async fn new() -> Self {
         let prefix = format!("lrt:kv:{}:", uuid::Uuid::new_v4().simple());
-        let kv = RedisKv::connect(REDIS_URL, &prefix).await.expect("redis connects");
+        let kv = RedisKv::connect(&redis_url(), &prefix).await.expect("redis connects");
         Self { kv, prefix }
     }
 }
@@ -31,7 +31,7 @@ impl Drop for ScopedRedis {
         let _ = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
             rt.block_on(async move {
-                if let Ok(kv) = RedisKv::connect(REDIS_URL, &prefix).await {
+                if let Ok(kv) = RedisKv::connect(&redis_url(), &prefix).await {
                     let _ = kv.delete_all().await;
                 }
             });
