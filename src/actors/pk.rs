@@ -300,6 +300,12 @@ impl PkService {
         self.running.lock().get(&room_id).cloned()
     }
 
+    /// Lets the room's actor go (this node is no longer the home of the host's room): tallies
+    /// and ends go to the new home's actor, and this one stops once its last address is dropped.
+    pub fn let_go(&self, room_id: i64) {
+        self.running.lock().remove(&room_id);
+    }
+
     /// Forgets the actor `addr` of the room (not a newer one started since).
     fn forget(&self, room_id: i64, addr: &Addr<PkActor>) {
         let mut running = self.running.lock();

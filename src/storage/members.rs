@@ -9,7 +9,7 @@
 //! which checks the holder's membership on Redis's clock in the same script. Two nodes can
 //! therefore never both be given one room, whatever each of them believes about the others.
 //!
-//! All three keys carry the hash tag `{lrc}`, so each script's keys meet in one slot of a Redis
+//! All four keys carry the hash tag `{lrc}`, so each script's keys meet in one slot of a Redis
 //! Cluster.
 
 use crate::storage::kv::{KvError, KvResult};
@@ -58,8 +58,10 @@ end
 return {lapsed, out}
 ";
 
-/// KEYS: nodes, homes. ARGV: room, wanted node. Answers the room's holder: the current one if
-/// it is live, else `wanted` if that is live (and then it holds the lease), else nothing.
+/// KEYS: nodes, homes, epochs. ARGV: room, wanted node. Answers the room's holder and the
+/// lease's epoch: the current holder if it is live, else `wanted` if that is live (it then holds
+/// the lease, under the next epoch), else nothing. The epoch only grows: frames stamped with an
+/// older one come from a home that lost the room (a paused node), and mirrors drop them.
 const PLACE_HOME: &str = r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -68,10 +70,12 @@ local function live(id)
   return s and tonumber(s) > now
 end
 local cur = redis.call('HGET', KEYS[2], ARGV[1])
-if cur and live(cur) then return cur end
+if cur and live(cur) then
+  return {cur, tonumber(redis.call('HGET', KEYS[3], ARGV[1]) or '0')}
+end
 if not live(ARGV[2]) then return false end
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
-return ARGV[2]
+return {ARGV[2], redis.call('HINCRBY', KEYS[3], ARGV[1], 1)}
 ";
 
 fn err(e: redis::RedisError) -> KvError {
@@ -85,6 +89,7 @@ pub struct Members {
     nodes: String,
     info: String,
     homes: String,
+    epochs: String,
     renew: redis::Script,
     place_home: redis::Script,
     bound: Duration,
@@ -99,6 +104,7 @@ impl Members {
             nodes: format!("{prefix}{{lrc}}:nodes"),
             info: format!("{prefix}{{lrc}}:info"),
             homes: format!("{prefix}{{lrc}}:homes"),
+            epochs: format!("{prefix}{{lrc}}:epochs"),
             renew: redis::Script::new(RENEW),
             place_home: redis::Script::new(PLACE_HOME),
             bound,
@@ -121,12 +127,13 @@ impl Members {
         Ok(Renewal { live, lapsed: lapsed == 1 })
     }
 
-    /// The node holding `room`'s lease, if it is live; else gives the lease to `wanted` when
-    /// that node is live. None: neither is (the caller's view of the members is behind).
-    pub async fn place_home(&self, room: i64, wanted: &str) -> KvResult<Option<String>> {
+    /// The node holding `room`'s lease and the lease's epoch, if that node is live; else gives
+    /// the lease to `wanted` (under a new epoch) when that node is live. None: neither is (the
+    /// caller's view of the members is behind).
+    pub async fn place_home(&self, room: i64, wanted: &str) -> KvResult<Option<(String, u64)>> {
         let mut conn = self.conn.clone();
         let mut call = self.place_home.key(&self.nodes);
-        call.key(&self.homes).arg(room).arg(wanted);
+        call.key(&self.homes).key(&self.epochs).arg(room).arg(wanted);
         tokio::time::timeout(self.bound, call.invoke_async(&mut conn))
             .await
             .map_err(|_| KvError("cluster membership: Redis did not answer in time".into()))?

@@ -789,3 +789,60 @@ async fn after_redis_comes_back_the_bus_subscribes_again_and_chat_crosses_nodes(
         stop_all(&nodes, storage).await;
     }
 }
+
+/// The home pauses past its membership's expiry (it stops renewing but goes on serving, as a
+/// node frozen by a long GC pause or a stalled VM would): a survivor takes the room over under
+/// a newer lease. What the paused home still numbers for its own viewers is stamped with the
+/// old lease, and the other nodes' viewers never see it. When it wakes, its renewal says it
+/// lapsed, it steps down to a mirror of the new home, its viewers resync, and chat flows both
+/// ways again in one order.
+#[actix_web::test]
+async fn a_paused_home_is_fenced_off_and_steps_down_when_it_wakes() {
+    for set in cluster_sets() {
+        let (storage, nodes) = three_nodes(set).await;
+        let (anchor, _) = nodes[0].new_user().await;
+        let room = nodes[0].open_room(&anchor, "normal").await;
+        let home = nodes[0].state.svc.cluster.as_ref().unwrap().home_of(room).await.unwrap();
+        let mut sockets = Vec::new();
+        for n in &nodes {
+            let (t, _) = n.new_user().await;
+            sockets.push(n.join(room, &t).await.0);
+        }
+        sockets[0].chat("before").await;
+        for ws in sockets.iter_mut() {
+            ws.expect("chat").await;
+        }
+        let paused = nodes.iter().position(|n| n.state.svc.cluster.as_ref().unwrap().node_id() == home).unwrap();
+        let others: Vec<usize> = (0..3).filter(|i| *i != paused).collect();
+        let cluster = |i: usize| nodes[i].state.svc.cluster.as_ref().unwrap();
+
+        cluster(paused).halt();
+        for &i in &others {
+            sockets[i].expect("resync").await;
+        }
+        // The paused home still takes its own viewer's chat, before anyone else chats: without
+        // the fence its frame (the next seq) would be taken by the others' mirrors.
+        sockets[paused].chat("stale").await;
+        assert!(sockets[paused].until_chat("stale", std::time::Duration::from_secs(2)).await, "{set:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        sockets[others[0]].chat("fresh").await;
+        for &i in &others {
+            let f = sockets[i].expect("chat").await;
+            assert_eq!(f["data"]["text"], "fresh", "{set:?}: the paused home's chat reached node {i}: {f}");
+        }
+
+        cluster(paused).resume();
+        sockets[paused].expect("resync").await;
+        sockets[others[1]].chat("after").await;
+        sockets[paused].chat("from the old home").await;
+        let mut seen = Vec::new();
+        for ws in sockets.iter_mut() {
+            let a = ws.expect("chat").await;
+            let b = ws.expect("chat").await;
+            seen.push([(a["seq"].clone(), a["data"]["text"].clone()), (b["seq"].clone(), b["data"]["text"].clone())]);
+        }
+        assert_eq!(seen[0], seen[1], "{set:?}: one order on every node");
+        assert_eq!(seen[1], seen[2], "{set:?}: one order on every node");
+        stop_all(&nodes, storage).await;
+    }
+}

@@ -98,6 +98,8 @@ pub struct RecordFor {
 #[rtype(result = "()")]
 pub struct Recorded {
     pub seq: u64,
+    /// The lease epoch of the home that numbered it.
+    pub epoch: u64,
     pub frame: ByteString,
     pub chat: Option<ChatLine>,
     /// A `resync` from a home that took the room over: the history starts again at `seq`.
@@ -274,6 +276,11 @@ impl Handler<RecordFor> for Room {
 impl Handler<Recorded> for Room {
     type Result = ();
     fn handle(&mut self, msg: Recorded, ctx: &mut Context<Self>) {
+        if msg.epoch < self.epoch_seen {
+            tracing::debug!(room = self.info.id, epoch = msg.epoch, "a frame from a home that lost the room; dropped");
+            return;
+        }
+        self.epoch_seen = msg.epoch;
         if msg.resync {
             self.restart_history_at(msg.seq);
             self.fan_out(&msg.frame);
@@ -309,6 +316,24 @@ impl Handler<BecomeHome> for Room {
         self.home_online = None;
         self.online_changed();
         self.number_on(ctx, true);
+    }
+}
+
+/// Home: the room's lease is another node's now (this node was taken for gone while it paused):
+/// the actor becomes a mirror of the new home, and its viewers start again from there.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "()")]
+pub struct StepDown;
+
+impl Handler<StepDown> for Room {
+    type Result = ();
+    fn handle(&mut self, _: StepDown, ctx: &mut Context<Self>) {
+        let Role::Home(link) = &self.role else { return };
+        tracing::info!(room = self.info.id, "stepping down: the room has another home");
+        self.role = Role::Mirror(link.clone());
+        self.flush();
+        self.fan_out(&super::frames::bare("resync"));
+        self.follow_home(ctx);
     }
 }
 
@@ -370,6 +395,11 @@ impl Room {
         if matches!(self.role, Role::Home(_)) {
             self.number_on(ctx, false);
         }
+        self.follow_home(ctx);
+    }
+
+    /// A mirror follows the home's frames and takes its state, before anything else.
+    fn follow_home(&mut self, ctx: &mut Context<Self>) {
         let Role::Mirror(link) = &self.role else { return };
         let follow = link.follow(self.info.id);
         ctx.wait(follow.into_actor(self).map(|state, act, _| match state {

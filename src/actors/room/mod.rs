@@ -10,7 +10,7 @@ mod messages;
 
 pub use link::{
     BecomeHome, ChatAs, Counts, HomeState, KickHere, LiveNodes, Moderate, RecordFor, Recorded, Role, RoomLink,
-    TakeState, Unnumbered,
+    StepDown, TakeState, Unnumbered,
 };
 pub use messages::*;
 
@@ -119,6 +119,9 @@ pub struct Room {
     remote_online: HashMap<String, usize>,
     /// Mirror: the room's total online, as the home last announced it.
     home_online: Option<usize>,
+    /// Mirror: the highest lease epoch of the home's frames so far; frames stamped with a
+    /// lower one come from a home that lost the room, and are dropped.
+    epoch_seen: u64,
     /// Mirror: likes received here and not yet passed to the home.
     likes_pending: u64,
     /// Mirror: ticks since it last reported its counts to the home.
@@ -157,6 +160,7 @@ impl Room {
             role: Role::Single,
             remote_online: HashMap::new(),
             home_online: None,
+            epoch_seen: 0,
             likes_pending: 0,
             ticks_since_report: 0,
             batch,

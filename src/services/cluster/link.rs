@@ -15,7 +15,7 @@ pub(super) struct Link(pub(super) Cluster);
 
 impl RoomLink for Link {
     fn recorded(&self, room: i64, seq: u64, frame: &ByteString, chat: Option<&ChatLine>) {
-        self.0.inner.bus.to_room(room, encode_frame(seq, frame, chat, false), Some(seq));
+        self.0.inner.bus.to_room(room, encode_frame(seq, self.0.epoch_here(room), frame, chat, false), Some(seq));
     }
 
     fn numbered_from(&self, room: i64) -> BoxFuture<'static, u64> {
@@ -48,7 +48,7 @@ impl RoomLink for Link {
 
     fn resynced(&self, room: i64, seq: u64) {
         let frame = crate::actors::frames::bare("resync");
-        self.0.inner.bus.to_room(room, encode_frame(seq, &frame, None, true), Some(seq));
+        self.0.inner.bus.to_room(room, encode_frame(seq, self.0.epoch_here(room), &frame, None, true), Some(seq));
     }
 
     fn chat(&self, room: i64, user: UserRef, text: String) -> BoxFuture<'static, Result<(), Refusal>> {

@@ -49,6 +49,11 @@ struct Inner {
     next_id: AtomicU64,
     /// How long a request to another node may wait for its answer.
     ask_timeout: Duration,
+    /// The rooms this node last found itself home of, with the lease's epoch: stamped on every
+    /// frame it publishes for them.
+    led: Mutex<HashMap<i64, u64>>,
+    /// Wakes the step-down check: a renewal found this node's membership had lapsed.
+    lapsed: tokio::sync::Notify,
 }
 
 impl Cluster {
@@ -80,6 +85,8 @@ impl Cluster {
                 pending: Mutex::default(),
                 next_id: AtomicU64::new(1),
                 ask_timeout: bound.max(Duration::from_secs(2)),
+                led: Mutex::default(),
+                lapsed: tokio::sync::Notify::new(),
             }),
         };
         let task = tokio::spawn(renew_loop(Arc::downgrade(&cluster.inner)));
@@ -105,18 +112,35 @@ impl Cluster {
     /// live node that rendezvous hashing ranks first for the room, which is given the lease here
     /// (Redis decides, so every node asking at once gets the same answer).
     pub async fn home_of(&self, room: i64) -> anyhow::Result<String> {
+        Ok(self.lease(room).await?.0)
+    }
+
+    /// `room`'s home and its lease's epoch (see `home_of`). When the home is this node, the
+    /// epoch is kept to stamp the room's frames.
+    async fn lease(&self, room: i64) -> anyhow::Result<(String, u64)> {
         for _ in 0..3 {
             let live = self.live();
             let wanted = crate::domain::cluster::rendezvous(room, live.iter().map(|m| m.id.as_str()))
                 .unwrap_or(self.inner.me.as_str())
                 .to_owned();
-            if let Some(home) = self.inner.members.place_home(room, &wanted).await? {
-                return Ok(home);
+            if let Some((home, epoch)) = self.inner.members.place_home(room, &wanted).await? {
+                let mut led = self.inner.led.lock();
+                if home == self.inner.me {
+                    led.insert(room, epoch);
+                } else {
+                    led.remove(&room);
+                }
+                return Ok((home, epoch));
             }
             // Our view named a node that has lapsed since: look again after the next renewal.
             tokio::time::sleep(self.inner.renew_every).await;
         }
         anyhow::bail!("no live node would take room {room}")
+    }
+
+    /// The epoch of `room`'s lease as this node last held it (0: not held here).
+    fn epoch_here(&self, room: i64) -> u64 {
+        self.inner.led.lock().get(&room).copied().unwrap_or(0)
     }
 
     /// The role of a room actor this node starts: home when the cluster names this node.
@@ -189,6 +213,7 @@ impl Cluster {
     pub fn serve(&self, svc: super::Services) {
         let Some(mut heard) = self.inner.heard.lock().take() else { return };
         self.take_over_when_nodes_go(svc.clone());
+        self.step_down_when_lapsed(svc.clone());
         svc.notices.relay_with(Arc::new(NoticeRelay { cluster: self.clone(), presence: svc.presence.clone() }));
         let me = self.clone();
         tokio::spawn(async move {
@@ -244,6 +269,36 @@ impl Cluster {
                         }
                         Ok(_) => {}
                         Err(e) => tracing::warn!(room, error = %e, "no new home for the room"),
+                    }
+                }
+            }
+        });
+    }
+
+    /// When a renewal finds this node's membership had lapsed (it paused, or lost Redis, past
+    /// the expiry), the others may have given its rooms to other nodes meanwhile: each room it
+    /// still acts as home for whose lease is now another node's steps down to a mirror of the
+    /// new home (`room::StepDown`), and its PK actor is let go. Until then the frames it
+    /// published were stamped with the old lease's epoch, which the mirrors drop.
+    fn step_down_when_lapsed(&self, svc: super::Services) {
+        let me = self.clone();
+        tokio::spawn(async move {
+            loop {
+                me.inner.lapsed.notified().await;
+                let held: Vec<i64> = me.inner.led.lock().keys().copied().collect();
+                for room in held {
+                    match me.lease(room).await {
+                        Ok((home, _)) if home != me.inner.me => {
+                            tracing::warn!(room, home = %home, "this node lost the room while it was away; stepping down");
+                            if let Some(a) = svc.rooms.get(room) {
+                                a.do_send(room::StepDown);
+                            }
+                            svc.pk.let_go(room);
+                        }
+                        Ok(_) => {}
+                        Err(e) => {
+                            tracing::warn!(room, error = %e, "cannot tell whether this node still holds the room")
+                        }
                     }
                 }
             }
@@ -416,6 +471,14 @@ impl Cluster {
             t.abort();
         }
     }
+
+    /// Renews again after `halt`, as a node that paused and woke up would (tests).
+    pub fn resume(&self) {
+        let mut renewer = self.inner.renewer.lock();
+        if renewer.is_none() {
+            *renewer = Some(tokio::spawn(renew_loop(Arc::downgrade(&self.inner))));
+        }
+    }
 }
 
 async fn renew_loop(inner: std::sync::Weak<Inner>) {
@@ -427,6 +490,7 @@ async fn renew_loop(inner: std::sync::Weak<Inner>) {
             Ok(r) => {
                 if r.lapsed {
                     tracing::warn!(node = %i.me, "this node's membership had lapsed: the others took it for gone");
+                    i.lapsed.notify_one();
                 }
                 i.live.send_if_modified(|live| {
                     let changed = *live != r.live;

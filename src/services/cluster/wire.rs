@@ -99,7 +99,8 @@ pub(super) enum RoomHeard {
     Kick(i64),
 }
 
-/// A message on a room's channel: a number (the seq; a user id for `k`), a newline, `e` (an
+/// A message on a room's channel: a number (the seq, then a space and the home's lease epoch;
+/// a user id for `k`), a newline, `e` (an
 /// event), `r` (a resync from a home that took over), `u` (an un-numbered snapshot; the number
 /// is 0) or `k` (a kick), a newline, its chat line as JSON (empty when it is not a
 /// chat), a newline, then the frame's bytes exactly as the home encoded them.
@@ -109,10 +110,10 @@ pub(super) fn encode_unnumbered(frame: &ByteString) -> Vec<u8> {
     out
 }
 
-pub(super) fn encode_frame(seq: u64, frame: &ByteString, chat: Option<&ChatLine>, resync: bool) -> Vec<u8> {
+pub(super) fn encode_frame(seq: u64, epoch: u64, frame: &ByteString, chat: Option<&ChatLine>, resync: bool) -> Vec<u8> {
     let chat = chat.and_then(|c| serde_json::to_vec(c).ok()).unwrap_or_default();
-    let mut out = Vec::with_capacity(24 + chat.len() + frame.len());
-    out.extend_from_slice(seq.to_string().as_bytes());
+    let mut out = Vec::with_capacity(32 + chat.len() + frame.len());
+    out.extend_from_slice(format!("{seq} {epoch}").as_bytes());
     out.push(b'\n');
     out.push(if resync { b'r' } else { b'e' });
     out.push(b'\n');
@@ -140,11 +141,12 @@ pub(super) fn decode_frame(payload: &[u8]) -> Option<RoomHeard> {
         }
         _ => return None,
     };
-    let seq = number.parse().ok()?;
+    let (seq, epoch) = number.split_once(' ').unwrap_or((number, "0"));
+    let (seq, epoch) = (seq.parse().ok()?, epoch.parse().ok()?);
     let chat = parts.next()?;
     let chat = if chat.is_empty() { None } else { Some(serde_json::from_slice(chat).ok()?) };
     let frame = ByteString::try_from(parts.next()?.to_vec()).ok()?;
-    Some(RoomHeard::Frame(room::Recorded { seq, frame, chat, resync }))
+    Some(RoomHeard::Frame(room::Recorded { seq, epoch, frame, chat, resync }))
 }
 
 #[cfg(test)]
@@ -160,10 +162,10 @@ mod tests {
             from: UserRef { id: 3, nickname: "x".into() },
             text: "a\nb".into(),
         };
-        let Some(RoomHeard::Frame(r)) = decode_frame(&encode_frame(7, &frame, Some(&chat), false)) else { panic!() };
-        assert_eq!((r.seq, &r.frame, r.chat.as_ref(), r.resync), (7, &frame, Some(&chat), false));
-        let Some(RoomHeard::Frame(r)) = decode_frame(&encode_frame(8, &frame, None, true)) else { panic!() };
-        assert_eq!((r.seq, r.chat, r.resync), (8, None, true));
+        let Some(RoomHeard::Frame(r)) = decode_frame(&encode_frame(7, 2, &frame, Some(&chat), false)) else { panic!() };
+        assert_eq!((r.seq, r.epoch, &r.frame, r.chat.as_ref(), r.resync), (7, 2, &frame, Some(&chat), false));
+        let Some(RoomHeard::Frame(r)) = decode_frame(&encode_frame(8, 3, &frame, None, true)) else { panic!() };
+        assert_eq!((r.seq, r.epoch, r.chat, r.resync), (8, 3, None, true));
         assert!(matches!(decode_frame(&encode_kick(42)), Some(RoomHeard::Kick(42))));
         let Some(RoomHeard::Unnumbered(u)) = decode_frame(&encode_unnumbered(&frame)) else { panic!() };
         assert_eq!(u.frame, frame);
