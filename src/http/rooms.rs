@@ -67,7 +67,11 @@ pub async fn list(
         .take(page.page_size as usize)
         .map(|r| {
             let mut r = (*r).clone();
-            r.online = state.rooms.online(r.id);
+            // On one node the count is this moment's; in a cluster it is the home's, as the
+            // snapshot took it (this node may run no actor for the room).
+            if state.cluster.is_none() {
+                r.online = state.rooms.online(r.id);
+            }
             r
         })
         .collect();

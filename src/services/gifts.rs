@@ -6,6 +6,7 @@ use super::live_room::live_actor;
 use super::{AppError, AppResult, Services};
 use crate::actors::registry::RunningRoom;
 use crate::actors::room;
+use crate::domain::error::ErrorCode;
 use crate::domain::events::{GiftItem, GiftSent};
 use crate::domain::money::{cost, count_in, TradeKind};
 use crate::domain::pk::PkStatus;
@@ -97,7 +98,11 @@ pub async fn send(svc: &Services, user_id: i64, g: GiftOrder) -> AppResult<(i64,
                 .await;
             Err(AppError::InsufficientBalance)
         }
-        other => Err(AppError::internal(anyhow::anyhow!("unexpected gift outcome {other:?}"))),
+        // The room closed before the gift could commit (its close, on any node, came first).
+        Outcome::Refused => {
+            svc.rooms.closing(g.room_id);
+            Err(AppError::conflict(ErrorCode::RoomClosed, "the room is closed"))
+        }
     }
 }
 

@@ -43,6 +43,11 @@ impl RoomList {
             .into_iter()
             .map(|u| (u.id, AnchorRef { id: u.id, nickname: u.nickname, avatar: u.avatar }))
             .collect();
+        // In a cluster a room's count is its home's: this node may run no actor for the room.
+        let counted = match &svc.cluster {
+            Some(c) => c.online().await,
+            None => HashMap::new(),
+        };
         let mut views = Vec::with_capacity(live.len());
         for r in &live {
             let a = anchors.get(&r.anchor_id).cloned().unwrap_or(AnchorRef {
@@ -51,6 +56,9 @@ impl RoomList {
                 avatar: String::new(),
             });
             let mut v = room_view(svc, r, a);
+            if let Some(n) = counted.get(&r.id) {
+                v.online = *n;
+            }
             super::rooms::decorate_listed(svc, r, &mut v).await?;
             views.push(v);
         }

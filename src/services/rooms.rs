@@ -81,6 +81,11 @@ pub async fn show(svc: &Services, id: i64) -> AppResult<RoomView> {
     let r = rooms::find(&svc.b.db, id).await?.ok_or(AppError::NotFound("room"))?;
     let anchor = anchor_of(svc, r.anchor_id).await?;
     let mut view = room_view(svc, &r, anchor);
+    if let (Some(c), true) = (&svc.cluster, r.status == LIVE) {
+        if let Some(n) = c.online_of(r.id).await {
+            view.online = n;
+        }
+    }
     decorate(svc, &r, &mut view).await?;
     Ok(view)
 }

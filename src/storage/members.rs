@@ -90,6 +90,7 @@ pub struct Members {
     info: String,
     homes: String,
     epochs: String,
+    online: String,
     renew: redis::Script,
     place_home: redis::Script,
     bound: Duration,
@@ -105,6 +106,7 @@ impl Members {
             info: format!("{prefix}{{lrc}}:info"),
             homes: format!("{prefix}{{lrc}}:homes"),
             epochs: format!("{prefix}{{lrc}}:epochs"),
+            online: format!("{prefix}{{lrc}}:online"),
             renew: redis::Script::new(RENEW),
             place_home: redis::Script::new(PLACE_HOME),
             bound,
@@ -135,6 +137,36 @@ impl Members {
         let mut call = self.place_home.key(&self.nodes);
         call.key(&self.homes).key(&self.epochs).arg(room).arg(wanted);
         tokio::time::timeout(self.bound, call.invoke_async(&mut conn))
+            .await
+            .map_err(|_| KvError("cluster membership: Redis did not answer in time".into()))?
+            .map_err(err)
+    }
+
+    /// A room's viewers on every node, as its home counts them (0 removes the room).
+    pub async fn set_online(&self, room: i64, count: usize) -> KvResult<()> {
+        let mut conn = self.conn.clone();
+        let mut cmd = if count == 0 { redis::cmd("HDEL") } else { redis::cmd("HSET") };
+        cmd.arg(&self.online).arg(room);
+        if count > 0 {
+            cmd.arg(count);
+        }
+        self.bounded(cmd.query_async::<()>(&mut conn)).await
+    }
+
+    /// Every room's viewers as its home last counted them, by room id.
+    pub async fn online(&self) -> KvResult<std::collections::HashMap<i64, i64>> {
+        let mut conn = self.conn.clone();
+        self.bounded(redis::cmd("HGETALL").arg(&self.online).query_async(&mut conn)).await
+    }
+
+    /// One room's viewers as its home last counted them.
+    pub async fn online_of(&self, room: i64) -> KvResult<Option<i64>> {
+        let mut conn = self.conn.clone();
+        self.bounded(redis::cmd("HGET").arg(&self.online).arg(room).query_async(&mut conn)).await
+    }
+
+    async fn bounded<T>(&self, call: impl std::future::Future<Output = redis::RedisResult<T>>) -> KvResult<T> {
+        tokio::time::timeout(self.bound, call)
             .await
             .map_err(|_| KvError("cluster membership: Redis did not answer in time".into()))?
             .map_err(err)

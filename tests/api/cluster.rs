@@ -473,6 +473,22 @@ async fn online_and_likes_count_viewers_and_likes_on_every_node() {
         for ws in sockets.iter_mut() {
             until_frame(ws, "online", "count", 3).await;
         }
+        // A node with no viewer of the room (and no actor for it) lists it with its online
+        // count too, as the home last counted it.
+        let d = spawn_cluster(&storage, &["node-d"]).await.pop().unwrap();
+        let (t, _) = d.new_user().await;
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            let (_, list) = d.get("/api/rooms", &t).await;
+            let listed = list["items"].as_array().and_then(|a| a.iter().find(|r| r["id"] == room).cloned());
+            let (_, one) = d.get(&format!("/api/rooms/{room}"), &t).await;
+            if listed.as_ref().is_some_and(|r| r["online"] == 3) && one["online"] == 3 {
+                break;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "{set:?}: node-d lists {listed:?} and shows {one}");
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+        d.stop().await;
         // Likes sent on every node add up, and every node shows the total.
         for ws in sockets.iter_mut() {
             ws.send(json!({"type": "like", "data": {"count": 5}})).await;

@@ -40,6 +40,9 @@ pub trait RoomLink: Send + Sync + 'static {
     fn snapshot(&self, room: i64, frame: &ByteString);
     /// Mirror: its distinct viewers, and the likes it received since it last said, for the home.
     fn counts(&self, room: i64, online: usize, likes: u64);
+    /// Home: the room's viewers on every node, for the room lists of nodes without an actor for
+    /// it (0: the room closed).
+    fn online(&self, room: i64, count: usize);
     /// Home: `user` was kicked; the mirrors close the user's sockets too.
     fn kicked(&self, room: i64, user: i64);
     /// Home: tells the mirrors that events up to `seq` may be missing (a home taking over);

@@ -292,6 +292,9 @@ impl Room {
                 self.online_dirty = false;
                 let f = frames::encode("online", None, Some(&json!({"count": self.online()})));
                 self.snapshot_out(&f);
+                if let Role::Home(link) = &self.role {
+                    link.online(self.info.id, self.online());
+                }
             }
             if self.likes_dirty {
                 self.likes_dirty = false;

@@ -42,6 +42,15 @@ impl RoomLink for Link {
         });
     }
 
+    fn online(&self, room: i64, count: usize) {
+        let c = self.0.clone();
+        tokio::spawn(async move {
+            if let Err(e) = c.inner.members.set_online(room, count).await {
+                tracing::debug!(room, error = %e, "the room's online count was not stored");
+            }
+        });
+    }
+
     fn kicked(&self, room: i64, user: i64) {
         self.0.inner.bus.to_room(room, encode_kick(user), None);
     }

@@ -54,6 +54,10 @@ struct Inner {
     led: Mutex<HashMap<i64, u64>>,
     /// Wakes the step-down check: a renewal found this node's membership had lapsed.
     lapsed: tokio::sync::Notify,
+    /// Room homes as the lease script last answered, good until the live members change (a
+    /// lease moves only when its holder stops being a live member): forwarding a chat or an
+    /// event costs no Redis call.
+    homes: Mutex<HashMap<i64, (String, u64)>>,
 }
 
 impl Cluster {
@@ -87,6 +91,7 @@ impl Cluster {
                 ask_timeout: bound.max(Duration::from_secs(2)),
                 led: Mutex::default(),
                 lapsed: tokio::sync::Notify::new(),
+                homes: Mutex::default(),
             }),
         };
         let task = tokio::spawn(renew_loop(Arc::downgrade(&cluster.inner)));
@@ -112,6 +117,9 @@ impl Cluster {
     /// live node that rendezvous hashing ranks first for the room, which is given the lease here
     /// (Redis decides, so every node asking at once gets the same answer).
     pub async fn home_of(&self, room: i64) -> anyhow::Result<String> {
+        if let Some((home, _)) = self.inner.homes.lock().get(&room) {
+            return Ok(home.clone());
+        }
         Ok(self.lease(room).await?.0)
     }
 
@@ -124,6 +132,12 @@ impl Cluster {
                 .unwrap_or(self.inner.me.as_str())
                 .to_owned();
             if let Some((home, epoch)) = self.inner.members.place_home(room, &wanted).await? {
+                let mut homes = self.inner.homes.lock();
+                if homes.len() > 100_000 {
+                    homes.clear();
+                }
+                homes.insert(room, (home.clone(), epoch));
+                drop(homes);
                 let mut led = self.inner.led.lock();
                 if home == self.inner.me {
                     led.insert(room, epoch);
@@ -136,6 +150,28 @@ impl Cluster {
             tokio::time::sleep(self.inner.renew_every).await;
         }
         anyhow::bail!("no live node would take room {room}")
+    }
+
+    /// Every live room's viewers on every node, as its home last counted them (for lists).
+    pub async fn online(&self) -> std::collections::HashMap<i64, i64> {
+        self.inner.members.online().await.unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "room online counts unavailable; the list shows this node's");
+            Default::default()
+        })
+    }
+
+    /// One room's viewers on every node, as its home last counted them.
+    pub async fn online_of(&self, room: i64) -> Option<i64> {
+        self.inner.members.online_of(room).await.ok().flatten()
+    }
+
+    /// A frame of `room` stamped with a newer lease than the home this node knows: another node
+    /// took the room over (before this node's view of the members changed); ask again.
+    fn heard_epoch(&self, room: i64, epoch: u64) {
+        let mut homes = self.inner.homes.lock();
+        if homes.get(&room).is_some_and(|(_, known)| *known < epoch) {
+            homes.remove(&room);
+        }
     }
 
     /// The epoch of `room`'s lease as this node last held it (0: not held here).
@@ -198,6 +234,10 @@ impl Cluster {
         self.send(to, &Envelope::Ask { id, from: self.inner.me.clone(), room, ask });
         let answer = tokio::time::timeout(self.inner.ask_timeout, rx).await.ok().and_then(Result::ok);
         self.inner.pending.lock().remove(&id);
+        if answer.is_none() {
+            // The home did not answer: look it up again next time.
+            self.inner.homes.lock().remove(&room);
+        }
         answer
     }
 
@@ -220,7 +260,10 @@ impl Cluster {
             while let Some(h) = heard.recv().await {
                 match h {
                     Heard::Room { room, payload } => match (decode_frame(&payload), svc.rooms.get(room)) {
-                        (Some(RoomHeard::Frame(rec)), Some(addr)) => addr.do_send(rec),
+                        (Some(RoomHeard::Frame(rec)), Some(addr)) => {
+                            me.heard_epoch(room, rec.epoch);
+                            addr.do_send(rec)
+                        }
                         (Some(RoomHeard::Kick(user_id)), Some(addr)) => addr.do_send(room::KickHere { user_id }),
                         (Some(RoomHeard::Unnumbered(u)), Some(addr)) => addr.do_send(u),
                         (Some(_), None) => {}
@@ -490,6 +533,7 @@ async fn renew_loop(inner: std::sync::Weak<Inner>) {
             Ok(r) => {
                 if r.lapsed {
                     tracing::warn!(node = %i.me, "this node's membership had lapsed: the others took it for gone");
+                    i.homes.lock().clear();
                     i.lapsed.notify_one();
                 }
                 i.live.send_if_modified(|live| {
@@ -497,6 +541,7 @@ async fn renew_loop(inner: std::sync::Weak<Inner>) {
                     if changed {
                         tracing::info!(nodes = ?r.live.iter().map(|m| m.id.as_str()).collect::<Vec<_>>(), "cluster members changed");
                         *live = r.live;
+                        i.homes.lock().clear();
                     }
                     changed
                 });

@@ -8,7 +8,10 @@
 //!    commit nobody else can change those balances, so they can be worked out in memory.
 //! 3. The red packets the batch claims, and the running PKs its gifts count in, read and locked
 //!    the same way. A PK's row holds its tally, so the gifts of one PK are counted one batch at
-//!    a time, in commit order, whatever node sent them.
+//!    a time, in commit order, whatever node sent them. The rooms its gifts go to, read with a
+//!    shared lock: a gift commits only while its room is live, and a close (which updates the
+//!    row) waits for the batches in flight, so no gift commits after its room's close did,
+//!    whatever node took the gift or the close.
 //! 4. Writes applied before (retries): one select on the `(ref, kind)` index. It comes after
 //!    the locks so that it sees what a batch that held them committed.
 //! 5. In memory, in batch order: each write against its user's running balance (a debit that
@@ -37,7 +40,7 @@ use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, EntityTrait,
     IsolationLevel, QueryFilter, QueryOrder, QuerySelect, QueryTrait, TransactionTrait,
 };
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt::Write as _;
 
 /// Rows per multi-row insert.
@@ -76,6 +79,7 @@ pub(super) async fn run(db: &DatabaseConnection, ids: &IdGen, ops: &[&WalletOp])
     let mut claimable = lock_packets(&tx, ops).await?;
     let now = now_ms();
     let mut counting = lock_pks(&tx, ops, now).await?;
+    let live_rooms = share_live_rooms(&tx, ops).await?;
     // After the locks: a batch that waited for an earlier one's locks sees its trades.
     let existing = applied_before(&tx, ops).await?;
 
@@ -101,7 +105,8 @@ pub(super) async fn run(db: &DatabaseConnection, ids: &IdGen, ops: &[&WalletOp])
             continue;
         }
         let allowed = match &op.effect {
-            Effect::None | Effect::GiftSend { .. } => true,
+            Effect::None => true,
+            Effect::GiftSend { room_id, .. } => live_rooms.contains(room_id),
             Effect::ClaimPacket { packet_id } => {
                 let free = claimable.remove(packet_id);
                 if free {
@@ -293,6 +298,32 @@ async fn lock_pks(
             (p.id, (tally, p.host_id))
         })
         .collect())
+}
+
+/// The live rooms among those the batch's gifts go to, share-locked until the commit (SQLite:
+/// the batch holds the write lock).
+async fn share_live_rooms(tx: &DatabaseTransaction, ops: &[&WalletOp]) -> Result<HashSet<i64>, DbErr> {
+    let wanted: BTreeSet<i64> = ops
+        .iter()
+        .filter_map(|o| match o.effect {
+            Effect::GiftSend { room_id, .. } => Some(room_id),
+            _ => None,
+        })
+        .collect();
+    if wanted.is_empty() {
+        return Ok(HashSet::new());
+    }
+    let backend = tx.get_database_backend();
+    let mut sql = String::from("SELECT id FROM rooms WHERE id IN (");
+    push_list(&mut sql, wanted.iter());
+    let _ = write!(sql, ") AND status = '{}'", crate::domain::room::LIVE);
+    sql.push_str(match backend {
+        DbBackend::Postgres => " FOR SHARE",
+        DbBackend::MySql => " LOCK IN SHARE MODE",
+        DbBackend::Sqlite => "",
+    });
+    let rows = tx.query_all(sea_orm::Statement::from_string(backend, sql)).await?;
+    rows.iter().map(|r| r.try_get_by_index::<i64>(0)).collect()
 }
 
 /// One `UPDATE` per PK whose tally moved (a batch rarely counts in more than one).

@@ -181,3 +181,39 @@ async fn two_writers_on_one_database_never_lose_an_update_or_overdraw() {
         second.close().await.unwrap();
     }
 }
+
+/// A gift commits only while its room is live: the batch reads its rooms under a shared lock,
+/// so a close (on any node) and a gift are ordered by the database, and a gift to a closed
+/// room is refused with its balance untouched.
+#[actix_web::test]
+async fn a_gift_commits_only_while_its_room_is_live() {
+    for set in backend_sets() {
+        let app = spawn_app(set).await;
+        app.stop().await;
+        let conn = app.state.b.db.clone();
+        conn.execute_unprepared("INSERT INTO wallets (user_id, balance, updated_at) VALUES (905, 100, 0)")
+            .await
+            .unwrap();
+        conn.execute_unprepared(
+            "INSERT INTO rooms (id, anchor_id, title, kind, status, slow_mode_s, started_at, closed_at) VALUES \
+             (81, 1, 'open', 'normal', 'live', 0, 0, NULL), (82, 2, 'shut', 'normal', 'closed', 0, 0, 5)",
+        )
+        .await
+        .unwrap();
+        let w = Wallets::start(
+            conn.clone(),
+            IdGen::new(conn.clone(), 100),
+            64,
+            Duration::from_millis(100),
+            Duration::from_secs(30),
+        );
+        let gift = |room_id: i64, r: &str| {
+            op(905, -10, r, Effect::GiftSend { room_id, to_id: 1, gift_id: 2, count: 1, pk_id: None })
+        };
+        let (live, closed) = futures_util::future::join(w.apply(gift(81, "g81")), w.apply(gift(82, "g82"))).await;
+        assert!(matches!(live.unwrap(), Outcome::Done { balance: 90, .. }), "{set:?}");
+        assert_eq!(closed.unwrap(), Outcome::Refused, "{set:?}");
+        assert_eq!(scalar(&conn, "SELECT balance FROM wallets WHERE user_id = 905").await, 90, "{set:?}");
+        assert_eq!(scalar(&conn, "SELECT COUNT(*) FROM gift_sends WHERE room_id = 82").await, 0, "{set:?}");
+    }
+}

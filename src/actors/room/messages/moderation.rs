@@ -127,6 +127,9 @@ impl Room {
         self.sessions.clear();
         self.users.clear();
         self.gauges.online.store(0, std::sync::atomic::Ordering::Relaxed);
+        if let super::super::Role::Home(link) = &self.role {
+            link.online(self.info.id, 0);
+        }
         // Without the timer the actor stops once the last address is dropped.
         if let Some(h) = self.tick.take() {
             ctx.cancel_future(h);
