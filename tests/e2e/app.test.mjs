@@ -3,7 +3,7 @@
 // Each flow skips, naming the missing paths, while the server lacks them.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launchBrowser, person, loginThroughUi, apiAs, shot, missing, visit, unlabelledControls, DESKTOP, PHONE } from './helpers.mjs';
+import { startServer, launchBrowser, person, loginThroughUi, apiAs, shot, missing, visit, unlabelledControls, goLive, enterRoom, sendChat, recharge, DESKTOP, PHONE } from './helpers.mjs';
 
 const server = await startServer();
 if (server.unavailable) console.log(`# e2e: skipping every browser test: ${server.unavailable}`);
@@ -52,43 +52,6 @@ let admin = null;
 async function theAdmin() {
   if (!admin) admin = await join({ phone: '13141150122', viewport: DESKTOP });
   return admin;
-}
-
-/** The anchor opens a room from the console and lands in it. Returns the room id. */
-async function goLive(anchor, title, kind = 'normal') {
-  const { page } = anchor;
-  await visit(page, '/#/anchor');
-  await page.getByLabel('Room title').fill(title);
-  if (kind === 'pk') await page.getByText('PK battle').click();
-  await page.locator('#open-room').click();
-  await page.waitForURL(/#\/room\/\d+$/);
-  await page.locator('#conn[data-state="online"]').waitFor();
-  return Number(page.url().match(/#\/room\/(\d+)$/)[1]);
-}
-
-async function enterRoom(viewer, roomId) {
-  await visit(viewer.page, `/#/room/${roomId}`);
-  await viewer.page.locator('#conn[data-state="online"]').waitFor();
-}
-
-async function sendChat(page, text) {
-  await page.locator('#chat-input').fill(text);
-  await page.locator('#chat-input').press('Enter');
-}
-
-/** Recharges through the wallet page, picking the offer with the most coins. */
-async function recharge(who) {
-  const { page } = who;
-  await visit(page, '/#/wallet');
-  await page.locator('#recharge').click();
-  const tiles = page.locator('.tile');
-  await tiles.first().waitFor();
-  const coins = await tiles.evaluateAll((ts) => ts.map((t) => Number(t.querySelector('.tile-coins').textContent.replace(/\D/g, ''))));
-  const best = coins.indexOf(Math.max(...coins));
-  await tiles.nth(best).click();
-  await page.locator('dialog').waitFor({ state: 'detached' });
-  await page.locator('.trade[data-kind="recharge"]').first().waitFor();
-  return Math.max(...coins);
 }
 
 flow('a person logs in with the phone code, and a wrong code is refused in words', { ...T, skip: missing(server, ...AUTH) }, async () => {

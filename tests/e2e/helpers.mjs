@@ -61,7 +61,8 @@ export async function startServer(extraEnv = {}) {
     child.stdout.on('data', onData);
     child.stderr.on('data', onData);
     child.on('exit', (code, signal) => resolve({ exited: true, code, signal }));
-    setTimeout(() => resolve({ timeout: true }), 60000);
+    // unref: once started, this timer must not keep the test process alive.
+    setTimeout(() => resolve({ timeout: true }), 60000).unref();
   });
   const res = await started;
   if (res.exited) {
@@ -207,4 +208,41 @@ export async function unlabelledControls(page) {
 export async function shot(page, name) {
   fs.mkdirSync(SHOTS, { recursive: true });
   await page.screenshot({ path: path.join(SHOTS, `${name}.png`), animations: 'allow' });
+}
+
+/** The anchor opens a room from the console and lands in it. Returns the room id. */
+export async function goLive(anchor, title, kind = 'normal') {
+  const { page } = anchor;
+  await visit(page, '/#/anchor');
+  await page.getByLabel('Room title').fill(title);
+  if (kind === 'pk') await page.getByText('PK battle').click();
+  await page.locator('#open-room').click();
+  await page.waitForURL(/#\/room\/\d+$/);
+  await page.locator('#conn[data-state="online"]').waitFor();
+  return Number(page.url().match(/#\/room\/(\d+)$/)[1]);
+}
+
+export async function enterRoom(viewer, roomId) {
+  await visit(viewer.page, `/#/room/${roomId}`);
+  await viewer.page.locator('#conn[data-state="online"]').waitFor();
+}
+
+export async function sendChat(page, text) {
+  await page.locator('#chat-input').fill(text);
+  await page.locator('#chat-input').press('Enter');
+}
+
+/** Recharges through the wallet page, picking the offer with the most coins. */
+export async function recharge(who) {
+  const { page } = who;
+  await visit(page, '/#/wallet');
+  await page.locator('#recharge').click();
+  const tiles = page.locator('.tile');
+  await tiles.first().waitFor();
+  const coins = await tiles.evaluateAll((ts) => ts.map((t) => Number(t.querySelector('.tile-coins').textContent.replace(/\D/g, ''))));
+  const best = coins.indexOf(Math.max(...coins));
+  await tiles.nth(best).click();
+  await page.locator('dialog').waitFor({ state: 'detached' });
+  await page.locator('.trade[data-kind="recharge"]').first().waitFor();
+  return Math.max(...coins);
 }
