@@ -147,6 +147,8 @@ pub struct RoomSettings {
 #[derive(Debug, Clone, Deserialize)]
 pub struct PkSettings {
     pub duration_s: u64,
+    /// Coins that move the bar one point (a PK keeps the value it started with).
+    pub coins_per_point: i64,
     /// How often running PKs are checked for an end that is overdue or a room that closed.
     pub sweep_interval_s: u64,
 }
@@ -341,6 +343,9 @@ impl Settings {
         }
         if self.room.heartbeat_timeout_s == 0 {
             return bad("room.heartbeat_timeout_s", "must be at least 1");
+        }
+        if self.pk.coins_per_point < 1 {
+            return bad("pk.coins_per_point", "must be at least 1");
         }
         if self.pk.sweep_interval_s == 0 {
             return bad("pk.sweep_interval_s", "must be at least 1");

@@ -92,3 +92,14 @@ export function idempotencyKey() {
   if (crypto.randomUUID) return crypto.randomUUID();
   return `${Date.now()}-${Math.random().toString(16).slice(2)}`;
 }
+
+/** Finds the caller's live room by scanning the live list (there is no /me/room). */
+export async function findMyRoom(userId) {
+  for (let page = 1; page <= 5; page += 1) {
+    const res = await get(`/api/rooms?page=${page}&page_size=100`);
+    const mine = res.items.find((r) => r.anchor && r.anchor.id === userId);
+    if (mine) return mine;
+    if (page * 100 >= res.total) break;
+  }
+  return null;
+}

@@ -1,5 +1,6 @@
 //! A PK's tally kept in its row, written in the same transaction as each gift's debit: the
-//! score, each side's coins and the number of gifts counted. Whatever node took a gift, the
+//! score, each side's coins and the number of gifts counted; and its scale (coins per point of
+//! the bar), fixed when it starts (`pk.coins_per_point`). Whatever node took a gift, the
 //! row's lock orders the gifts of one PK, so the score is the rule applied in commit order,
 //! and a node that takes a PK over reads it instead of rebuilding it. A gift row keeps its
 //! place in that order (`pk_seq`).
@@ -15,6 +16,7 @@ enum Pks {
     HostCoins,
     ChallengerCoins,
     Gifts,
+    CoinsPerPoint,
 }
 
 #[derive(DeriveIden)]
@@ -38,6 +40,13 @@ impl MigrationTrait for Migration {
         }
         m.alter_table(
             Table::alter()
+                .table(Pks::Table)
+                .add_column(ColumnDef::new(Pks::CoinsPerPoint).big_integer().not_null().default(10))
+                .to_owned(),
+        )
+        .await?;
+        m.alter_table(
+            Table::alter()
                 .table(GiftSends::Table)
                 .add_column(ColumnDef::new(GiftSends::PkSeq).big_integer().null())
                 .to_owned(),
@@ -47,7 +56,7 @@ impl MigrationTrait for Migration {
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
         m.alter_table(Table::alter().table(GiftSends::Table).drop_column(GiftSends::PkSeq).to_owned()).await?;
-        for col in [Pks::HostCoins, Pks::ChallengerCoins, Pks::Gifts] {
+        for col in [Pks::HostCoins, Pks::ChallengerCoins, Pks::Gifts, Pks::CoinsPerPoint] {
             m.alter_table(Table::alter().table(Pks::Table).drop_column(col).to_owned()).await?;
         }
         Ok(())

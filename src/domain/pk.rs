@@ -24,10 +24,13 @@ pub enum Side {
 
 pub const START_SCORE: i64 = 50;
 
-/// The new score after a gift worth `price * count` to `side`: `price*count/10` rounded down,
+/// Coins that move the bar one point unless `pk.coins_per_point` says otherwise.
+pub const COINS_PER_POINT: i64 = 10;
+
+/// The new score after a gift worth `coins` to `side`: `coins / coins_per_point` rounded down,
 /// added for the host and subtracted for the challenger, clamped to 0..=100.
-pub fn apply_gift(score: i64, side: Side, price: i64, count: i64) -> i64 {
-    let delta = price.saturating_mul(count) / 10;
+pub fn apply_gift(score: i64, side: Side, coins: i64, coins_per_point: i64) -> i64 {
+    let delta = coins / coins_per_point.max(1);
     let next = match side {
         Side::Host => score.saturating_add(delta),
         Side::Challenger => score.saturating_sub(delta),
@@ -82,6 +85,8 @@ pub struct PkTally {
     pub score: i64,
     pub host_coins: i64,
     pub challenger_coins: i64,
+    /// The PK's scale (coins per point), fixed when it started.
+    pub coins_per_point: i64,
 }
 
 impl PkTally {
@@ -91,7 +96,7 @@ impl PkTally {
         if is_knockout(self.score) {
             return false;
         }
-        self.score = apply_gift(self.score, side, coins, 1);
+        self.score = apply_gift(self.score, side, coins, self.coins_per_point);
         match side {
             Side::Host => self.host_coins = self.host_coins.saturating_add(coins),
             Side::Challenger => self.challenger_coins = self.challenger_coins.saturating_add(coins),
@@ -109,11 +114,14 @@ mod tests {
 
     #[test]
     fn examples() {
-        assert_eq!(apply_gift(50, Side::Host, 10, 1), 51);
-        assert_eq!(apply_gift(50, Side::Host, 9, 1), 50);
-        assert_eq!(apply_gift(50, Side::Challenger, 25, 2), 45);
-        assert_eq!(apply_gift(95, Side::Host, 1000, 99), 100);
-        assert_eq!(apply_gift(3, Side::Challenger, 100, 1), 0);
+        assert_eq!(apply_gift(50, Side::Host, 10, 10), 51);
+        assert_eq!(apply_gift(50, Side::Host, 9, 10), 50);
+        assert_eq!(apply_gift(50, Side::Challenger, 50, 10), 45);
+        assert_eq!(apply_gift(95, Side::Host, 99_000, 10), 100);
+        assert_eq!(apply_gift(3, Side::Challenger, 100, 10), 0);
+        // Another scale: 100 coins a point.
+        assert_eq!(apply_gift(50, Side::Host, 500, 100), 55);
+        assert_eq!(apply_gift(50, Side::Host, 99, 100), 50);
         assert_eq!(winner_at(50), None);
         assert_eq!(winner_at(51), Some(Side::Host));
         assert!(is_knockout(100) && is_knockout(0) && !is_knockout(1));
@@ -121,7 +129,15 @@ mod tests {
 
     #[test]
     fn a_tally_counts_until_a_knockout_and_not_after() {
-        let mut t = PkTally { pk_id: 1, room_id: 2, gifts: 0, score: START_SCORE, host_coins: 0, challenger_coins: 0 };
+        let mut t = PkTally {
+            pk_id: 1,
+            room_id: 2,
+            gifts: 0,
+            score: START_SCORE,
+            host_coins: 0,
+            challenger_coins: 0,
+            coins_per_point: COINS_PER_POINT,
+        };
         assert!(t.count(Side::Host, 300));
         assert_eq!((t.score, t.host_coins, t.gifts), (80, 300, 1));
         assert!(t.count(Side::Challenger, 5));
@@ -134,9 +150,9 @@ mod tests {
 
     proptest! {
         #[test]
-        fn score_stays_in_range(start in 0i64..=100, price in 1i64..=1_000_000, count in 1i64..=99, host in any::<bool>()) {
+        fn score_stays_in_range(start in 0i64..=100, coins in 1i64..=99_000_000, per_point in 0i64..=1000, host in any::<bool>()) {
             let side = if host { Side::Host } else { Side::Challenger };
-            let s = apply_gift(start, side, price, count);
+            let s = apply_gift(start, side, coins, per_point);
             prop_assert!((0..=100).contains(&s));
             if host { prop_assert!(s >= start) } else { prop_assert!(s <= start) }
         }

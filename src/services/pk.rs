@@ -54,6 +54,7 @@ fn tally_of(p: &pk_rows::Model) -> PkTally {
         score: p.score,
         host_coins: p.host_coins,
         challenger_coins: p.challenger_coins,
+        coins_per_point: p.coins_per_point,
     }
 }
 
@@ -142,7 +143,8 @@ async fn start_pk(
         _ => pks::create_waiting(&svc.b.db, svc.b.ids.next("pk").await?, r.id, r.anchor_id).await?.id,
     };
     let duration_ms = svc.settings.pk.duration_s as i64 * 1000;
-    if !pks::start(&svc.b.db, pk_id, challenger, challenger_room, duration_ms).await? {
+    let per_point = svc.settings.pk.coins_per_point;
+    if !pks::start(&svc.b.db, pk_id, challenger, challenger_room, duration_ms, per_point).await? {
         return Err(AppError::conflict(ErrorCode::PkBusy, "a challenger has joined already"));
     }
     let p = pks::find(&svc.b.db, pk_id).await?.ok_or(AppError::NotFound("pk"))?;

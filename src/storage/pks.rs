@@ -19,6 +19,7 @@ pub async fn create_waiting(db: &DatabaseConnection, id: i64, room_id: i64, host
         host_coins: 0,
         challenger_coins: 0,
         gifts: 0,
+        coins_per_point: crate::domain::pk::COINS_PER_POINT,
         started_at: None,
         ends_at: None,
         winner: None,
@@ -35,6 +36,7 @@ pub async fn create_waiting(db: &DatabaseConnection, id: i64, room_id: i64, host
         host_coins: Set(0),
         challenger_coins: Set(0),
         gifts: Set(0),
+        coins_per_point: Set(m.coins_per_point),
         started_at: Set(None),
         ends_at: Set(None),
         winner: Set(None),
@@ -54,13 +56,14 @@ pub async fn find(db: &DatabaseConnection, id: i64) -> Result<Option<pks::Model>
     pks::Entity::find_by_id(id).one(db).await
 }
 
-/// Starts a waiting PK; false when it is not waiting any more.
+/// Starts a waiting PK on its scale; false when it is not waiting any more.
 pub async fn start(
     db: &DatabaseConnection,
     id: i64,
     challenger: i64,
     challenger_room: i64,
     duration_ms: i64,
+    coins_per_point: i64,
 ) -> Result<bool, DbErr> {
     let now = now_ms();
     let r = pks::Entity::update_many()
@@ -73,6 +76,7 @@ pub async fn start(
         .col_expr(pks::Column::HostCoins, Expr::value(0))
         .col_expr(pks::Column::ChallengerCoins, Expr::value(0))
         .col_expr(pks::Column::Gifts, Expr::value(0))
+        .col_expr(pks::Column::CoinsPerPoint, Expr::value(coins_per_point.max(1)))
         .filter(pks::Column::Id.eq(id))
         .filter(pks::Column::Status.eq(PkStatus::Waiting.as_str()))
         .exec(db)

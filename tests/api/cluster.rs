@@ -721,7 +721,12 @@ async fn gifts_sent_through_three_nodes_give_the_pk_score_of_the_rule_applied_in
         let mut score = 50;
         for (k, r) in rows.iter().enumerate() {
             assert!(!is_knockout(score), "{set:?}: gift {} counted after the knockout", k + 1);
-            score = apply_gift(score, if r.to_id == hid { Side::Host } else { Side::Challenger }, r.coins, 1);
+            score = apply_gift(
+                score,
+                if r.to_id == hid { Side::Host } else { Side::Challenger },
+                r.coins,
+                liveroom::domain::pk::COINS_PER_POINT,
+            );
         }
         assert!(is_knockout(score), "{set:?}: the last counted gift is the knockout: {score}");
         // Mostly the host's (two crowns of three), but the commit order decides.

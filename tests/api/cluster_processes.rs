@@ -412,7 +412,7 @@ async fn killing_the_home_process_mid_pk_and_rain_loses_no_coin_and_both_go_on()
             } else {
                 liveroom::domain::pk::Side::Challenger
             };
-            score = liveroom::domain::pk::apply_gift(score, side, r.coins, 1);
+            score = liveroom::domain::pk::apply_gift(score, side, r.coins, liveroom::domain::pk::COINS_PER_POINT);
         }
         let n = rows.len() as i64;
         let host_coins: i64 = rows.iter().filter(|r| r.to_id == host_id).map(|r| r.coins).sum();

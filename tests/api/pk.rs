@@ -87,7 +87,7 @@ async fn concurrent_gifts_move_the_score_by_the_rule_and_the_winner_is_announced
         for r in &rows {
             let side =
                 if r.to_id == hid { liveroom::domain::pk::Side::Host } else { liveroom::domain::pk::Side::Challenger };
-            want = liveroom::domain::pk::apply_gift(want, side, r.coins, 1);
+            want = liveroom::domain::pk::apply_gift(want, side, r.coins, liveroom::domain::pk::COINS_PER_POINT);
         }
         let ended = v.expect("pk_ended").await;
         assert_eq!(ended["data"]["pk"]["score"], want);
@@ -138,6 +138,39 @@ async fn a_knockout_ends_the_pk_at_once() {
         (p["status"].as_str(), p["score"].as_i64(), p["winner"].as_i64()),
         (Some("ended"), Some(100), Some(hid))
     );
+}
+
+/// `pk.coins_per_point` sets the scale: at 100 coins a point, five crowns (500 coins) move the bar
+/// five points, where the default scale would end the PK by knockout.
+#[actix_web::test]
+async fn the_bar_moves_by_the_scale_the_pk_started_with() {
+    let app = spawn_app_with(BackendSet::Embedded, |s| s.pk.coins_per_point = 100).await;
+    let (host, hid) = app.new_user().await;
+    let room = app.open_room(&host, "pk").await;
+    let (ch, _) = app.new_user().await;
+    app.open_room(&ch, "normal").await;
+    let (s, pk) = app.post(&format!("/api/rooms/{room}/pk/join"), &ch, json!({})).await;
+    assert_eq!(s, 200, "{pk}");
+    let (fan, _) = app.new_user().await;
+    app.recharge(&fan, 2).await;
+    app.recharge(&fan, 2).await;
+    let (s, b) =
+        app.post(&format!("/api/rooms/{room}/gifts"), &fan, json!({"gift_id": 4, "count": 5, "to": hid})).await;
+    assert_eq!(s, 200, "{b}");
+    let mut p = json!({});
+    for _ in 0..50 {
+        p = app.get(&format!("/api/rooms/{room}/pk"), &fan).await.1;
+        if p["score"] == 55 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        (p["status"].as_str(), p["score"].as_i64(), p["host_coins"].as_i64()),
+        (Some("running"), Some(55), Some(500))
+    );
+    let stored = stored_pk(&app, pk["id"].as_i64().unwrap()).await;
+    assert_eq!(stored.coins_per_point, 100);
 }
 
 #[actix_web::test]

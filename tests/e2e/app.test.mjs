@@ -204,13 +204,22 @@ flow('a PK bar moves live as gifts arrive and the winner is announced', { ...T, 
   const viewer = await join({ viewport: PHONE });
   const roomId = await goLive(host, 'PK night', 'pk');
   await host.page.getByTestId('pk').waitFor();
-  await goLive(challenger, 'The challenger');
+  const ownRoomId = await goLive(challenger, 'The challenger');
   await recharge(viewer);
   await enterRoom(viewer, roomId);
+  // A fan of the challenger watches the challenger's own room.
+  const fan = await join({ viewport: PHONE });
+  await recharge(fan);
+  await enterRoom(fan, ownRoomId);
   assert.equal(await viewer.page.getByTestId('pk').getAttribute('data-status'), 'waiting');
-  await visit(challenger.page, '/#/anchor');
-  await challenger.page.getByRole('button', { name: /Challenge/ }).first().click();
-  await challenger.page.waitForURL(new RegExp(`#/room/${roomId}$`));
+  // Only an anchor with a live room of their own is offered to join as challenger.
+  await enterRoom(challenger, roomId);
+  await challenger.page.locator('#pk-join').waitFor();
+  assert.equal(await viewer.page.locator('#pk-join').isHidden(), true, 'a viewer is not offered to challenge');
+  await challenger.page.locator('#pk-join').click();
+  // The challenger goes back to host their own room, which shows the same battle.
+  await challenger.page.waitForURL(new RegExp(`#/room/${ownRoomId}$`));
+  await challenger.page.locator('[data-testid="pk"][data-status="running"]').waitFor();
   await viewer.page.locator('[data-testid="pk"][data-status="running"]').waitFor();
   await viewer.page.locator('#gift-btn').click();
   await viewer.page.locator('.gift-item').first().click();
@@ -222,6 +231,19 @@ flow('a PK bar moves live as gifts arrive and the winner is announced', { ...T, 
   // The host's share grows past 50 on every screen.
   await host.page.waitForFunction(() => Number(document.querySelector('[data-testid="pk"]').dataset.score) > 50);
   await challenger.page.waitForFunction(() => Number(document.querySelector('[data-testid="pk"]').dataset.score) > 50);
+  // Each side's coins show as a number: the host's are the gift's, the challenger's none yet.
+  await host.page.getByTestId('pk-host-coins').filter({ hasText: /🪙 [1-9]/ }).waitFor();
+  assert.equal(await host.page.getByTestId('pk-challenger-coins').textContent(), '🪙 0');
+  // The fan, in the challenger's room, backs the challenger (the room's anchor is chosen first);
+  // the host's room sees the challenger's coins.
+  await fan.page.locator('[data-testid="pk"][data-status="running"]').waitFor();
+  await fan.page.locator('#gift-btn').click();
+  await fan.page.locator('.gift-item').first().click();
+  const own = (await apiAs(fan.page, 'GET', `/api/rooms/${ownRoomId}`)).body.anchor.id;
+  await fan.page.locator(`input[name="gift-to"][value="${own}"]:checked`).waitFor({ state: 'attached' });
+  await fan.page.locator('#gift-send').click();
+  await host.page.getByTestId('pk-challenger-coins').filter({ hasText: /🪙 [1-9]/ }).waitFor();
+  await shot(fan.page, 'pk-challenger-room-375');
   await shot(host.page, 'pk-running-desktop');
   await viewer.page.locator('#gift-sheet .icon-btn').click();
   await viewer.page.getByTestId('pk-winner').waitFor({ timeout: 40000 });

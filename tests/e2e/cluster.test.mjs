@@ -61,7 +61,7 @@ test('three nodes: chat and a PK between anchors on two nodes reach a viewer on 
   const challenger = await on(1, { viewport: DESKTOP });
   const viewer = await on(2, { viewport: PHONE });
   const roomId = await goLive(host, 'PK across nodes', 'pk');
-  await goLive(challenger, 'Live from node B');
+  const ownRoomId = await goLive(challenger, 'Live from node B');
   await recharge(viewer);
   await enterRoom(viewer, roomId);
 
@@ -77,7 +77,9 @@ test('three nodes: chat and a PK between anchors on two nodes reach a viewer on 
   // The anchor on node B challenges the host on node A; the viewer on node C sees it start.
   await visit(challenger.page, '/#/anchor');
   await challenger.page.getByRole('button', { name: /Challenge/ }).first().click();
-  await challenger.page.waitForURL(new RegExp(`#/room/${roomId}$`));
+  // The challenger stays in their own room (homed wherever), which shows the same battle.
+  await challenger.page.waitForURL(new RegExp(`#/room/${ownRoomId}$`));
+  await challenger.page.locator('[data-testid="pk"][data-status="running"]').waitFor();
   await viewer.page.locator('[data-testid="pk"][data-status="running"]').waitFor();
   await host.page.locator('[data-testid="pk"][data-status="running"]').waitFor();
 
@@ -91,6 +93,10 @@ test('three nodes: chat and a PK between anchors on two nodes reach a viewer on 
     await who.page.waitForFunction(() => Number(document.querySelector('[data-testid="pk"]').dataset.score) > 50);
   }
   await viewer.page.locator('#gift-sheet .icon-btn').click();
+  // The coins counted for the host read the same on every node.
+  await host.page.getByTestId('pk-host-coins').filter({ hasText: /🪙 [1-9]/ }).waitFor();
+  const coins = await host.page.getByTestId('pk-host-coins').textContent();
+  for (const who of [challenger, viewer]) await who.page.getByTestId('pk-host-coins').filter({ hasText: coins }).waitFor();
   await shot(host.page, 'cluster-pk-host-node-a-desktop');
   await shot(viewer.page, 'cluster-pk-viewer-node-c-375');
   for (const who of [host, challenger, viewer]) assert.deepEqual(who.errors, []);

@@ -2,22 +2,11 @@
 //! PK as challenger, apply for a red-packet rain and prepare/start it, apply
 //! to sell products.
 
-import { get, post, del } from '../api.js';
+import { get, post, del, findMyRoom } from '../api.js';
 import { me, setUser, refreshBalance } from '../session.js';
 import { el, mount, field, setFieldError, toast, busy, confirmDialog, fmtCoins, fmtCount, loading, emptyState } from '../ui.js';
 
 const APPS_KEY = 'liveroom.my_applications';
-
-/** Finds the caller's live room by scanning the live list (there is no /me/room). */
-async function findMyRoom(userId) {
-  for (let page = 1; page <= 5; page += 1) {
-    const res = await get(`/api/rooms?page=${page}&page_size=100`);
-    const mine = res.items.find((r) => r.anchor && r.anchor.id === userId);
-    if (mine) return mine;
-    if (page * 100 >= res.total) break;
-  }
-  return null;
-}
 
 function remember(kind, item) {
   const all = JSON.parse(localStorage.getItem(APPS_KEY) || '[]');
@@ -113,7 +102,9 @@ export async function render(main) {
         b.addEventListener('click', () => busy(b, async () => {
           await post(`/api/rooms/${r.id}/pk/join`);
           toast(`You challenged ${r.anchor.nickname}. Fight!`, 'success');
-          location.hash = `#/room/${r.id}`;
+          // The challenger stays the anchor of their own room, where the battle shows too.
+          const mine = await findMyRoom(user.id);
+          location.hash = `#/room/${mine ? mine.id : r.id}`;
         }));
         return el('li.pk-row', el('div', el('strong', r.title), el('span.muted', ` by ${r.anchor.nickname}`)), b);
       }));

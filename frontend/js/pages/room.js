@@ -2,7 +2,7 @@
 //! and every live widget (chat, likes, gifts, ranking, PK, rain, shop) fed
 //! by the room's WebSocket. The anchor also gets the room's tools.
 
-import { get, post, del } from '../api.js';
+import { get, post, del, findMyRoom } from '../api.js';
 import { me, setBalance, refreshBalance } from '../session.js';
 import { el, mount, toast, avatar, fmtCount, busy, confirmDialog, fmtCoins } from '../ui.js';
 import { RoomSocket } from '../ws.js';
@@ -32,7 +32,7 @@ export async function render(main, [idText]) {
   const likes = createLikes({ send });
   const giftLayer = createGiftLayer();
   const pk = createPkBar();
-  const giftBar = createGiftBar({ roomId, getTargets: () => { const t = pk.targets(); return t.length ? t : [room.anchor]; } });
+  const giftBar = createGiftBar({ roomId, anchorId: room.anchor && room.anchor.id, getTargets: () => { const t = pk.targets(); return t.length ? t : [room.anchor]; } });
   const ranking = createRanking({ roomId, me: user });
   const rain = createRain({ roomId, onChange: (on) => { if (on) page.dataset.rain = 'on'; else delete page.dataset.rain; } });
   const shop = createShop({ roomId });
@@ -43,9 +43,15 @@ export async function render(main, [idText]) {
   const connBanner = el('div.conn-banner', { role: 'status', 'aria-live': 'polite', hidden: true });
   const ended = el('div.ended-overlay', { hidden: true, role: 'alert', 'data-testid': 'room-ended' });
   const challengeBtn = el('button.btn.btn-pk.btn-sm', { type: 'button', hidden: true, id: 'pk-join' }, '⚔ Join as challenger');
+  // Only an anchor with a live room of their own may challenge: looked up once, when a PK waits.
+  let myRoom;
+  const ownRoom = () => { if (myRoom === undefined) myRoom = user ? findMyRoom(user.id).catch(() => null) : Promise.resolve(null); return myRoom; };
   challengeBtn.addEventListener('click', () => busy(challengeBtn, async () => {
     pk.update(await post(`/api/rooms/${roomId}/pk/join`));
     toast('You joined the PK. Fight!', 'success');
+    // The challenger goes back to host their own room, where the battle shows too.
+    const mine = await ownRoom();
+    if (mine) location.hash = `#/room/${mine.id}`;
   }));
   const stage = el('div.stage', { style: coverStyle(room.id) },
     el('div.stage-fx', { 'aria-hidden': 'true' }, el('span.blob.b1'), el('span.blob.b2'), el('span.blob.b3')),
@@ -58,7 +64,8 @@ export async function render(main, [idText]) {
           el('span.sr-only', ' watching')),
         likes.stat),
       el('a.icon-btn.leave', { href: '#/rooms', 'aria-label': 'Leave room' }, '✕')),
-    room.kind === 'pk' ? pk.node : null,
+    // Hidden until a PK shows: in a PK room, and in the challenger's own room during a battle.
+    pk.node,
     room.kind === 'pk' ? challengeBtn : null,
     giftLayer.node, likes.layer, rain.node, connBanner, ended);
 
@@ -171,7 +178,10 @@ export async function render(main, [idText]) {
   function updatePk(p) {
     if (!p) return;
     pk.update(p);
-    challengeBtn.hidden = !(p.status === 'waiting' && !isAnchor);
+    challengeBtn.hidden = true;
+    if (p.status === 'waiting' && !isAnchor && room.kind === 'pk') {
+      ownRoom().then((mine) => { challengeBtn.hidden = !(mine && pk.pk && pk.pk.status === 'waiting'); });
+    }
     if (!giftBar.node.hidden) giftBar.renderTargets();
   }
 

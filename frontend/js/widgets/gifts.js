@@ -83,7 +83,7 @@ export function createGiftLayer() {
  * The gift sheet. `getTargets()` returns the anchors that may receive a gift:
  * [{id, nickname}] (one normally, host and challenger in a running PK).
  */
-export function createGiftBar({ roomId, getTargets }) {
+export function createGiftBar({ roomId, getTargets, anchorId }) {
   let gifts = null;
   let selected = null;
   const grid = el('div.gift-grid', { role: 'radiogroup', 'aria-label': 'Gifts' }, loading('Loading gifts…'));
@@ -135,7 +135,9 @@ export function createGiftBar({ roomId, getTargets }) {
     const targets = getTargets();
     if (targets.length < 2) { mount(targetBox); targetBox.hidden = true; return; }
     targetBox.hidden = false;
-    const current = targetBox.dataset.to || String(targets[0].id);
+    // The room's own anchor first (in the challenger's room, the challenger), else the host.
+    const own = targets.find((t) => anchorId !== undefined && t.id === anchorId);
+    const current = targetBox.dataset.to || String((own || targets[0]).id);
     mount(targetBox, el('span.label', 'Support:'), targets.map((t, i) => el('label.pill-radio',
       el('input', { type: 'radio', name: 'gift-to', value: String(t.id), checked: String(t.id) === current,
         onchange: () => { targetBox.dataset.to = String(t.id); } }),

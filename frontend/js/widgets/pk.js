@@ -1,6 +1,7 @@
 //! The PK battle bar across the top of the stage: host on the left, the
 //! challenger on the right, the host's share of the bar (`score`, 0..=100)
-//! moving live, a countdown to `ends_at`, and the winner announced at the end.
+//! moving live, each side's coins as a number, a countdown to `ends_at`, and
+//! the winner announced at the end (a knockout, 0 or 100, as "KO!").
 
 import { el, mount, countdown } from '../ui.js';
 
@@ -14,10 +15,13 @@ export function createPkBar() {
   const meter = el('div.pk-meter', { role: 'meter', 'aria-label': 'PK score, host share', 'aria-valuemin': '0', 'aria-valuemax': '100',
     'data-testid': 'pk-meter' }, fill, flare);
   const clock = el('span.pk-clock', { 'aria-label': 'Time left' });
+  const hostCoins = el('span.pk-coins.host', { 'data-testid': 'pk-host-coins' });
+  const chalCoins = el('span.pk-coins.challenger', { 'data-testid': 'pk-challenger-coins' });
   const status = el('p.pk-status', { role: 'status', 'aria-live': 'polite', 'data-testid': 'pk-status' });
   const banner = el('div.pk-banner', { hidden: true, role: 'alert', 'data-testid': 'pk-winner' });
   const node = el('div.pk', { hidden: true, 'data-testid': 'pk' },
-    el('div.pk-row', hostName, el('span.pk-vs', { 'aria-hidden': 'true' }, 'VS'), clock, chalName), meter, status, banner);
+    el('div.pk-row', hostName, el('span.pk-vs', { 'aria-hidden': 'true' }, 'VS'), clock, chalName), meter,
+    el('div.pk-row.pk-coin-row', hostCoins, chalCoins), status, banner);
 
   function update(next) {
     if (!next) return;
@@ -26,6 +30,11 @@ export function createPkBar() {
     const score = Math.max(0, Math.min(100, Number(pk.score ?? 50)));
     hostName.textContent = pk.host ? pk.host.nickname : 'Host';
     chalName.textContent = pk.challenger ? pk.challenger.nickname : 'Waiting…';
+    const coins = (n) => `🪙 ${Number(n || 0).toLocaleString()}`;
+    hostCoins.textContent = coins(pk.host_coins);
+    hostCoins.setAttribute('aria-label', `${hostName.textContent}: ${Number(pk.host_coins || 0)} coins`);
+    chalCoins.textContent = coins(pk.challenger_coins);
+    chalCoins.setAttribute('aria-label', `${chalName.textContent}: ${Number(pk.challenger_coins || 0)} coins`);
     fill.style.width = `${score}%`;
     flare.style.left = `${score}%`;
     meter.setAttribute('aria-valuenow', String(score));
@@ -51,10 +60,13 @@ export function createPkBar() {
   function announce(winner) {
     if (!pk) return;
     let text = 'Draw! Both anchors fought well.';
+    const knockout = Number(pk.score) <= 0 || Number(pk.score) >= 100;
     if (winner !== null && winner !== undefined) {
       const side = pk.host && pk.host.id === winner ? pk.host : pk.challenger;
-      text = `🏆 ${side ? side.nickname : 'The winner'} wins the PK!`;
+      const name = side ? side.nickname : 'The winner';
+      text = knockout ? `KO! 🏆 ${name} wins by knockout!` : `🏆 ${name} wins the PK!`;
     }
+    banner.classList.toggle('ko', knockout && winner !== null && winner !== undefined);
     status.textContent = text;
     mount(banner, el('span', text));
     banner.hidden = false;

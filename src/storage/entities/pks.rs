@@ -18,6 +18,8 @@ pub struct Model {
     pub challenger_coins: i64,
     /// Gifts counted so far: the tally's version.
     pub gifts: i64,
+    /// Coins that move the bar one point, fixed when the PK starts.
+    pub coins_per_point: i64,
     pub started_at: Option<i64>,
     pub ends_at: Option<i64>,
     pub winner: Option<i64>,

@@ -294,6 +294,7 @@ async fn lock_pks(
                 score: p.score,
                 host_coins: p.host_coins,
                 challenger_coins: p.challenger_coins,
+                coins_per_point: p.coins_per_point,
             };
             (p.id, (tally, p.host_id))
         })
