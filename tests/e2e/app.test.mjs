@@ -108,6 +108,15 @@ flow('an anchor goes live, a viewer joins from the list, and they chat both ways
   await anchor.page.locator('#like-btn').click();
   await shot(anchor.page, 'room-anchor-desktop');
   await shot(viewer.page, 'room-viewer-375');
+  // The desktop chat box is wide enough for its whole placeholder.
+  const fits = await anchor.page.locator('#chat-input').evaluate((input) => {
+    const s = getComputedStyle(input);
+    const ctx = document.createElement('canvas').getContext('2d');
+    ctx.font = `${s.fontWeight} ${s.fontSize} ${s.fontFamily}`;
+    const room = input.clientWidth - parseFloat(s.paddingLeft) - parseFloat(s.paddingRight);
+    return { need: Math.ceil(ctx.measureText(input.placeholder).width), room };
+  });
+  assert.ok(fits.need <= fits.room, `the placeholder needs ${fits.need} px, the box has ${fits.room}`);
   assert.deepEqual(anchor.errors, []);
   assert.deepEqual(viewer.errors, []);
 });
