@@ -36,6 +36,7 @@ fn settings() -> RoomSettings {
     RoomSettings {
         heartbeat_timeout_s: 15,
         ticket_ttl_s: 30,
+        kick_s: 600,
         queue_size: QUEUE,
         // Every frame at once: the bench measures one frame's fan-out.
         batch_max_ms: 0,

@@ -115,10 +115,17 @@ fn default_batch_max_ms() -> u64 {
     50
 }
 
+fn default_kick_s() -> u64 {
+    600
+}
+
 #[derive(Debug, Clone, Deserialize)]
 pub struct RoomSettings {
     pub heartbeat_timeout_s: u64,
     pub ticket_ttl_s: u64,
+    /// How long a kicked user stays out of the room (`/im` answers 403 `kicked`).
+    #[serde(default = "default_kick_s")]
+    pub kick_s: u64,
     pub queue_size: usize,
     /// The longest a room holds frames that come fast to send them together (see
     /// `actors::room::batch`); the window is 10 µs per socket up to this. 0: every frame at once.

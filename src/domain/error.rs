@@ -75,6 +75,8 @@ error_codes! {
     NoPrivilege = "no_privilege",
     /// 403: a user banned from the room.
     Banned = "banned",
+    /// 403: a user kicked from the room a short while ago (`room.kick_s`).
+    Kicked = "kicked",
 
     // 409 conflicts.
     /// The caller already has a live room.

@@ -1,11 +1,10 @@
 //! `/api/rooms`: open, list, get, close, and `/im` tickets for the WebSocket.
 
-use super::error::{AppError, AppResult};
+use super::error::AppResult;
 use super::extract::Json;
 use super::session::AuthUser;
 use super::state::AppState;
 use super::views::PageOf;
-use crate::domain::error::ErrorCode;
 use crate::domain::paging::Page;
 use crate::domain::room::{parse_title, RoomKind};
 use crate::services::rooms::{self, live_room, RoomView};
@@ -117,9 +116,7 @@ pub async fn im(
     let per_minute = crate::domain::ratelimit::Limit::new(state.settings.room.im_per_minute, 60);
     super::limits::check(&state, &format!("im:{}", user.id), per_minute).await?;
     let r = live_room(&state, *id).await?;
-    if crate::storage::rooms::is_banned(&state.b.db, r.id, user.id).await? {
-        return Err(AppError::forbidden_as(ErrorCode::Banned, "you are banned from this room"));
-    }
+    crate::services::moderation::may_enter(&state, r.id, user.id).await?;
     state.notices.hub.check(user.id, r.id, super::ws::socket_caps(&state)).map_err(super::ws::too_many_sockets)?;
     let ticket = super::session::new_token();
     let ttl = state.settings.room.ticket_ttl_s;

@@ -5,7 +5,9 @@ use super::live_room::{live_room, room_actor};
 use super::{AppError, AppResult, Services};
 use crate::actors::room;
 use crate::clock::now_ms;
+use crate::domain::error::ErrorCode;
 use crate::storage::entities::rooms as room_rows;
+use crate::storage::kv::keys;
 use crate::storage::{mutes, rooms};
 
 /// Who asks: moderation is for the room's anchor or an admin.
@@ -58,7 +60,8 @@ pub async fn unmute(svc: &Services, by: Moderator, room_id: i64, user_id: i64) -
     Ok(())
 }
 
-/// Closes `user_id`'s sockets with 4003; with `ban`, `/im` answers 403 until lifted.
+/// Closes `user_id`'s sockets with 4003 and keeps them out: for `room.kick_s`, or with `ban`
+/// until lifted (`/im` and the handshake answer 403 meanwhile).
 pub async fn kick(svc: &Services, by: Moderator, room_id: i64, user_id: i64, ban: bool) -> AppResult<()> {
     let r = live_room(svc, room_id).await?;
     require(by, &r)?;
@@ -67,6 +70,10 @@ pub async fn kick(svc: &Services, by: Moderator, room_id: i64, user_id: i64, ban
     }
     if ban {
         rooms::ban(&svc.b.db, r.id, user_id).await?;
+    } else {
+        let hold = std::time::Duration::from_secs(svc.settings.room.kick_s);
+        let until = now_ms() + hold.as_millis() as i64;
+        svc.b.kv.set(&keys::kicked(r.id, user_id), &until.to_string(), Some(hold)).await?;
     }
     in_room(svc, &r, room::Moderate::Kick(room::Kick { user_id })).await?;
     Ok(())
@@ -77,6 +84,26 @@ pub async fn unban(svc: &Services, by: Moderator, room_id: i64, user_id: i64) ->
     let r = rooms::find(&svc.b.db, room_id).await?.ok_or(AppError::NotFound("room"))?;
     require(by, &r)?;
     rooms::unban(&svc.b.db, room_id, user_id).await?;
+    svc.b.kv.del(&keys::kicked(room_id, user_id)).await?;
+    Ok(())
+}
+
+/// Whether `user_id` may enter the room (a ticket, a handshake): 403 `banned` until a ban is
+/// lifted, 403 `kicked` while a kick holds, with when they may come back.
+pub async fn may_enter(svc: &Services, room_id: i64, user_id: i64) -> AppResult<()> {
+    if rooms::is_banned(&svc.b.db, room_id, user_id).await? {
+        return Err(AppError::forbidden_as(ErrorCode::Banned, "you are banned from this room"));
+    }
+    // The key lives as long as the hold; its value says until when, for the message.
+    if let Some(until) = svc.b.kv.get(&keys::kicked(room_id, user_id)).await? {
+        let left_ms = (until.parse::<i64>().unwrap_or(0) - now_ms()).max(0);
+        let minutes = (left_ms + 59_999) / 60_000;
+        let when = if minutes <= 1 { "in a minute".to_owned() } else { format!("in {minutes} minutes") };
+        return Err(AppError::forbidden_as(
+            ErrorCode::Kicked,
+            format!("you were removed from this room; you can come back {when}"),
+        ));
+    }
     Ok(())
 }
 

@@ -207,7 +207,8 @@ async fn chat_is_rate_limited_filtered_and_slow_moded() {
 #[actix_web::test]
 async fn mute_kick_and_delete_work_in_the_room() {
     for set in backend_sets() {
-        let app = spawn_app(set).await;
+        // A kick holds for a second here (10 minutes by default).
+        let app = spawn_app_with(set, |s| s.room.kick_s = 1).await;
         let (anchor, _) = app.new_user().await;
         let room = app.open_room(&anchor, "normal").await;
         let (viewer, vid) = app.new_user().await;
@@ -239,7 +240,12 @@ async fn mute_kick_and_delete_work_in_the_room() {
         let (s, _) = app.post(&format!("/api/rooms/{room}/kicks"), &anchor, json!({"user_id": vid})).await;
         assert_eq!(s, 200);
         assert_eq!(v.expect_close().await, 4003);
-        // Kicked, not banned: may come back.
+        // Kicked, not banned: kept out for a while, told when they may come back...
+        let (s, b) = app.get(&format!("/api/rooms/{room}/im"), &viewer).await;
+        assert_eq!((s.as_u16(), b["error"]["code"].as_str()), (403, Some("kicked")), "{b}");
+        assert!(b["error"]["message"].as_str().unwrap().contains("come back"), "{b}");
+        // ... then back in.
+        tokio::time::sleep(Duration::from_millis(1100)).await;
         let (_v2, _) = app.join(room, &viewer).await;
     }
 }

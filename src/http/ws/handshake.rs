@@ -58,9 +58,7 @@ async fn admit(state: &AppState, query: &str) -> AppResult<Admitted> {
     if r.status != LIVE {
         return Err(AppError::conflict(ErrorCode::RoomClosed, "the room is closed"));
     }
-    if rooms::is_banned(&state.b.db, room_id, user_id).await? {
-        return Err(AppError::forbidden_as(ErrorCode::Banned, "you are banned from this room"));
-    }
+    crate::services::moderation::may_enter(state, room_id, user_id).await?;
     let u = users::find(&state.b.db, user_id).await?.ok_or_else(bad)?;
     let you = serde_json::to_value(user_view(state, &u).await?).map_err(AppError::internal)?;
     let addr = room_actor(state, &r).await?;

@@ -54,6 +54,11 @@ pub fn presence_user(user_id: i64) -> String {
 }
 
 /// Held while one challenger joins a room's PK (across nodes), 5 s at most.
+/// A kick's hold: until when (ms) the user may not come back into the room.
+pub fn kicked(room_id: i64, user_id: i64) -> String {
+    format!("kicked:{room_id}:{user_id}")
+}
+
 pub fn pk_join_lock(room_id: i64) -> String {
     format!("pk_join:{room_id}")
 }
