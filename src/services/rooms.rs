@@ -118,6 +118,16 @@ pub async fn finish_close(svc: &Services, r: &room_rows::Model) -> AppResult<()>
         if let Err(e) = c.moderate(svc, r, crate::actors::room::Moderate::Close).await {
             tracing::warn!(room = r.id, error = %e, "the room's home did not hear the close");
         }
+        // A mirror here closes when the home's `room_closed` reaches it over the bus, so its
+        // viewers get that frame before their 4004; closing it first would cut them off
+        // without it. Give the frame up to 2 s.
+        if let Some(a) = svc.rooms.get(r.id) {
+            let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(2);
+            while !a.send(crate::actors::room::IsClosed).await.unwrap_or(true) && tokio::time::Instant::now() < deadline
+            {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+        }
     }
     svc.rooms.close(r.id).await;
     svc.room_list.invalidate();

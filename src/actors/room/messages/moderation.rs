@@ -49,6 +49,18 @@ pub struct DeleteMessage {
 #[rtype(result = "()")]
 pub struct Close;
 
+/// Whether the room has closed here (a mirror closes when its home's `room_closed` reaches it).
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "bool")]
+pub struct IsClosed;
+
+impl Handler<IsClosed> for Room {
+    type Result = bool;
+    fn handle(&mut self, _: IsClosed, _: &mut Context<Self>) -> bool {
+        self.closed
+    }
+}
+
 impl Handler<Mute> for Room {
     type Result = ();
     fn handle(&mut self, msg: Mute, _: &mut Context<Self>) {
