@@ -44,13 +44,13 @@ async fn debits(w: &Wallets, n: usize) {
         let w = w.clone();
         set.spawn(async move {
             for i in 0..per {
-                let op = WalletOp {
-                    user_id: ((t * per + i) as i64 % USERS) + 1,
-                    delta: -1,
-                    kind: TradeKind::Gift,
-                    r#ref: format!("b{}", REF.fetch_add(1, Ordering::Relaxed)),
-                    effect: Effect::None,
-                };
+                let op = WalletOp::new(
+                    ((t * per + i) as i64 % USERS) + 1,
+                    -1,
+                    TradeKind::Gift,
+                    format!("b{}", REF.fetch_add(1, Ordering::Relaxed)),
+                    Effect::None,
+                );
                 w.apply(op).await.unwrap();
             }
         });
@@ -85,13 +85,13 @@ async fn grabs(w: &Wallets, first: i64, n: usize) {
             for i in 0..per {
                 let packet = first + (t * per + i) as i64;
                 let user = (packet % USERS) + 1;
-                let op = WalletOp {
-                    user_id: user,
-                    delta: 3,
-                    kind: TradeKind::RedPacket,
-                    r#ref: format!("packet:{packet}"),
-                    effect: Effect::ClaimPacket { packet_id: packet },
-                };
+                let op = WalletOp::new(
+                    user,
+                    3,
+                    TradeKind::RedPacket,
+                    format!("packet:{packet}"),
+                    Effect::ClaimPacket { packet_id: packet },
+                );
                 let o = w.apply(op).await.unwrap();
                 assert!(matches!(o, liveroom::storage::wallets::Outcome::Done { .. }));
             }

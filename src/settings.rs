@@ -188,6 +188,9 @@ pub struct NoticeSettings {
 pub struct WalletSettings {
     pub batch_max: usize,
     pub batch_wait_us: u64,
+    /// The platform's share, in percent, of what gifts and orders pay an anchor; the rest is
+    /// credited to the anchor's income in the same transaction as the buyer's debit.
+    pub platform_share_pct: u8,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -380,6 +383,9 @@ impl Settings {
         }
         if self.wallet.batch_max == 0 {
             return bad("wallet.batch_max", "must be at least 1");
+        }
+        if self.wallet.platform_share_pct > 100 {
+            return bad("wallet.platform_share_pct", "must be 0 to 100");
         }
         if self.backends.timeout_ms == 0 {
             return bad("backends.timeout_ms", "must be at least 1");

@@ -11,6 +11,7 @@ mod m20261129_000003_idempotency_digests;
 mod m20261129_000005_mutes;
 mod m20261130_000001_trades_ref_first;
 mod m20261130_000002_pk_tally;
+mod m20261201_000001_income;
 
 pub struct Migrator;
 
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000005_mutes::Migration),
             Box::new(m20261130_000001_trades_ref_first::Migration),
             Box::new(m20261130_000002_pk_tally::Migration),
+            Box::new(m20261201_000001_income::Migration),
         ]
     }
 }

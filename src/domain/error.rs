@@ -94,7 +94,7 @@ error_codes! {
     RainNotRunning = "rain_not_running",
     RainEmpty = "rain_empty",
     CartEmpty = "cart_empty",
-    /// None of the cart's products has stock left.
+    /// None of the cart's products has stock left, or a cart line asks for more than is left.
     SoldOut = "sold_out",
     /// An order would hold more than the per-product cap of pending units.
     LimitExceeded = "limit_exceeded",

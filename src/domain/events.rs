@@ -66,6 +66,9 @@ pub struct GiftItem {
 /// A gift was sent (`gift`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GiftSent {
+    /// When its debit committed (RFC 3339, ms).
+    #[serde(default)]
+    pub at: String,
     pub count: i64,
     pub from: UserRef,
     pub gift: GiftItem,
@@ -219,13 +222,14 @@ mod tests {
             (RoomClosed {}.into(), json!({})),
             (
                 GiftSent {
+                    at: "t".into(),
                     count: 2,
                     from: UserRef { id: 3, nickname: "f".into() },
                     gift: GiftItem { effect: "e".into(), id: 4, name: "n".into(), price: 5 },
                     to: 1,
                 }
                 .into(),
-                json!({"from": {"id": 3, "nickname": "f"}, "to": 1,
+                json!({"at": "t", "from": {"id": 3, "nickname": "f"}, "to": 1,
                     "gift": {"id": 4, "name": "n", "price": 5, "effect": "e"}, "count": 2}),
             ),
             (
@@ -252,6 +256,7 @@ mod tests {
             RoomClosed {}.into(),
             StockChanged { left: 1, product_id: 2 }.into(),
             GiftSent {
+                at: "t".into(),
                 count: 1,
                 from: who(),
                 gift: GiftItem { effect: "e".into(), id: 1, name: "n".into(), price: 1 },

@@ -56,7 +56,29 @@ pub fn count_in(field: &'static str, v: i64, max: i64) -> Result<i64, DomainErro
     }
 }
 
+/// The platform's share of `coins` paid to an anchor, at `share_pct` percent, rounded down (the
+/// anchor keeps the odd coin).
+pub fn platform_fee(coins: i64, share_pct: u8) -> i64 {
+    (i128::from(coins) * i128::from(share_pct.min(100)) / 100) as i64
+}
+
 /// `price * count` without overflow.
 pub fn cost(price: i64, count: i64) -> Option<i64> {
     price.checked_mul(count)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::platform_fee;
+
+    #[test]
+    fn the_platform_takes_its_share_rounded_down() {
+        assert_eq!(platform_fee(100, 50), 50);
+        assert_eq!(platform_fee(35, 50), 17, "the anchor keeps the odd coin");
+        assert_eq!(platform_fee(1, 50), 0);
+        assert_eq!(platform_fee(99, 0), 0);
+        assert_eq!(platform_fee(99, 100), 99);
+        assert_eq!(platform_fee(99, 250), 99, "never more than all of it");
+        assert_eq!(platform_fee(i64::MAX, 50), i64::MAX / 2);
+    }
 }

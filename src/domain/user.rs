@@ -75,7 +75,11 @@ impl Nickname {
 pub struct AvatarUrl(String);
 
 impl AvatarUrl {
+    /// An https URL of at most 300 characters, or empty: no picture (clients draw an initial).
     pub fn parse(s: &str) -> Result<Self, DomainError> {
+        if s.is_empty() {
+            return Ok(Self(String::new()));
+        }
         let ok = s.len() <= 300
             && s.starts_with("https://")
             && s.len() > "https://".len()
@@ -83,7 +87,10 @@ impl AvatarUrl {
         if ok {
             Ok(Self(s.to_owned()))
         } else {
-            Err(DomainError::field("avatar", "avatar must be an https URL of at most 300 characters"))
+            Err(DomainError::field(
+                "avatar",
+                "avatar must be an https URL of at most 300 characters, or empty for none",
+            ))
         }
     }
     pub fn into_inner(self) -> String {
@@ -140,5 +147,6 @@ mod tests {
         assert!(AvatarUrl::parse("http://x.test/a.png").is_err());
         assert!(AvatarUrl::parse(&format!("https://{}", "a".repeat(300))).is_err());
         assert!(AvatarUrl::parse("https://").is_err());
+        assert_eq!(AvatarUrl::parse("").unwrap().into_inner(), "", "empty: no picture");
     }
 }

@@ -166,7 +166,7 @@ pub struct PatchMe {
     )]
     pub nickname: Option<String>,
     /// An https URL of at most 300 bytes, without spaces, quotes or angle brackets.
-    #[schema(max_length = 300, pattern = r#"^https://[^\s\x00-\x1f\x7f-\x9f"<>]+$"#)]
+    #[schema(max_length = 300, pattern = r#"^(https://[^\s\x00-\x1f\x7f-\x9f"<>]+)?$"#)]
     pub avatar: Option<String>,
 }
 

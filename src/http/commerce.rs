@@ -15,13 +15,13 @@ use crate::domain::review::Decision;
 use crate::services::orders::{Cart, OrderView};
 use crate::services::products::ProductView;
 use crate::services::{orders, products};
-use crate::storage::commerce as shop;
 use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/products", web::post().to(create_product))
+        .route("/products", web::get().to(my_products))
         .route("/admin/products", web::get().to(admin_products))
         .route("/admin/products/{id}/approve", web::post().to(approve))
         .route("/admin/products/{id}/reject", web::post().to(reject))
@@ -70,13 +70,23 @@ pub async fn admin_products(
 ) -> AppResult<web::Json<PageOf<ProductView>>> {
     let page = Page::parse(q.page, q.page_size)?;
     let status = parse_status::<ProductStatus>(q.status.as_deref())?;
-    let (items, total) = shop::products_page(&state.b.db, status, page.offset(), page.page_size).await?;
-    Ok(web::Json(PageOf {
-        items: items.into_iter().map(products::product_view).collect(),
-        page: page.page,
-        page_size: page.page_size,
-        total,
-    }))
+    let (items, total) = products::page(&state, None, status, page).await?;
+    Ok(web::Json(PageOf { items, page: page.page, page_size: page.page_size, total }))
+}
+
+/// The caller's products, every status, newest first: what an anchor applied to sell and how
+/// each application stands.
+#[utoipa::path(get, path = "/api/products", tag = "commerce", params(("status" = Option<String>, Query, pattern = r"^(pending|approved|rejected)$"), ("page" = Option<i64>, Query, minimum = 1, maximum = 1000000, description = "from 1 (default 1)"), ("page_size" = Option<i64>, Query, minimum = 1, maximum = 100, description = "1 to 100 (default 20)")),
+    responses((status = 200, body = PageOf<ProductView>), (status = 401, body = super::error::ErrorBody)))]
+pub async fn my_products(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    q: web::Query<StatusQuery>,
+) -> AppResult<web::Json<PageOf<ProductView>>> {
+    let page = Page::parse(q.page, q.page_size)?;
+    let status = parse_status::<ProductStatus>(q.status.as_deref())?;
+    let (items, total) = products::page(&state, Some(user.id), status, page).await?;
+    Ok(web::Json(PageOf { items, page: page.page, page_size: page.page_size, total }))
 }
 
 /// Approves a product; admins only.
@@ -121,7 +131,7 @@ pub struct CartItem {
 
 /// Puts a product in the cart (sets its count).
 #[utoipa::path(post, path = "/api/rooms/{id}/cart/items", tag = "commerce", request_body = CartItem, params(("id" = i64, Path)),
-    responses((status = 200, body = Cart), (status = 400, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody)))]
+    responses((status = 200, body = Cart), (status = 400, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody), (status = 409, body = super::error::ErrorBody, description = "sold_out: more than is left; the message names the product")))]
 pub async fn add_to_cart(
     state: web::Data<AppState>,
     user: AuthUser,

@@ -5,11 +5,14 @@ use super::error::AppResult;
 use super::extract::Json;
 use super::session::AuthUser;
 use super::state::AppState;
+use super::views::{PageOf, UserRef};
+use super::wallet::PageQuery;
 use crate::clock::rfc3339;
+use crate::domain::paging::Page;
 use crate::domain::room::{parse_mute_seconds, parse_slow_mode};
 use crate::services::moderation::{self, Moderator};
 use actix_web::{web, HttpResponse};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
 
@@ -17,6 +20,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/rooms/{id}/mutes", web::post().to(mute))
         .route("/rooms/{id}/mutes/{user_id}", web::delete().to(unmute))
         .route("/rooms/{id}/kicks", web::post().to(kick))
+        .route("/rooms/{id}/bans", web::get().to(bans))
         .route("/rooms/{id}/bans/{user_id}", web::delete().to(unban))
         .route("/rooms/{id}/slow-mode", web::put().to(slow_mode))
         .route("/rooms/{id}/messages/{seq}", web::delete().to(delete_message));
@@ -78,6 +82,29 @@ pub async fn kick(
     let ban = body.0.ban.unwrap_or(false);
     moderation::kick(&state, by(&user), *id, body.0.user_id, ban).await?;
     Ok(HttpResponse::Ok().json(json!({"user_id": body.0.user_id, "banned": ban})))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct BanView {
+    pub user: UserRef,
+    /// When the ban was made.
+    pub at: String,
+}
+
+/// Who is banned from the room, newest first (the room's anchor or an admin; the room may be
+/// closed), so each ban can be lifted.
+#[utoipa::path(get, path = "/api/rooms/{id}/bans", tag = "moderation", params(("id" = i64, Path), ("page" = Option<i64>, Query, minimum = 1, maximum = 1000000, description = "from 1 (default 1)"), ("page_size" = Option<i64>, Query, minimum = 1, maximum = 100, description = "1 to 100 (default 20)")),
+    responses((status = 200, body = PageOf<BanView>), (status = 403, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody)))]
+pub async fn bans(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    id: web::Path<i64>,
+    q: web::Query<PageQuery>,
+) -> AppResult<web::Json<PageOf<BanView>>> {
+    let page = Page::parse(q.page, q.page_size)?;
+    let (rows, total) = moderation::bans(&state, by(&user), *id, page).await?;
+    let items = rows.into_iter().map(|(user, since)| BanView { user, at: rfc3339(since) }).collect();
+    Ok(web::Json(PageOf { items, page: page.page, page_size: page.page_size, total }))
 }
 
 /// Lifts a ban.

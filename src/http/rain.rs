@@ -23,6 +23,7 @@ use utoipa::ToSchema;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/red-packet/applications", web::post().to(apply))
+        .route("/red-packet/applications", web::get().to(my_applications))
         .route("/admin/red-packet/applications", web::get().to(list_applications))
         .route("/admin/red-packet/applications/{id}/approve", web::post().to(approve))
         .route("/admin/red-packet/applications/{id}/reject", web::post().to(reject))
@@ -35,21 +36,41 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 pub struct ApplicationView {
     pub id: i64,
     pub anchor_id: i64,
+    /// The anchor's nickname, so a list can name them.
+    pub anchor_nickname: String,
     pub total_coins: i64,
     pub packets: i64,
     pub status: String,
     pub created_at: String,
 }
 
-fn app_view(a: app_rows::Model) -> ApplicationView {
-    ApplicationView {
+async fn app_view(state: &AppState, a: app_rows::Model) -> AppResult<ApplicationView> {
+    let anchor_nickname = state.nicknames.get(a.anchor_id).await?.unwrap_or_default();
+    Ok(ApplicationView {
         id: a.id,
         anchor_id: a.anchor_id,
+        anchor_nickname,
         total_coins: a.total_coins,
         packets: a.packets,
         status: a.status,
         created_at: rfc3339(a.created_at),
+    })
+}
+
+/// A page of applications as lists show them.
+async fn app_page(
+    state: &AppState,
+    anchor_id: Option<i64>,
+    q: &StatusQuery,
+) -> AppResult<web::Json<PageOf<ApplicationView>>> {
+    let page = Page::parse(q.page, q.page_size)?;
+    let status = parse_status::<ApplicationStatus>(q.status.as_deref())?;
+    let (rows, total) = rains::applications(&state.b.db, anchor_id, status, page.offset(), page.page_size).await?;
+    let mut items = Vec::with_capacity(rows.len());
+    for a in rows {
+        items.push(app_view(state, a).await?);
     }
+    Ok(web::Json(PageOf { items, page: page.page, page_size: page.page_size, total }))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -67,7 +88,7 @@ pub struct ApplyBody {
 pub async fn apply(state: web::Data<AppState>, user: AuthUser, body: Json<ApplyBody>) -> AppResult<HttpResponse> {
     let ApplyBody { total_coins, packets } = body.0;
     let a = rain::apply(&state, user.id, total_coins, packets).await?;
-    Ok(HttpResponse::Created().json(app_view(a)))
+    Ok(HttpResponse::Created().json(app_view(&state, a).await?))
 }
 
 /// Applications, newest first; admins only.
@@ -78,15 +99,18 @@ pub async fn list_applications(
     _admin: Admin,
     q: web::Query<StatusQuery>,
 ) -> AppResult<web::Json<PageOf<ApplicationView>>> {
-    let page = Page::parse(q.page, q.page_size)?;
-    let status = parse_status::<ApplicationStatus>(q.status.as_deref())?;
-    let (items, total) = rains::applications(&state.b.db, status, page.offset(), page.page_size).await?;
-    Ok(web::Json(PageOf {
-        items: items.into_iter().map(app_view).collect(),
-        page: page.page,
-        page_size: page.page_size,
-        total,
-    }))
+    app_page(&state, None, &q).await
+}
+
+/// The caller's own applications, newest first, with how each stands.
+#[utoipa::path(get, path = "/api/red-packet/applications", tag = "rain", params(("status" = Option<String>, Query, pattern = r"^(pending|approved|rejected|used)$"), ("page" = Option<i64>, Query, minimum = 1, maximum = 1000000, description = "from 1 (default 1)"), ("page_size" = Option<i64>, Query, minimum = 1, maximum = 100, description = "1 to 100 (default 20)")),
+    responses((status = 200, body = PageOf<ApplicationView>), (status = 401, body = super::error::ErrorBody)))]
+pub async fn my_applications(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    q: web::Query<StatusQuery>,
+) -> AppResult<web::Json<PageOf<ApplicationView>>> {
+    app_page(&state, Some(user.id), &q).await
 }
 
 /// Approves an application; admins only.
@@ -97,7 +121,7 @@ pub async fn approve(
     _admin: Admin,
     id: web::Path<i64>,
 ) -> AppResult<web::Json<ApplicationView>> {
-    Ok(web::Json(app_view(rain::decide(&state, *id, Decision::Approve).await?)))
+    Ok(web::Json(app_view(&state, rain::decide(&state, *id, Decision::Approve).await?).await?))
 }
 
 /// Rejects an application; admins only.
@@ -108,7 +132,7 @@ pub async fn reject(
     _admin: Admin,
     id: web::Path<i64>,
 ) -> AppResult<web::Json<ApplicationView>> {
-    Ok(web::Json(app_view(rain::decide(&state, *id, Decision::Reject).await?)))
+    Ok(web::Json(app_view(&state, rain::decide(&state, *id, Decision::Reject).await?).await?))
 }
 
 /// Prepares a rain: the anchor's wallet pays `total_coins`; the amounts are drawn and stored.

@@ -5,7 +5,7 @@ use super::error::{AppError, AppResult};
 use super::extract::{read_limited, Json};
 use super::session::AuthUser;
 use super::state::AppState;
-use super::views::PageOf;
+use super::views::{PageOf, UserRef};
 use crate::clock::rfc3339;
 use crate::domain::error::ErrorCode;
 use crate::domain::money::RechargeStatus;
@@ -22,18 +22,24 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/wallet/products", web::get().to(products))
         .route("/wallet/recharges", web::post().to(recharge))
         .route("/wallet/trades", web::get().to(trades))
+        .route("/wallet/earnings", web::get().to(earnings))
         .route("/payments/notify", web::post().to(notify));
 }
 
 #[derive(Serialize, ToSchema)]
 pub struct Balance {
+    /// Coins to spend.
     pub balance: i64,
+    /// What gifts received and products sold earned, less the platform's share; it only grows,
+    /// and is not spent as coins.
+    pub income: i64,
 }
 
-/// The caller's balance.
+/// The caller's balance and income.
 #[utoipa::path(get, path = "/api/wallet", tag = "wallet", responses((status = 200, body = Balance), (status = 401, body = super::error::ErrorBody)))]
 pub async fn wallet(state: web::Data<AppState>, user: AuthUser) -> AppResult<web::Json<Balance>> {
-    Ok(web::Json(Balance { balance: state.b.wallets.balance(user.id).await? }))
+    let (balance, income) = state.b.wallets.wallet(user.id).await?;
+    Ok(web::Json(Balance { balance, income }))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -140,6 +146,9 @@ pub struct TradeView {
     pub amount: i64,
     pub balance_after: i64,
     pub at: String,
+    /// What it was, in words ("Gift sent: Rocket ×1", "Recharge: 60 coins"); null on trades made
+    /// before notes were kept.
+    pub note: Option<String>,
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -165,8 +174,58 @@ pub async fn trades(
             amount: t.amount,
             balance_after: t.balance_after,
             at: rfc3339(t.created_at),
+            note: t.note,
         })
         .collect();
+    Ok(web::Json(PageOf { items, page: page.page, page_size: page.page_size, total }))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct EarningView {
+    pub id: i64,
+    /// `gift` or `order`.
+    pub kind: String,
+    /// Who paid.
+    pub from: UserRef,
+    pub room_id: Option<i64>,
+    /// What was bought ("Rocket ×1", "Order #12: Mug ×2").
+    pub title: String,
+    /// What the buyer paid.
+    pub coins: i64,
+    /// The platform's share of `coins` (`wallet.platform_share_pct`).
+    pub fee: i64,
+    /// What the caller's income gained: `coins - fee`.
+    pub amount: i64,
+    pub income_after: i64,
+    pub at: String,
+}
+
+/// What the caller earned from gifts received and products sold, newest first. Each credit
+/// committed with the buyer's debit.
+#[utoipa::path(get, path = "/api/wallet/earnings", tag = "wallet", params(("page" = Option<i64>, Query, minimum = 1, maximum = 1000000, description = "from 1 (default 1)"), ("page_size" = Option<i64>, Query, minimum = 1, maximum = 100, description = "1 to 100 (default 20)")), responses((status = 200, body = PageOf<EarningView>), (status = 401, body = super::error::ErrorBody)))]
+pub async fn earnings(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    q: web::Query<PageQuery>,
+) -> AppResult<web::Json<PageOf<EarningView>>> {
+    let page = Page::parse(q.page, q.page_size)?;
+    let (rows, total) = state.b.wallets.earnings(user.id, page.offset(), page.page_size).await?;
+    let mut items = Vec::with_capacity(rows.len());
+    for e in rows {
+        let nickname = state.nicknames.get(e.from_id).await?.unwrap_or_default();
+        items.push(EarningView {
+            id: e.id,
+            kind: e.kind,
+            from: UserRef { id: e.from_id, nickname },
+            room_id: e.room_id,
+            title: e.title,
+            coins: e.coins,
+            fee: e.fee,
+            amount: e.amount,
+            income_after: e.income_after,
+            at: rfc3339(e.created_at),
+        });
+    }
     Ok(web::Json(PageOf { items, page: page.page, page_size: page.page_size, total }))
 }
 

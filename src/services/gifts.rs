@@ -1,4 +1,5 @@
-//! A gift: the sender's debit, its trade and, in a running PK, the PK's tally commit together
+//! A gift: the sender's debit, its trade, the receiving anchor's income (less the platform's
+//! share) and, in a running PK, the PK's tally commit together
 //! (group-committed by the wallet writer); then, in commit order, everyone in the room sees it
 //! and the PK's actor shows the new tally.
 
@@ -6,12 +7,13 @@ use super::live_room::live_actor;
 use super::{AppError, AppResult, Services};
 use crate::actors::registry::RunningRoom;
 use crate::actors::room;
+use crate::clock::{now_ms, rfc3339};
 use crate::domain::error::ErrorCode;
 use crate::domain::events::{GiftItem, GiftSent};
-use crate::domain::money::{cost, count_in, TradeKind};
+use crate::domain::money::{cost, count_in, platform_fee, TradeKind};
 use crate::domain::pk::PkStatus;
 use crate::domain::user::UserRef;
-use crate::storage::wallets::{Effect, Outcome, WalletOp};
+use crate::storage::wallets::{Earning, EarningKind, Effect, Outcome, WalletOp};
 use serde_json::json;
 
 /// What a gift asks for.
@@ -62,23 +64,35 @@ pub async fn send(svc: &Services, user_id: i64, g: GiftOrder) -> AppResult<(i64,
     let nickname = svc.nicknames.get(user_id).await?.ok_or_else(AppError::unauthorized)?;
     let from = UserRef { id: user_id, nickname };
     let pk_id = running_pk.as_ref().map(|p| p.id);
+    let what = format!("{} ×{count}", gift.name);
+    let earning = Earning {
+        anchor_id: to,
+        kind: EarningKind::Gift,
+        room_id: Some(g.room_id),
+        title: what.clone(),
+        fee: platform_fee(amount, svc.settings.wallet.platform_share_pct),
+    };
     let sent = GiftSent {
+        at: String::new(),
         count,
         from,
         gift: GiftItem { effect: gift.effect, id: gift.id, name: gift.name, price: gift.price },
         to,
     };
-    let op = WalletOp {
+    let op = WalletOp::new(
         user_id,
-        delta: -amount,
-        kind: TradeKind::Gift,
-        r#ref: idem_ref.unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string()),
-        effect: Effect::GiftSend { room_id: g.room_id, to_id: to, gift_id: gift.id, count, pk_id },
-    };
+        -amount,
+        TradeKind::Gift,
+        idem_ref.unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string()),
+        Effect::GiftSend { room_id: g.room_id, to_id: to, gift_id: gift.id, count, pk_id },
+    )
+    .with_note(format!("Gift sent: {what}"))
+    .paying(earning);
     // Effects run in the wallet writer in commit order.
     let svc2 = svc.clone();
     let on_commit = Box::new(move |o: &Outcome| {
         if let Outcome::Done { pk, .. } = o {
+            let sent = GiftSent { at: rfc3339(now_ms()), ..sent };
             addr.do_send(room::GiftEffect { coins: amount, gift: sent });
             if let Some(t) = pk {
                 super::pk::after_gift(&svc2, *t);

@@ -6,6 +6,7 @@ use super::{AppError, AppResult, Services};
 use crate::actors::room;
 use crate::clock::now_ms;
 use crate::domain::error::ErrorCode;
+use crate::domain::user::UserRef;
 use crate::storage::entities::rooms as room_rows;
 use crate::storage::kv::keys;
 use crate::storage::{mutes, rooms};
@@ -86,6 +87,24 @@ pub async fn unban(svc: &Services, by: Moderator, room_id: i64, user_id: i64) ->
     rooms::unban(&svc.b.db, room_id, user_id).await?;
     svc.b.kv.del(&keys::kicked(room_id, user_id)).await?;
     Ok(())
+}
+
+/// Who is banned from the room (the room may be closed), newest first: `(user, since)`.
+pub async fn bans(
+    svc: &Services,
+    by: Moderator,
+    room_id: i64,
+    page: crate::domain::paging::Page,
+) -> AppResult<(Vec<(UserRef, i64)>, u64)> {
+    let r = rooms::find(&svc.b.db, room_id).await?.ok_or(AppError::NotFound("room"))?;
+    require(by, &r)?;
+    let (rows, total) = rooms::bans(&svc.b.db, r.id, page.offset(), page.page_size).await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for (id, since) in rows {
+        let nickname = svc.nicknames.get(id).await?.unwrap_or_default();
+        out.push((UserRef { id, nickname }, since));
+    }
+    Ok((out, total))
 }
 
 /// Whether `user_id` may enter the room (a ticket, a handshake): 403 `banned` until a ban is

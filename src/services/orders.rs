@@ -10,13 +10,13 @@ use super::{AppError, AppResult, Services};
 use crate::actors::room;
 use crate::clock::{now_ms, rfc3339};
 use crate::domain::error::ErrorCode;
-use crate::domain::money::{count_in, TradeKind};
+use crate::domain::money::{count_in, platform_fee, TradeKind};
 use crate::domain::order::{is_overdue, OrderStatus, Settled};
 use crate::domain::product::ProductStatus;
 use crate::storage::commerce::{self as shop, Line, PlaceError, StockLevel};
 use crate::storage::entities::{order_items, orders, products};
 use crate::storage::queue::{Job, JobHandler};
-use crate::storage::wallets::{Effect, Outcome, WalletOp};
+use crate::storage::wallets::{Earning, EarningKind, Effect, Outcome, WalletOp};
 use crate::storage::Stated;
 use serde::Serialize;
 use serde_json::json;
@@ -85,6 +85,14 @@ pub async fn add_to_cart(svc: &Services, user_id: i64, room_id: i64, product_id:
         .await?
         .filter(|p| p.anchor_id == r.anchor_id && p.is(ProductStatus::Approved))
         .ok_or(AppError::NotFound("product"))?;
+    if count > p.left_stock {
+        let msg = match p.left_stock {
+            0 => format!("{} is sold out", p.name),
+            1 => format!("only 1 {} is left; put 1 in the cart", p.name),
+            n => format!("only {n} of {} are left; put {n} or fewer in the cart", p.name),
+        };
+        return Err(AppError::conflict(ErrorCode::SoldOut, msg));
+    }
     let ttl = Duration::from_secs(svc.settings.commerce.cart_ttl_s);
     svc.b.kv.hset(&cart_key(user_id, r.id), &p.id.to_string(), &count.to_string(), Some(ttl)).await?;
     cart(svc, user_id, r.id).await
@@ -262,7 +270,7 @@ pub async fn orders_of(
 
 /// Pays a pending order of `user_id` from the wallet; 410 once it expired.
 pub async fn pay(svc: &Services, user_id: i64, id: i64) -> AppResult<OrderView> {
-    let (o, _) = own_order(svc, user_id, id).await?;
+    let (o, items) = own_order(svc, user_id, id).await?;
     match o.state()?.pay() {
         Ok(_) => {}
         Err(e @ Settled::Expired) => return Err(AppError::Expired(e.to_string())),
@@ -277,13 +285,14 @@ pub async fn pay(svc: &Services, user_id: i64, id: i64) -> AppResult<OrderView> 
         }
         return Err(AppError::Expired("the order expired".into()));
     }
-    let op = WalletOp {
+    let op = WalletOp::new(
         user_id,
-        delta: -o.total,
-        kind: TradeKind::Order,
-        r#ref: format!("order:{}", o.id),
-        effect: Effect::Guards(vec![shop::pay_guard(&svc.b.db, o.id, now)]),
-    };
+        -o.total,
+        TradeKind::Order,
+        format!("order:{}", o.id),
+        Effect::Guards(vec![shop::pay_guard(&svc.b.db, o.id, now)]),
+    );
+    let op = paying_the_seller(svc, op, &o, &items).await?;
     match svc.b.wallets.apply(op).await.map_err(AppError::internal)? {
         Outcome::Done { .. } => {
             let _ = svc.notices.send(user_id, "order_paid", json!({"order_id": o.id, "total": o.total})).await;
@@ -298,6 +307,47 @@ pub async fn pay(svc: &Services, user_id: i64, id: i64) -> AppResult<OrderView> 
     } else {
         Err(AppError::Expired(Settled::Expired.to_string()))
     }
+}
+
+/// `op` with its note, paying the anchor who sells the order's products (every line of an order
+/// is from the room's anchor) their part of the total.
+async fn paying_the_seller(
+    svc: &Services,
+    op: WalletOp,
+    o: &orders::Model,
+    items: &[order_items::Model],
+) -> AppResult<WalletOp> {
+    let reserved: Vec<&order_items::Model> = items.iter().filter(|i| i.reserved).collect();
+    let ids: Vec<i64> = reserved.iter().map(|i| i.product_id).collect();
+    let products: HashMap<i64, products::Model> =
+        shop::products_by_ids(&svc.b.db, &ids).await?.into_iter().map(|p| (p.id, p)).collect();
+    let lines: Vec<String> = reserved
+        .iter()
+        .map(|i| {
+            let name = products.get(&i.product_id).map_or("a product", |p| p.name.as_str());
+            format!("{name} ×{}", i.count)
+        })
+        .collect();
+    let title = clip(&format!("Order #{}: {}", o.id, lines.join(", ")), 200);
+    let op = op.with_note(title.clone());
+    let Some(seller) = products.values().next().map(|p| p.anchor_id) else { return Ok(op) };
+    Ok(op.paying(Earning {
+        anchor_id: seller,
+        kind: EarningKind::Order,
+        room_id: Some(o.room_id),
+        title,
+        fee: platform_fee(o.total, svc.settings.wallet.platform_share_pct),
+    }))
+}
+
+/// `s` cut to at most `max` characters, with an ellipsis when cut.
+fn clip(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_owned();
+    }
+    let mut out: String = s.chars().take(max - 1).collect();
+    out.push('…');
+    out
 }
 
 /// Expires an order if still pending: its stock returns and the buyer gets `order_expired`.

@@ -46,18 +46,6 @@ fn announce_to_both(svc: &Services, p: &pk_rows::Model, event: RoomEvent) {
     }
 }
 
-fn tally_of(p: &pk_rows::Model) -> PkTally {
-    PkTally {
-        pk_id: p.id,
-        room_id: p.room_id,
-        gifts: p.gifts,
-        score: p.score,
-        host_coins: p.host_coins,
-        challenger_coins: p.challenger_coins,
-        coins_per_point: p.coins_per_point,
-    }
-}
-
 /// Another node is home of the PK's host room (its actor runs there).
 async fn home_elsewhere(svc: &Services, host_room: i64) -> AppResult<Option<String>> {
     match &svc.cluster {
@@ -151,7 +139,7 @@ async fn start_pk(
     let v = match (home_elsewhere(svc, r.id).await?, &svc.cluster) {
         // The home starts the actor from the row when it hears the PK's first tally.
         (Some(_), Some(c)) => {
-            c.tally_at_home(tally_of(&p));
+            c.tally_at_home(PkTally::from(&p));
             view(svc, &p).await?
         }
         _ => resume_actor(svc, &p).await?.send(pk::Get).await.map_err(AppError::internal)?,

@@ -16,6 +16,8 @@ use utoipa::ToSchema;
 pub struct ProductView {
     pub id: i64,
     pub anchor_id: i64,
+    /// The anchor's nickname, so a list can name them.
+    pub anchor_nickname: String,
     pub name: String,
     pub price: i64,
     pub stock: i64,
@@ -23,10 +25,11 @@ pub struct ProductView {
     pub status: String,
 }
 
-pub fn product_view(p: products::Model) -> ProductView {
+pub fn product_view(p: products::Model, anchor_nickname: String) -> ProductView {
     ProductView {
         id: p.id,
         anchor_id: p.anchor_id,
+        anchor_nickname,
         name: p.name,
         price: p.price,
         stock: p.stock,
@@ -62,7 +65,28 @@ pub async fn create(svc: &Services, anchor_id: i64, name: &str, price: i64, stoc
         return Err(AppError::invalid("stock", "stock must be 1 to 1000000"));
     }
     let p = shop::create_product(&svc.b.db, svc.b.ids.next("product").await?, anchor_id, name, price, stock).await?;
-    Ok(product_view(p))
+    named(svc, p).await
+}
+
+/// `p` as lists show it, with its anchor's nickname.
+pub async fn named(svc: &Services, p: products::Model) -> AppResult<ProductView> {
+    let nickname = svc.nicknames.get(p.anchor_id).await?.unwrap_or_default();
+    Ok(product_view(p, nickname))
+}
+
+/// A page of products, newest first: every anchor's (admins), or one anchor's.
+pub async fn page(
+    svc: &Services,
+    anchor_id: Option<i64>,
+    status: Option<ProductStatus>,
+    page: crate::domain::paging::Page,
+) -> AppResult<(Vec<ProductView>, u64)> {
+    let (rows, total) = shop::products_page(&svc.b.db, anchor_id, status, page.offset(), page.page_size).await?;
+    let mut items = Vec::with_capacity(rows.len());
+    for p in rows {
+        items.push(named(svc, p).await?);
+    }
+    Ok((items, total))
 }
 
 /// An admin approves or rejects a pending product; 409 `not_pending` once decided.
@@ -77,12 +101,13 @@ pub async fn decide(svc: &Services, id: i64, d: Decision) -> AppResult<ProductVi
             }
         }
     }
-    Ok(product_view(p))
+    named(svc, p).await
 }
 
 /// Approved products of `anchor_id`, with what is left.
 pub async fn shelf(svc: &Services, anchor_id: i64) -> AppResult<Vec<ProductView>> {
-    Ok(shop::shelf(&svc.b.db, anchor_id).await?.into_iter().map(product_view).collect())
+    let nickname = svc.nicknames.get(anchor_id).await?.unwrap_or_default();
+    Ok(shop::shelf(&svc.b.db, anchor_id).await?.into_iter().map(|p| product_view(p, nickname.clone())).collect())
 }
 
 /// The shelf as the room shows it.

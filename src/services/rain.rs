@@ -70,13 +70,14 @@ pub async fn prepare(svc: &Services, user_id: i64, room_id: i64) -> AppResult<Ra
         created_at: now_ms(),
     };
     rains::insert_preparing(&svc.b.db, &model, &amounts, first_packet).await?;
-    let op = WalletOp {
+    let op = WalletOp::new(
         user_id,
-        delta: -app.total_coins,
-        kind: TradeKind::RainFund,
-        r#ref: format!("rain:{rain_id}"),
-        effect: Effect::Guards(rains::prepare_guards(&svc.b.db, rain_id, app.id)),
-    };
+        -app.total_coins,
+        TradeKind::RainFund,
+        format!("rain:{rain_id}"),
+        Effect::Guards(rains::prepare_guards(&svc.b.db, rain_id, app.id)),
+    )
+    .with_note(format!("Red-packet rain: {} coins in {} packets", app.total_coins, app.packets));
     match svc.b.wallets.apply(op).await {
         Ok(Outcome::Done { .. }) => {}
         Ok(Outcome::Insufficient) => {
@@ -184,13 +185,14 @@ pub async fn grab(svc: &Services, user_id: i64, room_id: i64) -> AppResult<(i64,
     let Some((packet_id, amount)) = grabbed else {
         return Err(AppError::conflict(ErrorCode::RainEmpty, "all packets are gone"));
     };
-    let op = WalletOp {
+    let op = WalletOp::new(
         user_id,
-        delta: amount,
-        kind: TradeKind::RedPacket,
-        r#ref: format!("packet:{packet_id}"),
-        effect: Effect::ClaimPacket { packet_id },
-    };
+        amount,
+        TradeKind::RedPacket,
+        format!("packet:{packet_id}"),
+        Effect::ClaimPacket { packet_id },
+    )
+    .with_note("Red packet grabbed in a rain");
     match svc.b.wallets.apply(op).await {
         Ok(Outcome::Done { balance, .. }) => {
             let rain_id = packet_id / 1_000_000;
@@ -216,13 +218,9 @@ pub async fn end_rain(svc: &Services, r: &rain_rows::Model) -> anyhow::Result<()
     }
     let (handed_out, coins, refunded) = rains::close_packets(&svc.b.db, r.id).await?;
     if refunded > 0 {
-        let op = WalletOp {
-            user_id: r.anchor_id,
-            delta: refunded,
-            kind: TradeKind::RainRefund,
-            r#ref: format!("rain_refund:{}", r.id),
-            effect: Effect::None,
-        };
+        let op =
+            WalletOp::new(r.anchor_id, refunded, TradeKind::RainRefund, format!("rain_refund:{}", r.id), Effect::None)
+                .with_note(format!("Rain refund: {refunded} coins not grabbed"));
         svc.b.wallets.apply(op).await?;
     }
     if rains::mark_ended(&svc.b.db, r.id, refunded).await? {

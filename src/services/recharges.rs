@@ -49,13 +49,14 @@ pub async fn paid(svc: &Services, recharge_id: i64) -> AppResult<bool> {
 }
 
 async fn credit(svc: &Services, user_id: i64, recharge_id: i64, coins: i64) -> AppResult<Outcome> {
-    let op = WalletOp {
+    let op = WalletOp::new(
         user_id,
-        delta: coins,
-        kind: TradeKind::Recharge,
-        r#ref: recharge_ref(recharge_id),
-        effect: Effect::MarkRechargePaid { recharge_id },
-    };
+        coins,
+        TradeKind::Recharge,
+        recharge_ref(recharge_id),
+        Effect::MarkRechargePaid { recharge_id },
+    )
+    .with_note(format!("Recharge: {coins} coins"));
     svc.b.wallets.apply(op).await.map_err(AppError::internal)
 }
 

@@ -81,13 +81,30 @@ pub async fn product(db: &DatabaseConnection, id: i64) -> Result<Option<products
     products::Entity::find_by_id(id).one(db).await
 }
 
+/// The products of `ids` that exist, in id order.
+pub async fn products_by_ids(db: &DatabaseConnection, ids: &[i64]) -> Result<Vec<products::Model>, DbErr> {
+    if ids.is_empty() {
+        return Ok(vec![]);
+    }
+    products::Entity::find()
+        .filter(products::Column::Id.is_in(ids.iter().copied()))
+        .order_by_asc(products::Column::Id)
+        .all(db)
+        .await
+}
+
+/// Products, newest first: all of them, or one anchor's; of one status, or any.
 pub async fn products_page(
     db: &DatabaseConnection,
+    anchor_id: Option<i64>,
     status: Option<ProductStatus>,
     offset: u64,
     limit: u64,
 ) -> Result<(Vec<products::Model>, u64), DbErr> {
     let mut q = products::Entity::find();
+    if let Some(a) = anchor_id {
+        q = q.filter(products::Column::AnchorId.eq(a));
+    }
     if let Some(s) = status {
         q = q.filter(products::Column::Status.eq(s.as_str()));
     }

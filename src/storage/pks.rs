@@ -7,6 +7,21 @@ use sea_orm::{
     sea_query::Expr, ActiveValue::Set, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
 };
 
+/// A PK's tally as its row keeps it.
+impl From<&pks::Model> for crate::domain::pk::PkTally {
+    fn from(p: &pks::Model) -> Self {
+        Self {
+            pk_id: p.id,
+            room_id: p.room_id,
+            gifts: p.gifts,
+            score: p.score,
+            host_coins: p.host_coins,
+            challenger_coins: p.challenger_coins,
+            coins_per_point: p.coins_per_point,
+        }
+    }
+}
+
 pub async fn create_waiting(db: &DatabaseConnection, id: i64, room_id: i64, host_id: i64) -> Result<pks::Model, DbErr> {
     let m = pks::Model {
         id,

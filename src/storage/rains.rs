@@ -38,13 +38,18 @@ pub async fn apply(
     Ok(m)
 }
 
+/// Applications, newest first: all of them, or one anchor's; of one status, or any.
 pub async fn applications(
     db: &DatabaseConnection,
+    anchor_id: Option<i64>,
     status: Option<ApplicationStatus>,
     offset: u64,
     limit: u64,
 ) -> Result<(Vec<apps::Model>, u64), DbErr> {
     let mut q = apps::Entity::find();
+    if let Some(a) = anchor_id {
+        q = q.filter(apps::Column::AnchorId.eq(a));
+    }
     if let Some(s) = status {
         q = q.filter(apps::Column::Status.eq(s.as_str()));
     }

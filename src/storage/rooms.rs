@@ -147,6 +147,26 @@ pub async fn unban(db: &DatabaseConnection, room_id: i64, user_id: i64) -> Resul
     room_bans::Entity::delete_by_id((room_id, user_id)).exec(db).await.map(|_| ())
 }
 
+/// The users banned from a room, newest ban first: `(user, since)`, a page, and the total.
+pub async fn bans(
+    db: &DatabaseConnection,
+    room_id: i64,
+    offset: u64,
+    limit: u64,
+) -> Result<(Vec<(i64, i64)>, u64), DbErr> {
+    use sea_orm::{PaginatorTrait, QueryOrder, QuerySelect};
+    let q = room_bans::Entity::find().filter(room_bans::Column::RoomId.eq(room_id));
+    let total = q.clone().count(db).await?;
+    let rows = q
+        .order_by_desc(room_bans::Column::CreatedAt)
+        .order_by_desc(room_bans::Column::UserId)
+        .offset(offset)
+        .limit(limit)
+        .all(db)
+        .await?;
+    Ok((rows.into_iter().map(|b| (b.user_id, b.created_at)).collect(), total))
+}
+
 pub async fn is_banned(db: &DatabaseConnection, room_id: i64, user_id: i64) -> Result<bool, DbErr> {
     Ok(room_bans::Entity::find_by_id((room_id, user_id)).one(db).await?.is_some())
 }

@@ -48,6 +48,7 @@ pub async fn find_or_create(db: &DatabaseConnection, ids: &IdGen, phone: &Phone)
                     user_id: Set(m.id),
                     balance: Set(0),
                     updated_at: Set(now),
+                    income: Set(0),
                 })
                 .exec(tx)
                 .await?;

@@ -466,11 +466,27 @@ async fn online_and_likes_count_viewers_and_likes_on_every_node() {
         let (anchor, _) = nodes[0].new_user().await;
         let room = nodes[0].open_room(&anchor, "normal").await;
         let mut sockets = Vec::new();
+        let mut ids = Vec::new();
         for n in &nodes {
-            let (t, _) = n.new_user().await;
+            let (t, id) = n.new_user().await;
             sockets.push(n.join(room, &t).await.0);
+            ids.push(id);
         }
-        for ws in sockets.iter_mut() {
+        // The first viewer hears the others come in, on whatever node, by name, and the count.
+        let (mut named, mut online) = (std::collections::BTreeSet::new(), 0);
+        while !(named.contains(&ids[1]) && named.contains(&ids[2]) && online == 3) {
+            match sockets[0].next(std::time::Duration::from_secs(10)).await {
+                crate::ws_client::Got::Frame(f) if f["type"] == "entered" => {
+                    named.extend(f["data"]["users"].as_array().unwrap().iter().filter_map(|u| u["id"].as_i64()))
+                }
+                crate::ws_client::Got::Frame(f) if f["type"] == "online" => {
+                    online = f["data"]["count"].as_u64().unwrap()
+                }
+                crate::ws_client::Got::Frame(_) => {}
+                other => panic!("{set:?}: waiting for entered and online: {other:?}, named {named:?}"),
+            }
+        }
+        for ws in sockets.iter_mut().skip(1) {
             until_frame(ws, "online", "count", 3).await;
         }
         // A node with no viewer of the room (and no actor for it) lists it with its online

@@ -84,9 +84,13 @@ async fn carts_and_orders_follow_the_contract() {
         let (s, c) =
             app.post(&format!("/api/rooms/{room}/cart/items"), &buyer, json!({"product_id": a, "count": 2})).await;
         assert_eq!(s, 200, "{c}");
-        let (_, c) =
+        // More than is left is refused at the cart, by name; what is left goes in.
+        let (s, e) =
             app.post(&format!("/api/rooms/{room}/cart/items"), &buyer, json!({"product_id": b, "count": 2})).await;
-        assert_eq!(c["total"], 20 * 2 + 50 * 2);
+        assert_eq!((s.as_u16(), code(&e)), (409, "sold_out"), "{e}");
+        let (_, c) =
+            app.post(&format!("/api/rooms/{room}/cart/items"), &buyer, json!({"product_id": b, "count": 1})).await;
+        assert_eq!(c["total"], 20 * 2 + 50);
         assert_eq!(c["items"].as_array().unwrap().len(), 2);
         assert_eq!(c["items"][0], json!({"product_id": a, "name": "Lipstick", "price": 20, "count": 2}));
         for (body, st) in [
@@ -97,7 +101,16 @@ async fn carts_and_orders_follow_the_contract() {
             let (s, _) = app.post(&format!("/api/rooms/{room}/cart/items"), &buyer, body.clone()).await;
             assert_eq!(s, st, "{body}");
         }
-        // b has 1 left, the cart wants 2: a is reserved, b stays in the cart.
+        // Another viewer puts a in their cart while it has stock; a rival buys b's last one.
+        let (other, _) = app.new_user().await;
+        let (s, _) =
+            app.post(&format!("/api/rooms/{room}/cart/items"), &other, json!({"product_id": a, "count": 1})).await;
+        assert_eq!(s, 200);
+        let (rival, _) = app.new_user().await;
+        app.post(&format!("/api/rooms/{room}/cart/items"), &rival, json!({"product_id": b, "count": 1})).await;
+        let (s, _) = app.post(&format!("/api/rooms/{room}/orders"), &rival, json!({})).await;
+        assert_eq!(s, 201);
+        // b has none left now: a is reserved, b stays in the cart.
         let (s, o) = app.post(&format!("/api/rooms/{room}/orders"), &buyer, json!({})).await;
         assert_eq!(s, 201, "{o}");
         assert_eq!(o["status"], "pending");
@@ -122,15 +135,13 @@ async fn carts_and_orders_follow_the_contract() {
         let (s, e) = app.post(&format!("/api/orders/{oid}/pay"), &buyer, json!({})).await;
         assert_eq!((s.as_u16(), code(&e)), (409, "not_pending"));
         assert_eq!(app.balance(&buyer).await, 20, "paid once");
-        let (other, _) = app.new_user().await;
         let (s, _) = app.get(&format!("/api/orders/{oid}"), &other).await;
         assert_eq!(s, 404);
         let (_, mine) = app.get("/api/orders?status=paid", &buyer).await;
         assert_eq!(mine["total"], 1);
-        // a is sold out now: a cart of only a gets sold_out.
+        // a is sold out now: a cart of only a (filled while it had stock) gets sold_out.
         let (s, _) = app.delete(&format!("/api/rooms/{room}/cart/items/{b}"), &buyer).await;
         assert_eq!(s, 200);
-        app.post(&format!("/api/rooms/{room}/cart/items"), &other, json!({"product_id": a, "count": 1})).await;
         let (s, e) = app.post(&format!("/api/rooms/{room}/orders"), &other, json!({})).await;
         assert_eq!((s.as_u16(), code(&e)), (409, "sold_out"));
     }
@@ -432,12 +443,13 @@ async fn hole03_a_stale_stock_count_in_the_room_never_refuses_a_sale_the_databas
         assert_eq!(hint(addr.clone()).await, Some(3), "an out-of-order announcement does not overwrite");
         let (third, _) = app.new_user().await;
         app.post(&format!("/api/rooms/{room}/cart/items"), &third, json!({"product_id": p, "count": 3})).await;
+        // (A fourth viewer's cart takes one while there is stock.)
+        let (fourth, _) = app.new_user().await;
+        app.post(&format!("/api/rooms/{room}/cart/items"), &fourth, json!({"product_id": p, "count": 1})).await;
         let (s, o3) = app.post(&format!("/api/rooms/{room}/orders"), &third, json!({})).await;
         assert_eq!(s, 201, "{o3}");
         assert_eq!(left_stock(&app, p).await, 0);
         // And a truly sold-out product is still refused.
-        let (fourth, _) = app.new_user().await;
-        app.post(&format!("/api/rooms/{room}/cart/items"), &fourth, json!({"product_id": p, "count": 1})).await;
         let (s, e) = app.post(&format!("/api/rooms/{room}/orders"), &fourth, json!({})).await;
         assert_eq!((s.as_u16(), code(&e)), (409, "sold_out"));
     }
@@ -534,4 +546,76 @@ async fn hole09_one_user_cannot_hold_more_than_the_cap_of_one_product_in_pending
         assert_eq!(held(app, racer, b).await, 5);
         assert_eq!(left_stock(app, b).await, 95);
     }
+}
+
+#[actix_web::test]
+async fn a_cart_refuses_more_than_is_left_with_a_message_naming_the_product() {
+    for set in backend_sets() {
+        let app = spawn_app(set).await;
+        let (anchor, _) = app.new_user().await;
+        let room = app.open_room(&anchor, "normal").await;
+        let product = app.approved_product(&anchor, 10, 3).await;
+        let (buyer, _) = app.new_user().await;
+        let path = format!("/api/rooms/{room}/cart/items");
+        let (s, b) = app.post(&path, &buyer, json!({"product_id": product, "count": 4})).await;
+        assert_eq!((s.as_u16(), code(&b)), (409, "sold_out"), "{b}");
+        let msg = b["error"]["message"].as_str().unwrap();
+        assert!(msg.contains("Lipstick") && msg.contains("only 3"), "{msg}");
+        let (_, c) = app.get(&format!("/api/rooms/{room}/cart"), &buyer).await;
+        assert_eq!(c["items"], json!([]), "the refused line is not in the cart");
+        let (s, c) = app.post(&path, &buyer, json!({"product_id": product, "count": 3})).await;
+        assert_eq!((s.as_u16(), c["total"].as_i64()), (200, Some(30)), "{c}");
+        let (s, o) = app.post(&format!("/api/rooms/{room}/orders"), &buyer, json!({})).await;
+        assert_eq!(s, 201, "{o}");
+        // All three are reserved now: the next buyer hears it is sold out, by name.
+        let (other, _) = app.new_user().await;
+        let (s, b) = app.post(&path, &other, json!({"product_id": product, "count": 1})).await;
+        assert_eq!((s.as_u16(), b["error"]["message"].as_str()), (409, Some("Lipstick is sold out")), "{b}");
+    }
+}
+
+#[actix_web::test]
+async fn an_anchor_sees_their_own_products_and_applications_as_they_stand_and_admins_see_names() {
+    let app = spawn_app(BackendSet::Embedded).await;
+    let (anchor, aid) = app.new_user().await;
+    let (s, _) =
+        app.call(reqwest::Method::PATCH, "/api/me", Some(&anchor), Some(json!({"nickname": "Shop Anchor"}))).await;
+    assert_eq!(s, 200);
+    let approved = app.approved_product(&anchor, 10, 3).await;
+    let (s, p) = app.post("/api/products", &anchor, json!({"name": "Mug", "price": 5, "stock": 2})).await;
+    assert_eq!(s, 201);
+    assert_eq!(p["anchor_nickname"], "Shop Anchor");
+    let pending = p["id"].as_i64().unwrap();
+    let (s, mine) = app.get("/api/products", &anchor).await;
+    assert_eq!(s, 200, "{mine}");
+    let states: Vec<(i64, &str)> = mine["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["id"].as_i64().unwrap(), p["status"].as_str().unwrap()))
+        .collect();
+    assert_eq!(states, vec![(pending, "pending"), (approved, "approved")]);
+    let (_, only) = app.get("/api/products?status=approved", &anchor).await;
+    assert_eq!(only["total"], 1);
+    let (stranger, _) = app.new_user().await;
+    let (_, theirs) = app.get("/api/products", &stranger).await;
+    assert_eq!(theirs["total"], 0, "each anchor sees their own");
+    let admin = app.admin().await;
+    let (_, all) = app.get("/api/admin/products?status=pending", &admin).await;
+    assert_eq!(all["items"][0]["anchor_nickname"], "Shop Anchor");
+    assert_eq!(all["items"][0]["anchor_id"], aid);
+
+    let (s, a) = app.post("/api/red-packet/applications", &anchor, json!({"total_coins": 100, "packets": 10})).await;
+    assert_eq!(s, 201);
+    let id = a["id"].as_i64().unwrap();
+    let (_, mine) = app.get("/api/red-packet/applications", &anchor).await;
+    assert_eq!((mine["total"].as_i64(), mine["items"][0]["status"].as_str()), (Some(1), Some("pending")));
+    let (_, listed) = app.get("/api/admin/red-packet/applications?status=pending", &admin).await;
+    assert_eq!(listed["items"][0]["anchor_nickname"], "Shop Anchor");
+    let (s, _) = app.post(&format!("/api/admin/red-packet/applications/{id}/reject"), &admin, json!({})).await;
+    assert_eq!(s, 200);
+    let (_, mine) = app.get("/api/red-packet/applications", &anchor).await;
+    assert_eq!(mine["items"][0]["status"], "rejected", "the anchor sees the real state");
+    let (_, theirs) = app.get("/api/red-packet/applications", &stranger).await;
+    assert_eq!(theirs["total"], 0);
 }

@@ -12,6 +12,7 @@ mod cluster;
 mod cluster_processes;
 mod commerce;
 mod gifts;
+mod income;
 mod money;
 mod ops;
 mod outage;

@@ -292,13 +292,7 @@ async fn hole04_rains_a_crash_left_preparing_are_settled_by_the_sweep() {
         let paid = preparing_rain(&app, room2, anchor2_id, app2_id, 100).await;
         use liveroom::domain::money::TradeKind;
         use liveroom::storage::wallets::{Effect, Outcome, WalletOp};
-        let op = WalletOp {
-            user_id: anchor2_id,
-            delta: -100,
-            kind: TradeKind::RainFund,
-            r#ref: format!("rain:{paid}"),
-            effect: Effect::None,
-        };
+        let op = WalletOp::new(anchor2_id, -100, TradeKind::RainFund, format!("rain:{paid}"), Effect::None);
         assert!(matches!(app.state.b.wallets.apply(op).await.unwrap(), Outcome::Done { .. }));
         assert_eq!(app.balance(&anchor2).await, 200);
         // The sweep fails the first and refunds the second; the first room is free again.
@@ -350,13 +344,13 @@ async fn hole04_every_unstarted_rain_of_a_closing_room_is_refunded_or_failed() {
         // The in-flight debit now arrives: it is refused, so nothing is stranded.
         use liveroom::domain::money::TradeKind;
         use liveroom::storage::wallets::{Effect, Outcome, WalletOp};
-        let op = WalletOp {
-            user_id: anchor_id,
-            delta: -50,
-            kind: TradeKind::RainFund,
-            r#ref: format!("rain:{in_flight}"),
-            effect: Effect::Guards(liveroom::storage::rains::prepare_guards(&app.state.b.db, in_flight, app2_id)),
-        };
+        let op = WalletOp::new(
+            anchor_id,
+            -50,
+            TradeKind::RainFund,
+            format!("rain:{in_flight}"),
+            Effect::Guards(liveroom::storage::rains::prepare_guards(&app.state.b.db, in_flight, app2_id)),
+        );
         assert_eq!(app.state.b.wallets.apply(op).await.unwrap(), Outcome::Refused);
         assert_eq!(app.balance(&anchor).await, 300);
     }

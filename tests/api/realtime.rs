@@ -4,7 +4,7 @@
 use crate::helpers::*;
 use crate::ws_client::{server_holds_connection, Got};
 use futures_util::StreamExt;
-use serde_json::json;
+use serde_json::{json, Value};
 use std::time::Duration;
 
 #[actix_web::test]
@@ -116,6 +116,42 @@ async fn likes_are_totalled_once_a_second() {
     a.send(json!({"type": "like", "data": {"count": 51}})).await;
     let e = a.expect("error").await;
     assert_eq!(e["data"]["code"], "invalid_input");
+}
+
+#[actix_web::test]
+async fn viewers_entering_at_once_are_one_entered_line_naming_the_latest() {
+    let app = spawn_app(BackendSet::Embedded).await;
+    let (anchor, _) = app.new_user().await;
+    let room = app.open_room(&anchor, "normal").await;
+    let (mut a, _) = app.join(room, &anchor).await;
+    let mut viewers = vec![];
+    let mut names = vec![];
+    for i in 0..6 {
+        let (t, id) = app.new_user().await;
+        let nickname = format!("Guest {i}");
+        let (s, _) = app.call(reqwest::Method::PATCH, "/api/me", Some(&t), Some(json!({"nickname": nickname}))).await;
+        assert_eq!(s, 200);
+        names.push(json!({"id": id, "nickname": nickname}));
+        viewers.push(t);
+    }
+    let mut sockets = vec![];
+    for t in &viewers {
+        sockets.push(app.join(room, t).await.0);
+    }
+    // A second socket of someone already in is not a new entrance.
+    sockets.push(app.join(room, &viewers[5]).await.0);
+    let mut seen = 0;
+    let mut last = Value::Null;
+    while seen < 6 {
+        let e = a.expect("entered").await;
+        assert!(e.get("seq").is_none(), "a snapshot, not a numbered event: {e}");
+        seen += e["data"]["count"].as_u64().unwrap();
+        last = e["data"]["users"].clone();
+    }
+    assert_eq!(seen, 6, "each viewer once, the anchor not at all");
+    assert_eq!(last.as_array().unwrap().last(), Some(&names[5]), "the latest is named");
+    assert!(last.as_array().unwrap().len() <= 3);
+    assert!(a.quiet_of("entered", Duration::from_millis(1500)).await, "nobody else entered");
 }
 
 #[actix_web::test]
@@ -247,6 +283,39 @@ async fn mute_kick_and_delete_work_in_the_room() {
         // ... then back in.
         tokio::time::sleep(Duration::from_millis(1100)).await;
         let (_v2, _) = app.join(room, &viewer).await;
+    }
+}
+
+#[actix_web::test]
+async fn the_anchor_lists_who_is_banned_and_lifts_a_ban_from_the_list() {
+    for set in backend_sets() {
+        let app = spawn_app(set).await;
+        let (anchor, _) = app.new_user().await;
+        let room = app.open_room(&anchor, "normal").await;
+        let (viewer, vid) = app.new_user().await;
+        let (s, _) =
+            app.call(reqwest::Method::PATCH, "/api/me", Some(&viewer), Some(json!({"nickname": "Loud Viewer"}))).await;
+        assert_eq!(s, 200);
+        let (mut v, _) = app.join(room, &viewer).await;
+        let bans = format!("/api/rooms/{room}/bans");
+        let (_, page) = app.get(&bans, &anchor).await;
+        assert_eq!(page["total"], 0);
+        let (s, _) = app.post(&format!("/api/rooms/{room}/kicks"), &anchor, json!({"user_id": vid, "ban": true})).await;
+        assert_eq!(s, 200);
+        assert_eq!(v.expect_close().await, 4003);
+        let (s, page) = app.get(&bans, &anchor).await;
+        assert_eq!(s, 200, "{page}");
+        assert_eq!(page["items"][0]["user"], json!({"id": vid, "nickname": "Loud Viewer"}));
+        assert!(page["items"][0]["at"].as_str().is_some());
+        let (s, b) = app.get(&bans, &viewer).await;
+        assert_eq!((s.as_u16(), code(&b)), (403, "forbidden"), "only the anchor or an admin");
+        let (s, _) = app.delete(&format!("{bans}/{vid}"), &anchor).await;
+        assert_eq!(s, 204);
+        let (_, page) = app.get(&bans, &anchor).await;
+        assert_eq!(page["total"], 0);
+        let (_v2, _) = app.join(room, &viewer).await;
+        let (s, _) = app.get("/api/rooms/999999/bans", &anchor).await;
+        assert_eq!(s, 404);
     }
 }
 
@@ -746,6 +815,7 @@ async fn hole17_a_chatter_in_a_busy_room_keeps_its_socket_while_awaiting_the_rep
         let addr = app.state.rooms.get(room).unwrap();
         for i in 0..20 {
             let gift = GiftSent {
+                at: String::new(),
                 count: i,
                 from: UserRef { id: 0, nickname: "flood".into() },
                 gift: GiftItem { effect: String::new(), id: 0, name: String::new(), price: 0 },

@@ -38,8 +38,9 @@ pub trait RoomLink: Send + Sync + 'static {
     fn numbered_from(&self, room: i64) -> BoxFuture<'static, u64>;
     /// Home: an un-numbered snapshot (`online`, `likes`) for the mirrors' viewers.
     fn snapshot(&self, room: i64, frame: &ByteString);
-    /// Mirror: its distinct viewers, and the likes it received since it last said, for the home.
-    fn counts(&self, room: i64, online: usize, likes: u64);
+    /// Mirror: its distinct viewers, and the likes it received and who entered since it last
+    /// said, for the home.
+    fn counts(&self, room: i64, online: usize, likes: u64, entered: super::Entered);
     /// Home: the room's viewers on every node, for the room lists of nodes without an actor for
     /// it (0: the room closed).
     fn online(&self, room: i64, count: usize);
@@ -116,6 +117,8 @@ pub struct Counts {
     pub node: String,
     pub online: usize,
     pub likes: u64,
+    #[serde(default)]
+    pub entered: super::Entered,
 }
 
 /// Home: these are the live nodes; viewers counted on any other are gone with it.
@@ -137,6 +140,7 @@ impl Handler<Counts> for Room {
             self.likes += msg.likes;
             self.likes_dirty = true;
         }
+        self.entered.merge(msg.entered);
         if self.remote_online.insert(msg.node, msg.online) != Some(msg.online) {
             self.online_changed();
         }

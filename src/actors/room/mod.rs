@@ -4,10 +4,12 @@
 //! each socket's bounded queue; a full queue drops that viewer.
 
 mod batch;
+mod entered;
 mod history;
 mod link;
 mod messages;
 
+pub use entered::Entered;
 pub use link::{
     BecomeHome, ChatAs, Counts, HomeState, KickHere, LiveNodes, Moderate, RecordFor, Recorded, Role, RoomLink,
     StepDown, TakeState, Unnumbered,
@@ -96,6 +98,8 @@ pub struct Room {
     likes: u64,
     likes_dirty: bool,
     online_dirty: bool,
+    /// Who entered since the last `entered` snapshot (a mirror: since it last reported).
+    entered: Entered,
     chat_windows: HashMap<i64, WindowCounter>,
     last_chat_ms: HashMap<i64, i64>,
     /// Muted users and when their mute ends (ms).
@@ -147,6 +151,7 @@ impl Room {
             likes: 0,
             likes_dirty: false,
             online_dirty: false,
+            entered: Entered::default(),
             chat_windows: HashMap::new(),
             last_chat_ms: HashMap::new(),
             mutes: HashMap::new(),
@@ -242,7 +247,12 @@ impl Room {
     }
 
     fn add_session(&mut self, user: UserRef, handle: SocketHandle) {
-        *self.users.entry(user.id).or_default() += 1;
+        let sockets = self.users.entry(user.id).or_default();
+        *sockets += 1;
+        // A user's first socket here, not the anchor: the room sees them enter.
+        if *sockets == 1 && user.id != self.info.anchor.id {
+            self.entered.add(user.clone());
+        }
         self.sessions.insert(handle.id, Session { user, handle });
         self.online_changed();
     }
@@ -275,7 +285,8 @@ impl Room {
         }
     }
 
-    /// Once a second: coalesced `online` and `likes` snapshots, and the queue-depth gauge.
+    /// Once a second: coalesced `online`, `likes` and `entered` snapshots, and the queue-depth
+    /// gauge.
     /// Those two frames have no `seq` and are not recorded: they are snapshots, not room events.
     fn on_tick(&mut self) {
         if let Role::Mirror(link) = &self.role {
@@ -283,7 +294,8 @@ impl Room {
             // and then, so a new home hears of them) and passes its likes on.
             self.ticks_since_report += 1;
             if self.online_dirty || self.likes_pending > 0 || self.ticks_since_report >= 5 {
-                link.counts(self.info.id, self.users.len(), std::mem::take(&mut self.likes_pending));
+                let entered = std::mem::take(&mut self.entered);
+                link.counts(self.info.id, self.users.len(), std::mem::take(&mut self.likes_pending), entered);
                 self.online_dirty = false;
                 self.ticks_since_report = 0;
             }
@@ -299,6 +311,10 @@ impl Room {
             if self.likes_dirty {
                 self.likes_dirty = false;
                 let f = frames::encode("likes", None, Some(&json!({"total": self.likes})));
+                self.snapshot_out(&f);
+            }
+            if !self.entered.is_empty() {
+                let f = frames::encode("entered", None, Some(&std::mem::take(&mut self.entered)));
                 self.snapshot_out(&f);
             }
         }

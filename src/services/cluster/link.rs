@@ -32,12 +32,12 @@ impl RoomLink for Link {
         self.0.inner.bus.to_room(room, encode_unnumbered(frame), None);
     }
 
-    fn counts(&self, room: i64, online: usize, likes: u64) {
+    fn counts(&self, room: i64, online: usize, likes: u64, entered: room::Entered) {
         let c = self.0.clone();
         tokio::spawn(async move {
             if let Ok(home) = c.home_of(room).await {
                 let node = c.inner.me.clone();
-                c.send(&home, &Envelope::Tell { room, tell: Tell::Counts { node, online, likes } });
+                c.send(&home, &Envelope::Tell { room, tell: Tell::Counts { node, online, likes, entered } });
             }
         });
     }

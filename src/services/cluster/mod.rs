@@ -446,10 +446,10 @@ impl Cluster {
                 return;
             }
             Tell::PkTally(t) => return super::pk::tallied(svc, t),
-            Tell::Counts { node, online, likes } => {
+            Tell::Counts { node, online, likes, entered } => {
                 // Only a running home counts; a home that starts hears again within 5 s.
                 if let Some(a) = svc.rooms.get(room) {
-                    a.do_send(room::Counts { node, online, likes });
+                    a.do_send(room::Counts { node, online, likes, entered });
                 }
                 return;
             }

@@ -63,8 +63,14 @@ pub(super) enum Answer {
 pub(super) enum Tell {
     /// An event raised on the telling node, for the home to record.
     Record { event: RoomEvent, chat: Option<ChatLine> },
-    /// The telling node's viewers of the room, and the likes it received.
-    Counts { node: String, online: usize, likes: u64 },
+    /// The telling node's viewers of the room, and the likes it received and who entered.
+    Counts {
+        node: String,
+        online: usize,
+        likes: u64,
+        #[serde(default)]
+        entered: room::Entered,
+    },
     /// A gift paid for on the telling node, for the home to count and record.
     Gift(room::GiftEffect),
     /// A notice for the user's sockets on this node (the room is 0).

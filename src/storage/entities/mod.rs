@@ -1,6 +1,7 @@
 //! sea-orm entities, one file per table. Times are milliseconds since the Unix epoch (UTC).
 
 pub mod delayed_jobs;
+pub mod earnings;
 pub mod gift_sends;
 pub mod gifts;
 pub mod id_segments;

@@ -13,6 +13,8 @@ pub struct Model {
     pub amount: i64,
     pub balance_after: i64,
     pub created_at: i64,
+    /// What the trade was, in words ("Gift sent: Rocket ×1"); None on trades made before notes.
+    pub note: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -1,4 +1,5 @@
-//! `wallets`: one balance per user; never negative (a CHECK and conditional updates).
+//! `wallets`: one balance per user; never negative (a CHECK and conditional updates); and an
+//! anchor's income from gifts and sales, which only grows (see `earnings`).
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -8,6 +9,7 @@ pub struct Model {
     pub user_id: i64,
     pub balance: i64,
     pub updated_at: i64,
+    pub income: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -3,9 +3,10 @@
 //!
 //! In one transaction:
 //! 1. SQLite: take the write lock before reading; Postgres: no whole-table scans.
-//! 2. The batch's wallets, read and locked (`FOR UPDATE`, in user order, so two batches in
-//!    flight, or on two nodes, wait for each other instead of deadlocking). From here to the
-//!    commit nobody else can change those balances, so they can be worked out in memory.
+//! 2. The batch's wallets, and those of the anchors its writes pay, read and locked (`FOR
+//!    UPDATE`, in user order, so two batches in flight, or on two nodes, wait for each other
+//!    instead of deadlocking). From here to the commit nobody else can change those balances
+//!    and incomes, so they can be worked out in memory.
 //! 3. The red packets the batch claims, and the running PKs its gifts count in, read and locked
 //!    the same way. A PK's row holds its tally, so the gifts of one PK are counted one batch at
 //!    a time, in commit order, whatever node sent them. The rooms its gifts go to, read with a
@@ -17,30 +18,33 @@
 //! 5. In memory, in batch order: each write against its user's running balance (a debit that
 //!    the balance does not cover is `Insufficient`), its duplicate check and its guard. A
 //!    write that fails its condition is answered on its own and changes nothing.
-//! 6. One update of every changed balance, one of every claimed packet, one per PK whose tally
-//!    moved, one multi-row insert of trades and one of gift rows.
+//! 6. One update of every changed balance and income, one of every claimed packet, one per PK
+//!    whose tally moved, one multi-row insert each of trades, gift rows and earnings.
 //!
 //! Reads bind their values, with id lists padded to a power of two so that a few statement
 //! shapes stay in each connection's prepared-statement cache. Writes carry their values inline
 //! (integers, and refs the server made) and go unprepared: one round trip each, and no cache
 //! filled with one-off shapes. The `CHECK (balance >= 0)` on `wallets` stays the last word.
 
-use super::{Effect, Outcome, WalletOp};
+use super::effects::{
+    guards, lock_packets, lock_pks, mark_recharge_paid, share_live_rooms, write_claims, write_tallies,
+};
+use super::sql::{inline, lock_by_primary_key, padded, push_list, update_by_primary_key};
+use super::{Earning, Effect, Outcome, WalletOp};
 use crate::clock::now_ms;
-use crate::domain::money::RechargeStatus;
-use crate::domain::pk::{PkStatus, PkTally, Side};
-use crate::storage::entities::{gift_sends, pks, recharges, red_packets, trades, wallets};
+use crate::domain::pk::{PkTally, Side};
+use crate::storage::entities::{earnings, gift_sends, trades, wallets};
 use crate::storage::idgen::IdGen;
 use sea_orm::{
     sea_query::{
         extension::mysql::{IndexHintScope, MySqlSelectStatementExt},
-        Alias, Expr, LockType, MysqlQueryBuilder, PostgresQueryBuilder, QueryStatementWriter, SqliteQueryBuilder,
+        Alias,
     },
     ActiveValue::Set,
     ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, EntityTrait,
     IsolationLevel, QueryFilter, QueryOrder, QuerySelect, QueryTrait, TransactionTrait,
 };
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write as _;
 
 /// Rows per multi-row insert.
@@ -50,9 +54,10 @@ const INSERT_CHUNK: usize = 500;
 pub(super) async fn run(db: &DatabaseConnection, ids: &IdGen, ops: &[&WalletOp]) -> Result<Vec<Outcome>, DbErr> {
     // Ids first: fetching a new id segment writes through another connection, which must not
     // wait on this transaction's locks (SQLite has one writer).
-    let (trade_ids, gift_ids) = take_ids(ids, ops).await?;
+    let Ids { trades: trade_ids, gifts: gift_ids, earnings: earning_ids } = take_ids(ids, ops).await?;
     let mut trade_ids = trade_ids.into_iter();
     let mut gift_ids = gift_ids.into_iter();
+    let mut earning_ids = earning_ids.into_iter();
     let backend = db.get_database_backend();
     // MySQL's default REPEATABLE READ takes gap locks and, where a statement scans, locks rows it
     // does not change: two batches in flight deadlocked. READ COMMITTED locks what it changes,
@@ -75,7 +80,7 @@ pub(super) async fn run(db: &DatabaseConnection, ids: &IdGen, ops: &[&WalletOp])
         }
         DbBackend::MySql => {}
     }
-    let mut balances = lock_wallets(&tx, ops).await?;
+    let (mut balances, mut incomes) = lock_wallets(&tx, ops).await?;
     let mut claimable = lock_packets(&tx, ops).await?;
     let now = now_ms();
     let mut counting = lock_pks(&tx, ops, now).await?;
@@ -85,6 +90,8 @@ pub(super) async fn run(db: &DatabaseConnection, ids: &IdGen, ops: &[&WalletOp])
 
     let mut seen: HashMap<(&'static str, &str), (i64, i64)> = HashMap::new();
     let mut changed: BTreeMap<i64, i64> = BTreeMap::new();
+    let mut incomes_changed: BTreeMap<i64, i64> = BTreeMap::new();
+    let mut earning_rows = Vec::new();
     let mut claims: BTreeMap<i64, i64> = BTreeMap::new();
     let mut tallied: BTreeMap<i64, PkTally> = BTreeMap::new();
     let mut trade_rows = Vec::with_capacity(ops.len());
@@ -104,6 +111,17 @@ pub(super) async fn run(db: &DatabaseConnection, ids: &IdGen, ops: &[&WalletOp])
             out.push(Outcome::Insufficient);
             continue;
         }
+        // What the write pays an anchor: checked before the effect, which may run statements.
+        let earned = match &op.earning {
+            None => None,
+            Some(e) => match earning_of(op, e, &incomes) {
+                Some(x) => Some(x),
+                None => {
+                    out.push(Outcome::Refused);
+                    continue;
+                }
+            },
+        };
         let allowed = match &op.effect {
             Effect::None => true,
             Effect::GiftSend { room_id, .. } => live_rooms.contains(room_id),
@@ -132,7 +150,26 @@ pub(super) async fn run(db: &DatabaseConnection, ids: &IdGen, ops: &[&WalletOp])
             amount: Set(op.delta),
             balance_after: Set(after),
             created_at: Set(now),
+            note: Set(op.note.clone()),
         });
+        if let (Some(e), Some((amount, income_after))) = (&op.earning, earned) {
+            incomes.insert(e.anchor_id, income_after);
+            incomes_changed.insert(e.anchor_id, income_after);
+            earning_rows.push(earnings::ActiveModel {
+                id: Set(earning_ids.next().ok_or_else(|| DbErr::Custom("earning id missing".into()))?),
+                user_id: Set(e.anchor_id),
+                trade_id: Set(trade_id),
+                kind: Set(e.kind.as_str().to_owned()),
+                from_id: Set(op.user_id),
+                room_id: Set(e.room_id),
+                title: Set(e.title.clone()),
+                coins: Set(-op.delta),
+                fee: Set(e.fee),
+                amount: Set(amount),
+                income_after: Set(income_after),
+                created_at: Set(now),
+            });
+        }
         let mut pk = None;
         if let Effect::GiftSend { room_id, to_id, gift_id, count, pk_id } = &op.effect {
             // Counted in its PK while the PK runs and is not decided; the gift goes through
@@ -162,7 +199,7 @@ pub(super) async fn run(db: &DatabaseConnection, ids: &IdGen, ops: &[&WalletOp])
         out.push(Outcome::Done { trade_id, balance: after, pk });
     }
 
-    write_balances(&tx, &changed, now).await?;
+    write_balances(&tx, &changed, &incomes_changed, now).await?;
     write_claims(&tx, &claims).await?;
     write_tallies(&tx, &tallied).await?;
     for chunk in trade_rows.chunks(INSERT_CHUNK) {
@@ -173,31 +210,47 @@ pub(super) async fn run(db: &DatabaseConnection, ids: &IdGen, ops: &[&WalletOp])
         let q = gift_sends::Entity::insert_many(chunk.to_vec()).into_query();
         tx.execute_unprepared(&inline(backend, &q)).await?;
     }
+    for chunk in earning_rows.chunks(INSERT_CHUNK) {
+        let q = earnings::Entity::insert_many(chunk.to_vec()).into_query();
+        tx.execute_unprepared(&inline(backend, &q)).await?;
+    }
     tx.commit().await?;
     Ok(out)
 }
 
-/// A trade id for every write, and a gift-row id for every gift (unused ones are skipped ids).
-async fn take_ids(ids: &IdGen, ops: &[&WalletOp]) -> Result<(Vec<i64>, Vec<i64>), DbErr> {
-    let mut trade_ids = Vec::with_capacity(ops.len());
-    let mut gift_ids = Vec::new();
-    for op in ops {
-        trade_ids.push(ids.next("trade").await.map_err(|e| DbErr::Custom(e.to_string()))?);
-        if matches!(op.effect, Effect::GiftSend { .. }) {
-            gift_ids.push(ids.next("gift_send").await.map_err(|e| DbErr::Custom(e.to_string()))?);
-        }
+/// The anchor's part of what `op` pays and their income after it; None when the earning
+/// does not add up (a fee outside the debit) or the anchor has no wallet.
+fn earning_of(op: &WalletOp, e: &Earning, incomes: &HashMap<i64, i64>) -> Option<(i64, i64)> {
+    let coins = op.delta.checked_neg()?;
+    let amount = coins.checked_sub(e.fee)?;
+    if e.fee < 0 || amount < 0 {
+        return None;
     }
-    Ok((trade_ids, gift_ids))
+    Some((amount, incomes.get(&e.anchor_id)?.checked_add(amount)?))
 }
 
-/// `v` sorted and deduplicated, then padded to a power of two with its last value.
-fn padded<T: Ord + Clone>(mut v: Vec<T>) -> Vec<T> {
-    v.sort();
-    v.dedup();
-    if let Some(last) = v.last().cloned() {
-        v.resize(v.len().next_power_of_two(), last);
+/// Ids taken before the transaction: unused ones are skipped ids.
+struct Ids {
+    trades: Vec<i64>,
+    gifts: Vec<i64>,
+    earnings: Vec<i64>,
+}
+
+/// A trade id for every write, a gift-row id for every gift, an earning id for every write
+/// that pays an anchor.
+async fn take_ids(ids: &IdGen, ops: &[&WalletOp]) -> Result<Ids, DbErr> {
+    let next = |biz: &'static str| async move { ids.next(biz).await.map_err(|e| DbErr::Custom(e.to_string())) };
+    let mut out = Ids { trades: Vec::with_capacity(ops.len()), gifts: Vec::new(), earnings: Vec::new() };
+    for op in ops {
+        out.trades.push(next("trade").await?);
+        if matches!(op.effect, Effect::GiftSend { .. }) {
+            out.gifts.push(next("gift_send").await?);
+        }
+        if op.earning.is_some() {
+            out.earnings.push(next("earning").await?);
+        }
     }
-    v
+    Ok(out)
 }
 
 /// The writes of the batch that were applied before: `(kind, ref)` → `(trade id, balance)`.
@@ -223,239 +276,54 @@ async fn applied_before<'a>(
         .collect())
 }
 
-/// The balances of the batch's users, locked until the commit. A user without a wallet is
-/// missing from the map (every write of theirs is `Insufficient`).
-async fn lock_wallets(tx: &DatabaseTransaction, ops: &[&WalletOp]) -> Result<HashMap<i64, i64>, DbErr> {
-    let users = padded(ops.iter().map(|o| o.user_id).collect());
+type ByUser = HashMap<i64, i64>;
+
+/// The balances of the batch's users and the incomes of the anchors it pays, locked until the
+/// commit (in user order, one statement). A user without a wallet is missing from the maps
+/// (every write of theirs is `Insufficient`; one that pays them is `Refused`).
+async fn lock_wallets(tx: &DatabaseTransaction, ops: &[&WalletOp]) -> Result<(ByUser, ByUser), DbErr> {
+    let payers = ops.iter().map(|o| o.user_id);
+    let payees = ops.iter().filter_map(|o| o.earning.as_ref().map(|e| e.anchor_id));
+    let users = padded(payers.chain(payees).collect());
     let mut q = wallets::Entity::find()
         .select_only()
         .column(wallets::Column::UserId)
         .column(wallets::Column::Balance)
+        .column(wallets::Column::Income)
         .filter(wallets::Column::UserId.is_in(users))
         .order_by_asc(wallets::Column::UserId);
     lock_by_primary_key(tx, &mut q);
-    Ok(q.into_tuple::<(i64, i64)>().all(tx).await?.into_iter().collect())
+    let rows = q.into_tuple::<(i64, i64, i64)>().all(tx).await?;
+    let balances = rows.iter().map(|&(u, b, _)| (u, b)).collect();
+    let incomes = rows.iter().map(|&(u, _, i)| (u, i)).collect();
+    Ok((balances, incomes))
 }
 
-/// The packets the batch claims that are still free, locked until the commit.
-async fn lock_packets(tx: &DatabaseTransaction, ops: &[&WalletOp]) -> Result<HashSet<i64>, DbErr> {
-    let wanted: Vec<i64> = ops
-        .iter()
-        .filter_map(|o| match o.effect {
-            Effect::ClaimPacket { packet_id } => Some(packet_id),
-            _ => None,
-        })
-        .collect();
-    if wanted.is_empty() {
-        return Ok(HashSet::new());
-    }
-    let mut q = red_packets::Entity::find()
-        .select_only()
-        .column(red_packets::Column::Id)
-        .filter(red_packets::Column::Id.is_in(padded(wanted)))
-        .filter(red_packets::Column::UserId.is_null())
-        .filter(red_packets::Column::Refunded.eq(false))
-        .order_by_asc(red_packets::Column::Id);
-    lock_by_primary_key(tx, &mut q);
-    Ok(q.into_tuple::<i64>().all(tx).await?.into_iter().collect())
-}
-
-/// The running PKs the batch's gifts may count in (started, not past their end), each with its
-/// host, locked until the commit.
-async fn lock_pks(
+/// One `UPDATE` of every changed balance and income to its final value (the rows are locked).
+async fn write_balances(
     tx: &DatabaseTransaction,
-    ops: &[&WalletOp],
+    balances: &BTreeMap<i64, i64>,
+    incomes: &BTreeMap<i64, i64>,
     now: i64,
-) -> Result<HashMap<i64, (PkTally, i64)>, DbErr> {
-    let wanted: Vec<i64> = ops
-        .iter()
-        .filter_map(|o| match o.effect {
-            Effect::GiftSend { pk_id, .. } => pk_id,
-            _ => None,
-        })
-        .collect();
-    if wanted.is_empty() {
-        return Ok(HashMap::new());
-    }
-    let mut q = pks::Entity::find()
-        .filter(pks::Column::Id.is_in(padded(wanted)))
-        .filter(pks::Column::Status.eq(PkStatus::Running.as_str()))
-        .order_by_asc(pks::Column::Id);
-    lock_by_primary_key(tx, &mut q);
-    Ok(q.all(tx)
-        .await?
-        .into_iter()
-        .filter(|p| p.ends_at.is_some_and(|end| now < end))
-        .map(|p| {
-            let tally = PkTally {
-                pk_id: p.id,
-                room_id: p.room_id,
-                gifts: p.gifts,
-                score: p.score,
-                host_coins: p.host_coins,
-                challenger_coins: p.challenger_coins,
-                coins_per_point: p.coins_per_point,
-            };
-            (p.id, (tally, p.host_id))
-        })
-        .collect())
-}
-
-/// The live rooms among those the batch's gifts go to, share-locked until the commit (SQLite:
-/// the batch holds the write lock).
-async fn share_live_rooms(tx: &DatabaseTransaction, ops: &[&WalletOp]) -> Result<HashSet<i64>, DbErr> {
-    let wanted: BTreeSet<i64> = ops
-        .iter()
-        .filter_map(|o| match o.effect {
-            Effect::GiftSend { room_id, .. } => Some(room_id),
-            _ => None,
-        })
-        .collect();
-    if wanted.is_empty() {
-        return Ok(HashSet::new());
-    }
-    let backend = tx.get_database_backend();
-    let mut sql = String::from("SELECT id FROM rooms WHERE id IN (");
-    push_list(&mut sql, wanted.iter());
-    let _ = write!(sql, ") AND status = '{}'", crate::domain::room::LIVE);
-    sql.push_str(match backend {
-        DbBackend::Postgres => " FOR SHARE",
-        DbBackend::MySql => " LOCK IN SHARE MODE",
-        DbBackend::Sqlite => "",
-    });
-    let rows = tx.query_all(sea_orm::Statement::from_string(backend, sql)).await?;
-    rows.iter().map(|r| r.try_get_by_index::<i64>(0)).collect()
-}
-
-/// One `UPDATE` per PK whose tally moved (a batch rarely counts in more than one).
-async fn write_tallies(tx: &DatabaseTransaction, tallied: &BTreeMap<i64, PkTally>) -> Result<(), DbErr> {
-    for t in tallied.values() {
-        let mut sql = update_by_primary_key(tx.get_database_backend(), "pks");
-        let _ = write!(
-            sql,
-            "score = {}, host_coins = {}, challenger_coins = {}, gifts = {} WHERE id = {}",
-            t.score, t.host_coins, t.challenger_coins, t.gifts, t.pk_id
-        );
-        tx.execute_unprepared(&sql).await?;
-    }
-    Ok(())
-}
-
-/// `FOR UPDATE`, going by the primary key. SQLite has no row locks: the batch holds its write
-/// lock. MySQL is told to use the primary key: with more than 200 values in an `IN` list it
-/// estimates rather than looks, and on a small table chose a full scan, which locks every row.
-fn lock_by_primary_key<E: EntityTrait>(tx: &DatabaseTransaction, q: &mut sea_orm::Select<E>) {
-    match tx.get_database_backend() {
-        DbBackend::Sqlite => {}
-        DbBackend::Postgres => {
-            QuerySelect::query(q).lock(LockType::Update);
-        }
-        DbBackend::MySql => {
-            QuerySelect::query(q).lock(LockType::Update).force_index(Alias::new("PRIMARY"), IndexHintScope::All);
-        }
-    }
-}
-
-/// `UPDATE table`, with MySQL told to go by the primary key (see `lock_by_primary_key`).
-fn update_by_primary_key(backend: DbBackend, table: &str) -> String {
-    match backend {
-        DbBackend::MySql => format!("UPDATE {table} FORCE INDEX (PRIMARY) SET "),
-        _ => format!("UPDATE {table} SET "),
-    }
-}
-
-/// One `UPDATE` of every changed balance to its final value (the rows are locked).
-async fn write_balances(tx: &DatabaseTransaction, changed: &BTreeMap<i64, i64>, now: i64) -> Result<(), DbErr> {
-    if changed.is_empty() {
+) -> Result<(), DbErr> {
+    let users: BTreeSet<i64> = balances.keys().chain(incomes.keys()).copied().collect();
+    if users.is_empty() {
         return Ok(());
     }
     let mut sql = update_by_primary_key(tx.get_database_backend(), "wallets");
-    sql.push_str("balance = CASE user_id");
-    for (user, balance) in changed {
-        let _ = write!(sql, " WHEN {user} THEN {balance}");
+    for (column, values) in [("balance", balances), ("income", incomes)] {
+        if values.is_empty() {
+            continue;
+        }
+        let _ = write!(sql, "{column} = CASE user_id");
+        for (user, v) in values {
+            let _ = write!(sql, " WHEN {user} THEN {v}");
+        }
+        let _ = write!(sql, " ELSE {column} END, ");
     }
-    let _ = write!(sql, " END, updated_at = {now} WHERE user_id IN (");
-    push_list(&mut sql, changed.keys());
+    let _ = write!(sql, "updated_at = {now} WHERE user_id IN (");
+    push_list(&mut sql, users.iter());
     sql.push(')');
     tx.execute_unprepared(&sql).await?;
     Ok(())
-}
-
-/// One `UPDATE` of every claimed packet; each must still be free (they are locked).
-async fn write_claims(tx: &DatabaseTransaction, claims: &BTreeMap<i64, i64>) -> Result<(), DbErr> {
-    if claims.is_empty() {
-        return Ok(());
-    }
-    let mut sql = update_by_primary_key(tx.get_database_backend(), "red_packets");
-    sql.push_str("user_id = CASE id");
-    for (packet, user) in claims {
-        let _ = write!(sql, " WHEN {packet} THEN {user}");
-    }
-    sql.push_str(" END WHERE user_id IS NULL AND id IN (");
-    push_list(&mut sql, claims.keys());
-    sql.push(')');
-    let done = tx.execute_unprepared(&sql).await?.rows_affected();
-    if done != claims.len() as u64 {
-        // Cannot happen while the rows are locked; failing the batch re-runs it write by write.
-        return Err(DbErr::Custom(format!("claimed {done} of {} locked packets", claims.len())));
-    }
-    Ok(())
-}
-
-fn push_list<'a>(sql: &mut String, ids: impl Iterator<Item = &'a i64>) {
-    for (i, id) in ids.enumerate() {
-        if i > 0 {
-            sql.push(',');
-        }
-        let _ = write!(sql, "{id}");
-    }
-}
-
-/// The statement with its values inline, in the backend's dialect.
-fn inline<S: QueryStatementWriter>(backend: DbBackend, s: &S) -> String {
-    match backend {
-        DbBackend::MySql => s.to_string(MysqlQueryBuilder),
-        DbBackend::Postgres => s.to_string(PostgresQueryBuilder),
-        DbBackend::Sqlite => s.to_string(SqliteQueryBuilder),
-    }
-}
-
-async fn mark_recharge_paid(tx: &DatabaseTransaction, recharge_id: i64) -> Result<bool, DbErr> {
-    let r = recharges::Entity::update_many()
-        .col_expr(recharges::Column::Status, Expr::value(RechargeStatus::Paid.as_str()))
-        .filter(recharges::Column::Id.eq(recharge_id))
-        .filter(recharges::Column::Status.eq(RechargeStatus::Pending.as_str()))
-        .exec(tx)
-        .await?;
-    Ok(r.rows_affected == 1)
-}
-
-/// True when each statement changed exactly one row; otherwise nothing of them is kept.
-async fn guards(tx: &DatabaseTransaction, stmts: &[sea_orm::Statement]) -> Result<bool, DbErr> {
-    if let [one] = stmts {
-        return Ok(tx.execute(one.clone()).await?.rows_affected() == 1);
-    }
-    // Several statements: a savepoint undoes the first ones when a later one misses.
-    let sp = tx.begin().await?;
-    for st in stmts {
-        if sp.execute(st.clone()).await?.rows_affected() != 1 {
-            sp.rollback().await?;
-            return Ok(false);
-        }
-    }
-    sp.commit().await?;
-    Ok(true)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::padded;
-
-    #[test]
-    fn id_lists_are_deduplicated_and_padded_to_a_power_of_two() {
-        assert_eq!(padded(vec![3, 1, 3, 2]), vec![1, 2, 3, 3]);
-        assert_eq!(padded(vec![5]), vec![5]);
-        assert_eq!(padded(Vec::<i64>::new()), Vec::<i64>::new());
-        assert_eq!(padded((1..=5).collect::<Vec<i64>>()).len(), 8);
-    }
 }

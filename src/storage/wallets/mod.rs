@@ -8,8 +8,10 @@
 //! commit order.
 
 mod batch;
+mod effects;
+mod sql;
 
-use super::entities::{trades, wallets};
+use super::entities::{earnings, trades, wallets};
 use super::idgen::IdGen;
 use crate::domain::money::TradeKind;
 use futures_util::stream::{FuturesOrdered, StreamExt};
@@ -56,6 +58,55 @@ pub struct WalletOp {
     pub kind: TradeKind,
     pub r#ref: String,
     pub effect: Effect,
+    /// The trade in words, for the user's list ("Gift sent: Rocket ×1").
+    pub note: Option<String>,
+    /// A debit that pays an anchor: their part is credited to their income in the same
+    /// transaction (with an `earnings` row), the rest is the platform's fee.
+    pub earning: Option<Earning>,
+}
+
+impl WalletOp {
+    /// A write with no note and no earning.
+    pub fn new(user_id: i64, delta: i64, kind: TradeKind, r#ref: impl Into<String>, effect: Effect) -> Self {
+        Self { user_id, delta, kind, r#ref: r#ref.into(), effect, note: None, earning: None }
+    }
+
+    pub fn with_note(mut self, note: impl Into<String>) -> Self {
+        self.note = Some(note.into());
+        self
+    }
+
+    pub fn paying(mut self, earning: Earning) -> Self {
+        self.earning = Some(earning);
+        self
+    }
+}
+
+/// What a debit pays an anchor: `-delta - fee` goes to their income.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Earning {
+    pub anchor_id: i64,
+    pub kind: EarningKind,
+    pub room_id: Option<i64>,
+    /// What was bought, in words ("Rocket ×1").
+    pub title: String,
+    /// The platform's share of the debit (`money::platform_fee`).
+    pub fee: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EarningKind {
+    Gift,
+    Order,
+}
+
+impl EarningKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Gift => "gift",
+            Self::Order => "order",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -154,7 +205,26 @@ impl Wallets {
     }
 
     pub async fn balance(&self, user_id: i64) -> Result<i64, DbErr> {
-        Ok(wallets::Entity::find_by_id(user_id).one(&self.db).await?.map(|w| w.balance).unwrap_or(0))
+        Ok(self.wallet(user_id).await?.0)
+    }
+
+    /// The user's balance and income.
+    pub async fn wallet(&self, user_id: i64) -> Result<(i64, i64), DbErr> {
+        Ok(wallets::Entity::find_by_id(user_id).one(&self.db).await?.map(|w| (w.balance, w.income)).unwrap_or((0, 0)))
+    }
+
+    /// A page of the anchor's earnings, newest first, and the total.
+    pub async fn earnings(&self, user_id: i64, offset: u64, limit: u64) -> Result<(Vec<earnings::Model>, u64), DbErr> {
+        let q = earnings::Entity::find().filter(earnings::Column::UserId.eq(user_id));
+        let total = q.clone().count(&self.db).await?;
+        let items = q
+            .order_by_desc(earnings::Column::CreatedAt)
+            .order_by_desc(earnings::Column::Id)
+            .offset(offset)
+            .limit(limit)
+            .all(&self.db)
+            .await?;
+        Ok((items, total))
     }
 
     pub async fn trade_by_ref(&self, kind: TradeKind, r#ref: &str) -> Result<Option<trades::Model>, DbErr> {

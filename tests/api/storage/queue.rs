@@ -98,6 +98,7 @@ async fn credit_once(db: &DatabaseConnection, ids: &IdGen, job: &Job) -> anyhow:
                     amount: Set(amount),
                     balance_after: Set(balance),
                     created_at: Set(now_ms()),
+                    note: Set(None),
                 })
                 .exec(tx)
                 .await?;
@@ -123,10 +124,15 @@ async fn trade_count(db: &DatabaseConnection, job_id: Option<&str>) -> Result<u6
 
 async fn new_wallet(db: &DatabaseConnection, ids: &IdGen) -> i64 {
     let user = ids.next("user").await.unwrap();
-    wallets::Entity::insert(wallets::ActiveModel { user_id: Set(user), balance: Set(0), updated_at: Set(now_ms()) })
-        .exec(db)
-        .await
-        .unwrap();
+    wallets::Entity::insert(wallets::ActiveModel {
+        user_id: Set(user),
+        balance: Set(0),
+        updated_at: Set(now_ms()),
+        income: Set(0),
+    })
+    .exec(db)
+    .await
+    .unwrap();
     user
 }
 

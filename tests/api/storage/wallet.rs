@@ -25,7 +25,7 @@ async fn scalar(db: &DatabaseConnection, sql: &str) -> i64 {
 
 fn op(user_id: i64, delta: i64, r#ref: &str, effect: Effect) -> WalletOp {
     let kind = if matches!(effect, Effect::ClaimPacket { .. }) { TradeKind::RedPacket } else { TradeKind::Gift };
-    WalletOp { user_id, delta, kind, r#ref: r#ref.to_owned(), effect }
+    WalletOp::new(user_id, delta, kind, r#ref, effect)
 }
 
 #[actix_web::test]
