@@ -4,7 +4,7 @@
 
 import { post, onUnauthorized, errorText } from './api.js';
 import { me, loadMe, onUser, setUser, isAdmin } from './session.js';
-import { el, mount, toast, fmtCoins, loading } from './ui.js';
+import { el, mount, toast, fmtCoins, loading, errorSentence } from './ui.js';
 
 const routes = [
   [/^#\/login$/, () => import('./pages/login.js'), { public: true }],
@@ -13,6 +13,7 @@ const routes = [
   [/^#\/wallet$/, () => import('./pages/wallet.js')],
   [/^#\/anchor$/, () => import('./pages/anchor.js')],
   [/^#\/admin$/, () => import('./pages/admin.js')],
+  [/^#\/me$/, () => import('./pages/profile.js')],
 ];
 
 const main = document.getElementById('main');
@@ -46,7 +47,7 @@ async function route() {
   } catch (err) {
     if (gen !== generation) return;
     mount(main, el('div.page-error', { role: 'alert' }, el('h2', 'This page could not be shown'),
-      el('p', errorText(err)),
+      el('p', errorSentence(err)),
       el('button.btn.btn-primary', { type: 'button', onclick: route }, 'Try again')));
   }
   main.focus({ preventScroll: true });

@@ -246,3 +246,34 @@ export async function recharge(who) {
   await page.locator('.trade[data-kind="recharge"]').first().waitFor();
   return Math.max(...coins);
 }
+
+/** Whether two boxes ({x, y, width, height}, as boundingBox gives them) share any area. */
+export function overlaps(a, b) {
+  if (!a || !b) return false;
+  return Math.min(a.x + a.width, b.x + b.width) - Math.max(a.x, b.x) > 0.5
+    && Math.min(a.y + a.height, b.y + b.height) - Math.max(a.y, b.y) > 0.5;
+}
+
+/**
+ * Where a control is and whether a person can reach it as it is, without scrolling:
+ * {box, inViewport, onTop, hit}. `onTop` is true when the element at the box's
+ * centre is the control itself or inside it (nothing covers it); `hit` describes
+ * what is there otherwise.
+ */
+export async function reachable(locator) {
+  return locator.evaluate((node) => {
+    const r = node.getBoundingClientRect();
+    const vw = document.documentElement.clientWidth;
+    const vh = window.innerHeight;
+    const inViewport = r.width > 0 && r.height > 0 && r.left >= 0 && r.top >= 0 && r.right <= vw + 0.5 && r.bottom <= vh + 0.5;
+    const at = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);
+    const onTop = Boolean(at && (at === node || node.contains(at)));
+    const hit = at ? `${at.tagName.toLowerCase()}${at.id ? `#${at.id}` : ''}${at.className && typeof at.className === 'string' ? `.${at.className.split(' ').join('.')}` : ''}` : 'nothing';
+    return { box: { x: r.left, y: r.top, width: r.width, height: r.height }, inViewport, onTop, hit };
+  });
+}
+
+/** The visible toasts' words, newest last. */
+export async function toastTexts(page) {
+  return page.locator('#toasts .toast:not(.toast-out)').evaluateAll((ts) => ts.map((t) => t.textContent));
+}

@@ -1,18 +1,14 @@
 //! Anchor console: open a normal or PK room, close it, join another anchor's
 //! PK as challenger, apply for a red-packet rain and prepare/start it, apply
-//! to sell products.
+//! to sell products, see each application as it stands (refreshed while the
+//! page is open), and lift bans in the live room.
 
 import { get, post, del, findMyRoom } from '../api.js';
 import { me, setUser, refreshBalance } from '../session.js';
-import { el, mount, field, setFieldError, toast, busy, confirmDialog, fmtCoins, fmtCount, loading, emptyState } from '../ui.js';
+import { el, mount, field, setFieldError, toast, busy, confirmDialog, fmtCoins, fmtCount, loading, emptyState, errorSentence } from '../ui.js';
 
-const APPS_KEY = 'liveroom.my_applications';
-
-function remember(kind, item) {
-  const all = JSON.parse(localStorage.getItem(APPS_KEY) || '[]');
-  all.unshift({ kind, ...item });
-  localStorage.setItem(APPS_KEY, JSON.stringify(all.slice(0, 10)));
-}
+/** How often the applications list asks how its applications stand. */
+const APPS_POLL_MS = 5000;
 
 /** A chip saying whether an admin granted a privilege. */
 function privilege(granted, yes, no) {
@@ -27,7 +23,8 @@ export async function render(main) {
   const pkBox = el('ul.pk-list', { 'aria-label': 'PK rooms to challenge' });
   const rainBox = el('div.card');
   const productBox = el('div.card');
-  const appsBox = el('ul.apps', { 'aria-label': 'Your applications' });
+  const appsBox = el('ul.apps', { 'aria-label': 'Your applications', 'data-testid': 'my-applications' });
+  const bansBox = el('ul.apps', { 'aria-label': 'Banned viewers', 'data-testid': 'bans' });
   let myRoom = null;
 
   main.append(el('section.page.anchor-page',
@@ -38,18 +35,51 @@ export async function render(main) {
         el('p.sub', 'With a live room of your own, join a waiting PK room as the challenger.'), pkBox),
       el('section.console-section', { 'aria-labelledby': 'h-rain' }, el('h2', { id: 'h-rain' }, '🧧 Red-packet rain'), rainBox),
       el('section.console-section', { 'aria-labelledby': 'h-shop' }, el('h2', { id: 'h-shop' }, '🛍 Sell products'), productBox),
-      el('section.console-section', { 'aria-labelledby': 'h-apps' }, el('h2', { id: 'h-apps' }, '📋 Your recent applications'), appsBox))));
+      el('section.console-section', { 'aria-labelledby': 'h-apps' }, el('h2', { id: 'h-apps' }, '📋 Your applications'), appsBox),
+      el('section.console-section', { 'aria-labelledby': 'h-bans' }, el('h2', { id: 'h-bans' }, '🚫 Banned from your room'), bansBox))));
 
-  function renderApps() {
-    const all = JSON.parse(localStorage.getItem(APPS_KEY) || '[]').filter((a) => a.anchor_id === user.id);
-    if (!all.length) { mount(appsBox, el('li.muted', 'Applications you send appear here until an admin decides.')); return; }
-    mount(appsBox, all.map((a) => el('li.app-row',
-      el('span', a.kind === 'rain' ? `🧧 Rain #${a.id}: ${fmtCoins(a.total_coins)} coins in ${a.packets} packets` : `🛍 ${a.name}: ${fmtCoins(a.price)} coins, stock ${a.stock}`),
+  /** Your applications as the server has them, newest first: rains, then products. */
+  async function renderApps() {
+    let rains; let products;
+    try {
+      [rains, products] = await Promise.all([
+        get('/api/red-packet/applications?page=1&page_size=20'), get('/api/products?page=1&page_size=20')]);
+    } catch (err) {
+      if (!appsBox.children.length) mount(appsBox, el('li.inline-error', { role: 'alert' }, `${errorSentence(err)} The list will try again in a few seconds.`));
+      return;
+    }
+    const rows = [
+      ...rains.items.map((a) => ({ key: `rain-${a.id}`, text: `🧧 Rain #${a.id}: ${fmtCoins(a.total_coins)} coins in ${a.packets} packets`, status: a.status })),
+      ...products.items.map((p) => ({ key: `product-${p.id}`, text: `🛍 ${p.name}: ${fmtCoins(p.price)} coins, stock ${p.stock}`, status: p.status })),
+    ];
+    if (!rows.length) { mount(appsBox, el('li.muted', 'Applications you send appear here with how they stand.')); return; }
+    mount(appsBox, rows.map((a) => el('li.app-row', { dataset: { key: a.key } }, el('span', a.text),
       el('span.status-pill', { dataset: { status: a.status } }, a.status))));
   }
 
+  /** Who is banned from your live room, each with a button that lifts the ban. */
+  async function renderBans() {
+    if (!myRoom) { mount(bansBox, el('li.muted', 'Go live to see who is banned from your room.')); return; }
+    let page;
+    try { page = await get(`/api/rooms/${myRoom.id}/bans?page=1&page_size=100`); } catch (err) {
+      mount(bansBox, el('li.inline-error', { role: 'alert' }, errorSentence(err),
+        el('button.btn.btn-ghost.btn-sm', { type: 'button', onclick: renderBans }, 'Try again')));
+      return;
+    }
+    if (!page.items.length) { mount(bansBox, el('li.muted', 'Nobody is banned from your room.')); return; }
+    mount(bansBox, page.items.map((b) => {
+      const lift = el('button.btn.btn-ghost.btn-sm', { type: 'button', 'aria-label': `Unban ${b.user.nickname}` }, 'Unban');
+      lift.addEventListener('click', () => busy(lift, async () => {
+        await del(`/api/rooms/${myRoom.id}/bans/${b.user.id}`);
+        toast(`${b.user.nickname} may come back into your room.`, 'success');
+        await renderBans();
+      }));
+      return el('li.app-row', el('span', b.user.nickname), lift);
+    }));
+  }
+
   async function renderLive() {
-    try { myRoom = await findMyRoom(user.id); } catch (err) { mount(liveBox, el('p.form-error', { role: 'alert' }, err.message)); return; }
+    try { myRoom = await findMyRoom(user.id); } catch (err) { mount(liveBox, el('p.form-error', { role: 'alert' }, errorSentence(err))); return; }
     if (myRoom) {
       const closeBtn = el('button.btn.btn-danger', { type: 'button', id: 'close-room' }, 'Close room');
       closeBtn.addEventListener('click', async () => {
@@ -84,7 +114,7 @@ export async function render(main) {
         toast('You are live!', 'success');
         location.hash = `#/room/${room.id}`;
       } catch (ex) {
-        if (ex.field === 'title') setFieldError(title, ex.message); else err.textContent = ex.message;
+        if (ex.field === 'title') setFieldError(title, errorSentence(ex)); else err.textContent = errorSentence(ex);
         submit.disabled = false;
       }
     });
@@ -109,7 +139,7 @@ export async function render(main) {
         return el('li.pk-row', el('div', el('strong', r.title), el('span.muted', ` by ${r.anchor.nickname}`)), b);
       }));
     } catch (err) {
-      mount(pkBox, el('li.inline-error', { role: 'alert' }, err.message));
+      mount(pkBox, el('li.inline-error', { role: 'alert' }, errorSentence(err)));
     }
   }
 
@@ -125,8 +155,8 @@ export async function render(main) {
       const t = Number(total.value); const p = Number(packets.value);
       if (!(t >= 1 && p >= 1 && t >= p)) { err.textContent = 'Total coins must be at least the number of packets, both at least 1.'; return; }
       await busy(apply, async () => {
-        const a = await post('/api/red-packet/applications', { total_coins: t, packets: p });
-        remember('rain', a); renderApps();
+        await post('/api/red-packet/applications', { total_coins: t, packets: p });
+        await renderApps();
         toast('Application sent. An admin will review it.', 'success');
       });
     });
@@ -161,12 +191,12 @@ export async function render(main) {
       if (!name.value.trim()) { setFieldError(name, 'Name the product.'); name.focus(); return; }
       await busy(apply, async () => {
         try {
-          const p = await post('/api/products', { name: name.value.trim(), price: Number(price.value), stock: Number(stock.value) });
-          remember('product', p); renderApps();
+          await post('/api/products', { name: name.value.trim(), price: Number(price.value), stock: Number(stock.value) });
+          await renderApps();
           toast('Product sent for review.', 'success');
           name.value = '';
         } catch (ex) {
-          if (ex.field === 'name') setFieldError(name, ex.message); else err.textContent = ex.message;
+          if (ex.field === 'name') setFieldError(name, errorSentence(ex)); else err.textContent = errorSentence(ex);
         }
       });
     });
@@ -179,4 +209,7 @@ export async function render(main) {
   await renderLive();
   renderRain();
   renderPk();
+  renderBans();
+  const poll = setInterval(() => { if (!document.hidden) renderApps(); }, APPS_POLL_MS);
+  return () => clearInterval(poll);
 }

@@ -3,13 +3,13 @@
 
 import { post } from '../api.js';
 import { setUser } from '../session.js';
-import { el, field, setFieldError, toast } from '../ui.js';
+import { el, field, setFieldError, toast, errorSentence } from '../ui.js';
 
 export function render(main) {
   const phone = el('input', { type: 'tel', name: 'phone', inputmode: 'numeric', autocomplete: 'tel',
     maxlength: 11, placeholder: '13800000000', required: true, id: 'login-phone' });
   const code = el('input', { type: 'text', name: 'code', inputmode: 'numeric', autocomplete: 'one-time-code',
-    maxlength: 8, placeholder: '6-digit code', required: true, id: 'login-code' });
+    maxlength: 8, placeholder: '4-digit code', required: true, id: 'login-code' });
   const sendBtn = el('button.btn.btn-secondary', { type: 'button', id: 'send-code' }, 'Send code');
   const submit = el('button.btn.btn-primary.btn-block', { type: 'submit', id: 'login-submit' }, 'Log in');
   const hint = el('p.dev-hint', { id: 'dev-hint', hidden: true, role: 'status' });
@@ -32,12 +32,12 @@ export function render(main) {
       } else {
         hint.hidden = true;
       }
-      toast('Code sent. Check your messages.', 'success');
+      toast('Code sent. Type the 4-digit code from your text message.', 'success');
       code.focus();
       startCountdown(60);
     } catch (err) {
-      if (err.field === 'phone') setFieldError(phone, err.message);
-      else formError.textContent = err.message;
+      if (err.field === 'phone') setFieldError(phone, errorSentence(err, 'sms'));
+      else formError.textContent = errorSentence(err, 'sms');
       if (err.code === 'rate_limited') startCountdown(err.retryAfter || 60);
       else sendBtn.disabled = false;
     }
@@ -56,7 +56,7 @@ export function render(main) {
   }
 
   // The code and its "send" button share a row under one label.
-  const codeField = field('Verification code', code);
+  const codeField = field('Verification code', code, 'The 4-digit code we text to your phone.');
   const codeRow = el('div.code-row');
   code.replaceWith(codeRow);
   codeRow.append(code, sendBtn);
@@ -77,7 +77,8 @@ export function render(main) {
     setFieldError(phone, '');
     setFieldError(code, '');
     if (!validPhone()) { setFieldError(phone, 'Enter an 11-digit phone number starting with 1.'); phone.focus(); return; }
-    if (!code.value.trim()) { setFieldError(code, 'Enter the code we sent you.'); code.focus(); return; }
+    if (!code.value.trim()) { setFieldError(code, 'Enter the 4-digit code we texted you. No code yet? Tap Send code.'); code.focus(); return; }
+    if (!/^\d{4,8}$/.test(code.value.trim())) { setFieldError(code, 'The code is 4 digits, numbers only. Check your text message and type it again.'); code.focus(); return; }
     submit.disabled = true;
     submit.textContent = 'Logging in…';
     try {
@@ -87,9 +88,9 @@ export function render(main) {
       sessionStorage.removeItem('liveroom.after_login');
       location.hash = next;
     } catch (err) {
-      if (err.field === 'phone') setFieldError(phone, err.message);
-      else if (err.field === 'code' || err.code === 'invalid_code') setFieldError(code, err.message);
-      else formError.textContent = err.message;
+      if (err.field === 'phone') setFieldError(phone, errorSentence(err, 'login'));
+      else if (err.field === 'code' || err.code === 'invalid_code') setFieldError(code, errorSentence(err, 'login'));
+      else formError.textContent = errorSentence(err, 'login');
       submit.disabled = false;
       submit.textContent = 'Log in';
     }

@@ -4,7 +4,7 @@
 
 import { get, post, del, findMyRoom } from '../api.js';
 import { me, setBalance, refreshBalance } from '../session.js';
-import { el, mount, toast, avatar, fmtCount, busy, confirmDialog, fmtCoins } from '../ui.js';
+import { el, mount, toast, avatar, fmtCount, busy, confirmDialog, fmtCoins, errorSentence, sentenceCase } from '../ui.js';
 import { RoomSocket } from '../ws.js';
 import { setConnection } from '../app.js';
 import { coverStyle } from './rooms.js';
@@ -18,9 +18,32 @@ import { createShop } from '../widgets/shop.js';
 
 const CHAT_ERRORS = new Set(['muted', 'slow_mode', 'rate_limited', 'invalid_input']);
 
+/**
+ * The room could not be opened. A room that does not exist offers only the way
+ * back to the list; a network or server problem also offers to try again.
+ */
+function roomProblem(err) {
+  const gone = err && (err.status === 404 || err.code === 'not_found');
+  const retry = () => window.dispatchEvent(new HashChangeEvent('hashchange'));
+  return el('div.page-error', { role: 'alert', 'data-testid': 'room-problem' },
+    el('div.empty-icon', { 'aria-hidden': 'true' }, gone ? '📭' : '📡'),
+    el('h2', gone ? 'Room not found' : 'This room could not be opened'),
+    el('p', errorSentence(err, 'room')),
+    el('div.row.center',
+      gone ? null : el('button.btn.btn-secondary', { type: 'button', onclick: retry }, 'Try again'),
+      el('a.btn.btn-primary', { href: '#/rooms' }, 'Back to rooms')));
+}
+
 export async function render(main, [idText]) {
   const roomId = Number(idText);
-  const room = await get(`/api/rooms/${roomId}`);
+  let room;
+  try {
+    room = await get(`/api/rooms/${roomId}`);
+  } catch (err) {
+    if (err.status === 401) throw err; // the app sends the person to log in
+    main.append(roomProblem(err));
+    return undefined;
+  }
   const user = me();
   const isAnchor = user && room.anchor && room.anchor.id === user.id;
   let socket = null;
@@ -126,6 +149,7 @@ export async function render(main, [idText]) {
   function showEnded(text) {
     mount(ended, el('div.ended-card', el('h2', text), el('a.btn.btn-primary', { href: '#/rooms' }, 'Find another room')));
     ended.hidden = false;
+    page.dataset.ended = 'true';
     connBanner.hidden = true;
     giftBar.close(); shop.close();
     side.querySelectorAll('.room-controls input, .room-controls button, .anchor-tools button').forEach((x) => { x.disabled = true; });
@@ -148,6 +172,7 @@ export async function render(main, [idText]) {
       case 'chat': chat.addMessage(seq, data); break;
       case 'online': onlineNode.textContent = fmtCount(data.count); break;
       case 'likes': likes.setTotal(data.total); break;
+      case 'entered': chat.entered(data); break;
       case 'muted': chat.muted(data); break;
       case 'chat_deleted': chat.deleted(data.seq); break;
       case 'slow_mode': chat.slowMode(data.seconds); break;
@@ -165,10 +190,11 @@ export async function render(main, [idText]) {
         break;
       case 'products': shop.setProducts(data.items); break;
       case 'stock': shop.stock(data); break;
-      case 'room_closed': socket.close(); setConnection('ended'); showEnded('The anchor ended this live.'); break;
+      case 'room_closed': socket.close(); setConnection('ended'); showEnded('The anchor ended this live. Find another room to watch.'); break;
       case 'error':
-        if (CHAT_ERRORS.has(data.code)) chat.error(data);
-        else toast(data.message || 'The room refused that.', 'error');
+        // In words that say what to do next, whatever the server's own wording.
+        if (CHAT_ERRORS.has(data.code)) chat.error({ ...data, message: errorSentence(data, 'chat') });
+        else toast(errorSentence(data), 'error', 6000, { key: `room-error-${data.code}` });
         break;
       case 'notice': onNotice(data); break;
       default: break;
@@ -186,8 +212,8 @@ export async function render(main, [idText]) {
   }
 
   function onNotice(data) {
-    if (data.kind === 'gift_failed') toast(data.message || 'Your gift could not be sent. No coins were taken.', 'error', 6000);
-    else if (data.kind === 'rain_credited') toast(`🧧 ${fmtCoins(data.amount)} coins from the rain are in your wallet.`, 'success');
+    if (data.kind === 'gift_failed') giftBar.failed(data);
+    else if (data.kind === 'rain_credited') rain.credited(data);
     else shop.notice(data);
     if (typeof data.balance === 'number') setBalance(data.balance);
   }
@@ -199,20 +225,30 @@ export async function render(main, [idText]) {
       page.dataset.conn = state;
       const words = { connecting: 'Connecting to the room…', reconnecting: 'Reconnecting…', offline: 'You are offline. We will reconnect when the network is back.' };
       connBanner.hidden = state === 'online' || !words[state] || !ended.hidden;
-      connBanner.textContent = state === 'reconnecting' && detail ? `${detail} Reconnecting…` : (words[state] || '');
+      connBanner.textContent = state === 'reconnecting' && detail ? `${sentenceCase(detail)} Reconnecting…` : (words[state] || '');
     },
     onFinal: (reason, message) => {
+      // 403 on /im (after a reload): a kick's message says when they may come back, a ban's does not.
+      if (reason === 'banned') reason = /come back|removed/.test(message || '') ? 'kicked_for' : 'banned';
       const words = {
-        kicked: 'You were removed from this room by the anchor.',
-        banned: message || 'You are banned from this room.',
-        room_closed: 'This live has ended.',
-        unauthorized: 'Your session has ended. Please log in again.',
+        kicked: 'The anchor removed you from this room. Find another live room to watch.',
+        kicked_for: errorSentence({ code: 'kicked', message }),
+        banned: 'The anchor removed you from this room for good (a ban). Go back to the list to find another live room.',
+        room_closed: 'This live has ended. Go back to the list to find another room.',
+        unauthorized: errorSentence({ code: 'unauthorized' }),
       };
-      showEnded(words[reason] || message || 'You left the room.');
+      showEnded(words[reason] || sentenceCase(message) || 'You left the room. Go back to the list to find another one.');
+      // A 4003 close says "kicked" for a kick and a ban alike: /im tells which, and for how long.
+      if (reason === 'kicked') {
+        get(`/api/rooms/${roomId}/im`).then(() => {}, (err) => {
+          if (err.code === 'banned') showEnded(words.banned);
+          else if (err.code === 'kicked') showEnded(errorSentence(err));
+        });
+      }
     },
   });
   if (room.status === 'closed') {
-    showEnded('This live has ended.');
+    showEnded('This live has ended. Go back to the list to find another room.');
   } else {
     socket.connect();
     if (room.pk) updatePk(room.pk);

@@ -3,7 +3,7 @@
 //! the "go live" entry for anchors.
 
 import { get } from '../api.js';
-import { el, mount, fmtCount, avatar, emptyState, loading, toastError } from '../ui.js';
+import { el, mount, fmtCount, avatar, emptyState, loading, toastError, errorSentence } from '../ui.js';
 
 const PAGE_SIZE = 20;
 const REFRESH_MS = 5000;
@@ -96,7 +96,7 @@ export function render(main) {
         mount(status);
       }
     } catch (err) {
-      mount(status, el('div.inline-error', { role: 'alert' }, err.message,
+      mount(status, el('div.inline-error', { role: 'alert' }, errorSentence(err),
         el('button.btn.btn-ghost.btn-sm', { type: 'button', onclick: () => loadMore() }, 'Retry')));
     } finally {
       loadingMore = false;

@@ -66,6 +66,33 @@ export function createChat({ roomId, me, isAnchor, send }) {
     scrollToEnd();
   }
 
+  /** The last "entered" line, merged with the next while it is the newest line and recent. */
+  let entry = null;
+  const ENTRY_MERGE_MS = 5000;
+
+  /** `entered {users, count}`: one line for a crowd ("Ann, Bo and 10 others entered"). */
+  function entered(data) {
+    const users = (data.users || []).filter((u) => !(me && u.id === me.id));
+    const count = (data.count || 0) - ((data.users || []).length - users.length);
+    if (count <= 0) return;
+    const fresh = entry && entry.li === list.lastElementChild && Date.now() - entry.at < ENTRY_MERGE_MS;
+    if (fresh) {
+      const names = entry.names.filter((n) => !users.some((u) => u.nickname === n));
+      entry = { ...entry, names: [...names, ...users.map((u) => u.nickname)].slice(-2), count: entry.count + count, at: Date.now() };
+    } else {
+      entry = { li: el('li.chat-line.system.sys-enter', { 'data-testid': 'entered' }), names: users.map((u) => u.nickname).slice(-2), count, at: Date.now() };
+      list.append(entry.li);
+    }
+    const { names, count: n } = entry;
+    const others = n - names.length;
+    let who;
+    if (!names.length) who = `${n} ${n === 1 ? 'viewer' : 'viewers'}`;
+    else if (others <= 0) who = names.join(' and ');
+    else who = `${names.join(', ')} and ${others} ${others === 1 ? 'other' : 'others'}`;
+    entry.li.textContent = `👋 ${who} entered the room`;
+    scrollToEnd();
+  }
+
   let anchorId = null;
   function setAnchor(id) { anchorId = id; }
 
@@ -160,6 +187,6 @@ export function createChat({ roomId, me, isAnchor, send }) {
   }
 
   const node = el('div.chat', list, note);
-  return { node, form, input, slowControl, addMessage, setRecent, system, deleted, muted, slowMode, error, setAnchor,
+  return { node, form, input, slowControl, addMessage, setRecent, system, entered, deleted, muted, slowMode, error, setAnchor,
     setSlow: (s) => { slowSeconds = Number(s) || 0; if (slowSelect) slowSelect.value = String(nearestSlow(slowSeconds)); } };
 }

@@ -3,8 +3,8 @@
 //! layer on the stage that plays every gift the room sees.
 
 import { get, post } from '../api.js';
-import { me, setBalance, onUser } from '../session.js';
-import { el, mount, fmtCoins, loading } from '../ui.js';
+import { me, setBalance, onUser, refreshBalance } from '../session.js';
+import { el, mount, fmtCoins, loading, toast, dismissToast, errorSentence } from '../ui.js';
 import { openRecharge } from './recharge.js';
 
 const ICONS = [
@@ -29,39 +29,92 @@ function tier(gift, count) {
   return 'small';
 }
 
+/** Gifts of one kind from one sender this close together make one combo banner. */
+export const COMBO_MS = 3000;
+
+/**
+ * The banners on the stage. Gifts of the same kind from the same sender that
+ * arrive within COMBO_MS of the last one merge into one banner whose count rises
+ * (×1, ×2 … ×12): the count is the total number of gifts, so two sends of ×10
+ * show ×20. The banner stays until COMBO_MS after the last gift of its combo.
+ */
 export function createGiftLayer() {
   const node = el('div.gift-layer', { 'aria-live': 'polite', 'aria-label': 'Gifts' });
   const lanes = el('div.gift-lanes');
   node.append(lanes);
   const queue = [];
+  const combos = new Map(); // sender:gift -> the combo still open
   let active = 0;
 
   function show(data) {
-    queue.push(data);
+    if (!data || !data.gift) return;
+    const key = `${data.from ? data.from.id : '?'}:${data.gift.id ?? data.gift.name}`;
+    const n = Math.max(1, Number(data.count) || 1);
+    const now = Date.now();
+    const open = combos.get(key);
+    if (open && now - open.last <= COMBO_MS) {
+      open.total += n;
+      open.sends += 1;
+      open.last = now;
+      if (open.banner) bump(open);
+      return;
+    }
+    const combo = { key, data, total: n, sends: 1, last: now, banner: null };
+    combos.set(key, combo);
+    queue.push(combo);
     pump();
   }
 
   function pump() {
     while (active < 3 && queue.length) {
-      const data = queue.shift();
+      const combo = queue.shift();
       active += 1;
-      play(data).then(() => { active -= 1; pump(); });
+      play(combo).then(() => { active -= 1; pump(); });
     }
   }
 
-  function play({ from, gift, count }) {
-    const t = tier(gift, count);
+  function play(combo) {
+    const { from, gift } = combo.data;
+    const t = tier(gift, combo.total);
     const icon = giftIcon(gift);
-    const banner = el('div.gift-anim', { class: `tier-${t}`, 'data-testid': 'gift-anim', role: 'status' },
-      el('span.gift-anim-icon', { 'aria-hidden': 'true' }, icon),
-      el('span.gift-anim-text', el('strong', from && from.nickname ? from.nickname : 'Someone'), el('span', ` sent ${gift.name}`)),
-      el('span.gift-anim-count', `×${count || 1}`));
-    lanes.append(banner);
+    combo.tier = t;
+    combo.count = el('span.gift-anim-count', { 'data-testid': 'gift-combo' }, `×${combo.total}`);
+    combo.banner = el('div.gift-anim', { class: `tier-${t}`, 'data-testid': 'gift-anim', role: 'status',
+      dataset: { combo: String(combo.total), sender: from && from.id !== undefined ? String(from.id) : '', giftId: String(gift.id ?? '') } },
+    el('span.gift-anim-icon', { 'aria-hidden': 'true' }, icon),
+    el('span.gift-anim-text', el('strong', from && from.nickname ? from.nickname : 'Someone'), el('span', ` sent ${gift.name}`)),
+    combo.count);
+    lanes.append(combo.banner);
     if (t !== 'small') burst(icon, t);
-    return new Promise((resolve) => setTimeout(() => {
-      banner.classList.add('leaving');
-      setTimeout(() => { banner.remove(); resolve(); }, 450);
-    }, t === 'epic' ? 4200 : 3200));
+    const hold = t === 'epic' ? 4200 : COMBO_MS + 200;
+    return new Promise((resolve) => {
+      const check = () => {
+        // The banner stays while the combo is open (a gift within COMBO_MS keeps it).
+        const left = Math.max(combo.last + COMBO_MS, combo.shownAt + hold) - Date.now();
+        if (left > 0) { setTimeout(check, left + 20); return; }
+        if (combos.get(combo.key) === combo) combos.delete(combo.key);
+        combo.banner.classList.add('leaving');
+        setTimeout(() => { combo.banner.remove(); resolve(); }, 450);
+      };
+      combo.shownAt = Date.now();
+      setTimeout(check, hold);
+    });
+  }
+
+  /** One more gift in an open combo: the count rises with a pop, a grander tier bursts again. */
+  function bump(combo) {
+    combo.count.textContent = `×${combo.total}`;
+    combo.banner.dataset.combo = String(combo.total);
+    combo.count.classList.remove('bump');
+    void combo.count.offsetWidth; // restart the pop animation
+    combo.count.classList.add('bump');
+    const t = tier(combo.data.gift, combo.total);
+    if (t !== combo.tier) {
+      combo.banner.classList.remove(`tier-${combo.tier}`);
+      combo.banner.classList.add(`tier-${t}`);
+      combo.tier = t;
+      burst(giftIcon(combo.data.gift), t);
+    }
   }
 
   /** A full-stage burst of the gift's icon for the grander gifts. */
@@ -100,9 +153,33 @@ export function createGiftBar({ roomId, getTargets, anchorId }) {
     grid, targetBox, error,
     el('div.sheet-foot', el('span.wallet-line', el('span.coin', { 'aria-hidden': 'true' }), balance), rechargeBtn, count, sendBtn));
 
-  const updateBalance = (u) => { balance.textContent = u ? `${fmtCoins(u.balance)} coins` : ''; };
+  // A gift error stays until the balance changes (a recharge, a grab, a gift that went through).
+  let errorBalance = null;
+  const updateBalance = (u) => {
+    balance.textContent = u ? `${fmtCoins(u.balance)} coins` : '';
+    if (errorBalance !== null && u && u.balance !== errorBalance) clearError();
+  };
   updateBalance(me());
   const unsub = onUser(updateBalance);
+
+  function showError(...content) {
+    mount(error, ...content);
+    errorBalance = me() ? me().balance : null;
+  }
+  function clearError() {
+    mount(error);
+    errorBalance = null;
+    dismissToast('gift-failed');
+  }
+  const rechargeNow = (testid) => ({ label: 'Recharge now', testid, onClick: () => openRecharge() });
+
+  /** "You need 450 more coins …": the amount missing, from the balance the wallet has now. */
+  function shortfall(gift, n) {
+    const need = (gift.price || 0) * n;
+    const have = me() ? me().balance : 0;
+    if (!gift.price || need <= have) return errorSentence({ code: 'insufficient_balance' });
+    return `You need ${fmtCoins(need - have)} more coins to send ${gift.name} ×${n}: it costs ${fmtCoins(need)} and you have ${fmtCoins(have)}. Recharge, then send it again.`;
+  }
 
   async function load() {
     if (gifts) return;
@@ -120,7 +197,8 @@ export function createGiftBar({ roomId, getTargets, anchorId }) {
       if (!gifts.length) mount(grid, el('p', 'No gifts are on offer right now.'));
     } catch (err) {
       gifts = null;
-      mount(grid, el('p.form-error', { role: 'alert' }, err.message));
+      mount(grid, el('p.form-error', { role: 'alert' }, `The gifts could not be loaded. ${errorSentence(err)}`,
+        el('button.btn.btn-link', { type: 'button', onclick: () => { mount(grid, loading('Loading gifts…')); load(); } }, 'Try again')));
     }
   }
 
@@ -145,22 +223,46 @@ export function createGiftBar({ roomId, getTargets, anchorId }) {
     targetBox.dataset.to = current;
   }
 
+  // One error at a time: sending again replaces it (never a second line), success clears it.
   sendBtn.addEventListener('click', async () => {
     if (!selected) return;
-    error.textContent = '';
+    const gift = selected;
+    const n = Number(count.value);
     sendBtn.disabled = true;
-    const body = { gift_id: selected.id, count: Number(count.value) };
+    const body = { gift_id: gift.id, count: n };
     if (!targetBox.hidden && targetBox.dataset.to) body.to = Number(targetBox.dataset.to);
     try {
       const res = await post(`/api/rooms/${roomId}/gifts`, body);
+      clearError();
       setBalance(res.balance);
     } catch (err) {
-      mount(error, err.message, err.code === 'insufficient_balance'
-        ? el('button.btn.btn-link', { type: 'button', onclick: () => openRecharge() }, 'Recharge now') : null);
+      if (err.code === 'insufficient_balance') {
+        errorBalance = null;
+        await refreshBalance();
+        const act = rechargeNow('gift-recharge');
+        showError(el('span', shortfall(gift, n)), ' ',
+          el('button.btn.btn-link', { type: 'button', 'data-testid': act.testid, onclick: act.onClick }, act.label));
+      } else {
+        showError(errorSentence(err, 'gift'));
+      }
     } finally {
       sendBtn.disabled = false;
     }
   });
+
+  /**
+   * A `gift_failed` notice: the sheet already says so when it is open; else one
+   * toast (replaced, never stacked) with the amount missing and Recharge.
+   */
+  function failed(data) {
+    if (!sheet.hidden) return;
+    const gift = gifts && gifts.find((g) => g.id === data.gift_id);
+    const text = data.reason && data.reason !== 'insufficient_balance'
+      ? 'Your gift could not be sent and no coins were taken. Try again in a moment.'
+      : (gift ? shortfall(gift, Number(data.count) || 1) : errorSentence({ code: 'insufficient_balance' }));
+    toast(text, 'error', 10000, { key: 'gift-failed', action: rechargeNow('toast-recharge'), testid: 'gift-failed' });
+    errorBalance = me() ? me().balance : null;
+  }
 
   sheet.addEventListener('keydown', (e) => { if (e.key === 'Escape') close(); });
   let opener = null;
@@ -175,5 +277,5 @@ export function createGiftBar({ roomId, getTargets, anchorId }) {
     if (opener && opener.focus) opener.focus();
   }
   const toggle = () => (sheet.hidden ? open() : close());
-  return { node: sheet, open, close, toggle, renderTargets, destroy: unsub };
+  return { node: sheet, open, close, toggle, renderTargets, failed, destroy: () => { unsub(); dismissToast('gift-failed'); } };
 }

@@ -4,7 +4,7 @@
 
 import { get, post, idempotencyKey } from '../api.js';
 import { setBalance } from '../session.js';
-import { el, mount, openDialog, toast, fmtCoins, fmtYuan, loading } from '../ui.js';
+import { el, mount, openDialog, toast, fmtCoins, fmtYuan, loading, errorSentence } from '../ui.js';
 
 /** Opens the dialog; resolves with the new balance, or undefined when closed. */
 export function openRecharge() {
@@ -31,14 +31,14 @@ export function openRecharge() {
             toast(`+${fmtCoins(res.coins)} coins. Your balance is ${fmtCoins(res.balance)}.`, 'success');
             close(res.balance);
           } catch (err) {
-            error.textContent = err.message;
+            error.textContent = errorSentence(err);
             body.querySelectorAll('button').forEach((b) => { b.disabled = false; });
             btn.removeAttribute('aria-busy');
           }
         });
         return btn;
       })), el('p.fine', 'Payment is simulated on this server: coins arrive at once.'));
-    }).catch((err) => mount(body, el('p.form-error', { role: 'alert' }, err.message)));
+    }).catch((err) => mount(body, el('p.form-error', { role: 'alert' }, errorSentence(err))));
     return [body, error];
   }, { className: 'dialog-recharge' });
 }

@@ -3,12 +3,18 @@
 //! before the order's countdown runs out.
 
 import { get, post, del } from '../api.js';
-import { setBalance, refreshBalance } from '../session.js';
-import { el, mount, fmtCoins, countdown, secondsLeft, loading, emptyState, toast } from '../ui.js';
+import { me, setBalance, refreshBalance } from '../session.js';
+import { el, mount, fmtCoins, countdown, secondsLeft, loading, emptyState, toast, errorSentence } from '../ui.js';
 import { openRecharge } from './recharge.js';
+
+/** Units of one product a viewer may hold in pending orders (`commerce.max_pending_units_per_product`). */
+const MAX_UNITS = 5;
+
 
 export function createShop({ roomId }) {
   let products = [];
+  /** The quantity picked per product, kept when live stock redraws the shelf. */
+  const chosen = new Map();
   let order = null;
   let orderTimer = null;
   const shelf = el('ul.shelf', { 'aria-label': 'Products', 'data-testid': 'shelf' });
@@ -29,7 +35,12 @@ export function createShop({ roomId }) {
     }
     mount(shelf, products.map((p) => {
       const left = p.left ?? p.stock;
-      const qty = el('select.qty', { 'aria-label': `How many ${p.name}` }, [1, 2, 3, 5].map((n) => el('option', { value: String(n) }, String(n))));
+      // Never more than is left (nor than one viewer may hold).
+      const most = Math.max(1, Math.min(left, MAX_UNITS));
+      const pick = Math.min(chosen.get(p.id) || 1, most);
+      const qty = el('select.qty', { 'aria-label': `How many ${p.name}`, disabled: left <= 0 },
+        Array.from({ length: most }, (_, i) => el('option', { value: String(i + 1), selected: i + 1 === pick }, String(i + 1))));
+      qty.addEventListener('change', () => chosen.set(p.id, Number(qty.value)));
       const add = el('button.btn.btn-primary.btn-sm', { type: 'button', disabled: left <= 0, 'aria-label': `Add ${p.name} to cart` },
         left > 0 ? 'Add to cart' : 'Sold out');
       add.addEventListener('click', () => act(add, async () => renderCart(await post(`/api/rooms/${roomId}/cart/items`, { product_id: p.id, count: Number(qty.value) }))));
@@ -83,7 +94,10 @@ export function createShop({ roomId }) {
       } catch (err) {
         if (err.code === 'expired') { showOrder({ ...o, status: 'expired' }); }
         if (err.code === 'insufficient_balance') {
-          mount(error, err.message, el('button.btn.btn-link', { type: 'button', onclick: () => openRecharge() }, 'Recharge now'));
+          const have = me() ? me().balance : 0;
+          const missing = Math.max(1, o.total - have);
+          mount(error, `You need ${fmtCoins(missing)} more coins to pay ${fmtCoins(o.total)}: you have ${fmtCoins(have)}. Recharge, then pay before the timer runs out. `,
+            el('button.btn.btn-link', { type: 'button', onclick: () => openRecharge() }, 'Recharge now'));
           return;
         }
         throw err;
@@ -114,7 +128,7 @@ export function createShop({ roomId }) {
   async function act(btn, fn) {
     error.textContent = '';
     btn.disabled = true;
-    try { await fn(); } catch (err) { if (!error.textContent) error.textContent = err.message; } finally { btn.disabled = false; }
+    try { await fn(); } catch (err) { if (!error.textContent) error.textContent = errorSentence(err); } finally { btn.disabled = false; }
   }
 
   async function load() {
@@ -124,12 +138,12 @@ export function createShop({ roomId }) {
       products = res.items || [];
       renderShelf();
     } catch (err) {
-      mount(shelf, el('li.inline-error', { role: 'alert' }, err.message));
+      mount(shelf, el('li.inline-error', { role: 'alert' }, errorSentence(err)));
     }
   }
 
   async function loadCart() {
-    try { renderCart(await get(`/api/rooms/${roomId}/cart`)); } catch (err) { mount(cartBox, el('p.form-error', { role: 'alert' }, err.message)); }
+    try { renderCart(await get(`/api/rooms/${roomId}/cart`)); } catch (err) { mount(cartBox, el('p.form-error', { role: 'alert' }, errorSentence(err))); }
   }
 
   /** `products {items}`. */
