@@ -3,10 +3,12 @@
 # for every case, `runs` rounds of (relay, then Liveroom), the server pinned to core 0 and the
 # generator to core 1, medians printed at the end (and every run's JSON kept in $OUT).
 #
-#   benches/realtime.sh [fanout|small|idle|all] [runs]     # default: all 3
+#   benches/realtime.sh [fanout|small|idle|gifts|all] [runs]     # default: all 3
 #
 #   fanout: 10,000 viewers x 50 chats/s for 10 s     small: 2,000 viewers x 100 chats/s
 #   idle:   15,000 idle viewers (KiB per viewer)
+#   gifts:  1,000 viewers, 20 chats/s while 5,000 gifts/s are paid over HTTP (50 users); the
+#           relay carries the same 5,020 frames/s to 1,000 viewers
 #
 # Liveroom runs with embedded backends in a fresh directory, rate limits off; the relay is
 # `loadgen --relay` (tokio-tungstenite, one broadcast channel, frames merged per write).
@@ -28,7 +30,15 @@ LR_PORT=18080
 ulimit -n 20000 || true
 echo "results in $OUT" >&2
 
-case_args() {
+case_args() { # case [relay]
+  if [[ $1 == gifts ]]; then
+    if [[ ${2:-} == relay ]]; then
+      echo "--viewers 1000 --senders 10 --rate 5020 --duration 10 --workers 2 --grace 5"
+    else
+      echo "--viewers 1000 --senders 2 --rate 20 --gifts 5000 --gifters 50 --duration 10 --workers 2 --grace 5"
+    fi
+    return
+  fi
   case $1 in
     fanout) echo "--viewers 10000 --senders 10 --rate 50 --duration 10 --workers 4 --grace 10" ;;
     small) echo "--viewers 2000 --senders 10 --rate 100 --duration 10 --workers 2 --grace 5" ;;
@@ -50,7 +60,7 @@ run_relay() { # case run
   local pid=$!
   wait_port $RELAY_PORT
   # shellcheck disable=SC2046
-  taskset -c 1 "$LOADGEN_BIN" --bare --addr 127.0.0.1:$RELAY_PORT --server-pid $pid $(case_args "$1") \
+  taskset -c 1 "$LOADGEN_BIN" --bare --addr 127.0.0.1:$RELAY_PORT --server-pid $pid $(case_args "$1" relay) \
     > "$OUT/$1-relay-$2.json" 2> "$OUT/$1-relay-$2.log" || true
   kill $pid; wait $pid 2>/dev/null || true
 }
@@ -71,7 +81,7 @@ run_liveroom() { # case run
   rm -rf "$dir"
 }
 
-[[ $CASES == all ]] && CASES="fanout small idle"
+[[ $CASES == all ]] && CASES="fanout small idle gifts"
 for c in $CASES; do
   for r in $(seq 1 "$RUNS"); do
     echo "$c run $r: relay" >&2; run_relay "$c" "$r"; sleep 2
@@ -101,6 +111,9 @@ for c in cases:
                 ("peak RSS MiB", lambda r: r["server_hwm_kib"] / 1024)]
     else:
         rows = [("delivered frames/s", lambda r: r["delivered_per_s"]),
+                ("gifts paid/s", lambda r: r.get("gifts_paid_per_s")),
+                ("gift commit-to-viewer p99 ms", lambda r: r.get("gift_latency_ms", {}).get("p99")),
+                ("gift request p99 ms", lambda r: r.get("gift_request_ms", {}).get("p99")),
                 ("p50 ms", lambda r: r["latency_ms"]["p50"]),
                 ("p99 ms", lambda r: r["latency_ms"]["p99"]),
                 ("lost frames", lambda r: r["lost_frames"]),

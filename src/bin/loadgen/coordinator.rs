@@ -7,7 +7,7 @@ use crate::hist::Hist;
 use crate::net::{connect, http_client, login, login_many, post, ticket};
 use crate::now_us;
 use crate::procfs::{clk_tck, cpu_ticks, machine_busy_ticks, pid_of_port, vm_kib};
-use crate::sender::{sender, Sent};
+use crate::sender::{gifter, sender, Gifted, Sent};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
@@ -54,6 +54,12 @@ async fn coordinator_main(a: &Args) {
     let grace: u64 = a.num("grace", 5);
     let idle = a.flag("idle");
     let settle: u64 = a.num("settle", 3);
+    // Gifts alongside the chats: `--gifts` a second in all, from `--gifters` users.
+    let gifts: f64 = a.num("gifts", 0.0);
+    let gifters: usize = if gifts > 0.0 { a.num("gifters", 50).max(1) } else { 0 };
+    if gifts > 0.0 && a.flag("bare") {
+        die("--gifts needs a Liveroom server (the relay has no gifts)");
+    }
     if duration > 30 {
         die("--duration is at most 30 s");
     }
@@ -85,8 +91,8 @@ async fn coordinator_main(a: &Args) {
     // `--bare`: the reference relay (`loadgen --relay`) has no accounts, rooms or tickets.
     let bare = a.flag("bare");
     let t = Instant::now();
-    let (room_id, sender_tokens, tokens) = if bare {
-        (0, vec![String::new(); senders], vec!["-".to_owned()])
+    let (room_id, sender_tokens, tokens, gifter_tokens) = if bare {
+        (0, vec![String::new(); senders], vec!["-".to_owned()], vec![])
     } else {
         // Fresh phones each run (the SMS endpoint refuses the same phone twice within 60 s).
         let run = now_us() % 90_000;
@@ -98,14 +104,21 @@ async fn coordinator_main(a: &Args) {
                 .unwrap_or_else(|e| die(&e.to_string()));
         let sender_tokens = login_many(&http, &base, first_phone + 1, senders).await;
         let tokens = login_many(&http, &base, first_phone + 1 + senders as u64, users).await;
-        (room["id"].as_i64().unwrap_or(0), sender_tokens, tokens)
+        let gifter_tokens = login_many(&http, &base, first_phone + 1 + (senders + users) as u64, gifters).await;
+        for t in &gifter_tokens {
+            // 6,480 coins each: far more roses than a run sends.
+            post(&http, &format!("{base}/api/wallet/recharges"), Some(t), json!({"product_id": 5}))
+                .await
+                .unwrap_or_else(|e| die(&format!("recharge: {e}")));
+        }
+        (room["id"].as_i64().unwrap_or(0), sender_tokens, tokens, gifter_tokens)
     };
     let login_s = t.elapsed().as_secs_f64();
     let tokens_file = dir.join(format!("tokens-{}.txt", std::process::id()));
     std::fs::write(&tokens_file, tokens.join("\n")).expect("tokens file");
     eprintln!(
         "room {room_id}: logged in {} users in {login_s:.1} s; connecting {viewers} viewers from {workers} workers",
-        users + senders + 1
+        users + senders + gifters + 1
     );
 
     // Connect the viewers.
@@ -215,6 +228,7 @@ async fn coordinator_main(a: &Args) {
         c.tell("reset").await;
     }
     let sent = Arc::new(Sent { sent: AtomicU64::new(0), errors: AtomicU64::new(0) });
+    let gifted = Arc::new(Gifted { ok: AtomicU64::new(0), refused: AtomicU64::new(0), http: Default::default() });
     let period = Duration::from_secs_f64(senders as f64 / rate);
     let start = tokio::time::Instant::now() + Duration::from_millis(100);
     let end = start + Duration::from_secs(duration);
@@ -232,9 +246,23 @@ async fn coordinator_main(a: &Args) {
             tokio::spawn(sender(ws, i, start + offset, period, end, sent.clone()))
         })
         .collect();
+    let gift_url = format!("{base}/api/rooms/{room_id}/gifts");
+    let gift_period = Duration::from_secs_f64(gifters as f64 / gifts.max(1e-9));
+    let gift_tasks: Vec<_> = gifter_tokens
+        .iter()
+        .enumerate()
+        .map(|(i, tok)| {
+            let offset = gift_period.mul_f64(i as f64 / gifters as f64);
+            let (http, url, tok) = (http.clone(), gift_url.clone(), tok.clone());
+            tokio::spawn(gifter(http, url, tok, start + offset, gift_period, end, gifted.clone()))
+        })
+        .collect();
     let mut sws = Vec::new();
     for t in tasks {
         sws.push(t.await.expect("sender task"));
+    }
+    for t in gift_tasks {
+        t.await.expect("gifter task");
     }
     let cpu_s1 = cpu_ticks_all();
     let cpu_g1: u64 = kids.iter().map(|c| cpu_ticks(c.pid)).sum::<u64>() + cpu_ticks(std::process::id());
@@ -243,11 +271,15 @@ async fn coordinator_main(a: &Args) {
     tokio::time::sleep(Duration::from_secs(grace)).await;
     let total_sent = sent.sent.load(Ordering::Relaxed);
     let errors = sent.errors.load(Ordering::Relaxed);
-    let accepted = total_sent - errors;
+    let chats_accepted = total_sent - errors;
+    let gifts_ok = gifted.ok.load(Ordering::Relaxed);
+    // Every viewer should see every accepted chat and every paid gift.
+    let accepted = chats_accepted + gifts_ok;
     for c in kids.iter_mut() {
         c.tell("stop").await;
     }
     let mut hist = Hist::new();
+    let mut gift_hist = Hist::new();
     let mut last_rx_us = 0u64;
     let mut closed: HashMap<String, u64> = HashMap::new();
     let (mut delivered, mut lost, mut with_loss, mut max_lost, mut gaps, mut counted) =
@@ -258,12 +290,13 @@ async fn coordinator_main(a: &Args) {
             die(&format!("worker report: {v}"));
         }
         hist.merge(&Hist::from_json(&v["hist"]));
+        gift_hist.merge(&Hist::from_json(&v["gift_hist"]));
         last_rx_us = last_rx_us.max(v["last_rx_us"].as_u64().unwrap_or(0));
         for (k, n) in v["closed"].as_object().into_iter().flatten() {
             *closed.entry(k.clone()).or_default() += n.as_u64().unwrap_or(0);
         }
         for s in v["viewers"].as_array().into_iter().flatten() {
-            let got = s[0].as_u64().unwrap_or(0);
+            let got = s[0].as_u64().unwrap_or(0) + s[4].as_u64().unwrap_or(0);
             delivered += got;
             gaps += s[3].as_u64().unwrap_or(0);
             let l = accepted.saturating_sub(got);
@@ -289,31 +322,36 @@ async fn coordinator_main(a: &Args) {
     // Whatever else ran on the machine meanwhile (builds, tests): it competes for the cores.
     let other_cpu = ((busy1 - busy0) as f64 / tck / wall - server_cpu - gen_cpu).max(0.0);
     let expected = accepted * viewers as u64;
+    let offered_rate = if senders > 0 { rate } else { 0.0 } + gifts;
     result["senders"] = senders.into();
     result["rate"] = rate.into();
     result["duration_s"] = duration.into();
     result["seq0"] = seq0.into();
     result["chats_sent"] = total_sent.into();
     result["chat_errors"] = errors.into();
+    if gifters > 0 {
+        let http_hist = gifted.http.lock().map(|h| h.clone()).unwrap_or_else(|_| Hist::new());
+        result["gifts_offered_per_s"] = gifts.into();
+        result["gifts_paid"] = gifts_ok.into();
+        result["gifts_refused"] = gifted.refused.load(Ordering::Relaxed).into();
+        result["gifts_paid_per_s"] = (gifts_ok as f64 / wall).into();
+        result["gift_request_ms"] = http_hist.to_ms_json();
+        // From the gift's commit (`at`) to the viewer's receipt.
+        result["gift_latency_ms"] = gift_hist.to_ms_json();
+    }
     result["frames_expected"] = expected.into();
     result["frames_delivered"] = delivered.into();
     result["delivered_per_s"] = (delivered as f64 / wall).into();
     // Sustained rate: from the first send to the last frame received (backlog included).
     let span_s = (last_rx_us.saturating_sub(start_us) as f64 / 1e6).max(1e-3);
     result["sustained_per_s"] = (delivered as f64 / span_s).into();
-    result["offered_per_s"] = (rate * viewers as f64).into();
+    result["offered_per_s"] = (offered_rate * viewers as f64).into();
     result["lost_frames"] = lost.into();
     result["viewers_with_loss"] = with_loss.into();
     result["max_lost_per_viewer"] = max_lost.into();
     result["seq_gaps"] = gaps.into();
     result["closed"] = json!(closed);
-    result["latency_ms"] = json!({
-        "count": hist.count(),
-        "p50": hist.pct(0.50) as f64 / 1000.0,
-        "p90": hist.pct(0.90) as f64 / 1000.0,
-        "p99": hist.pct(0.99) as f64 / 1000.0,
-        "max": hist.max as f64 / 1000.0,
-    });
+    result["latency_ms"] = hist.to_ms_json();
     result["server_cpu_cores"] = server_cpu.into();
     result["generator_cpu_cores"] = gen_cpu.into();
     result["other_cpu_cores"] = other_cpu.into();
@@ -322,11 +360,12 @@ async fn coordinator_main(a: &Args) {
     result["server_hwm_before_run_kib"] = hwm0.into();
     println!("{result}");
     eprintln!(
-        "RUN viewers={connected}/{viewers} chats={accepted}/{total_sent} delivered={delivered}/{expected} ({:.0}/s in the send window, {:.0}/s sustained, of {:.0}/s offered) lost={lost} (viewers with loss {with_loss}, max {max_lost}) \
+        "RUN viewers={connected}/{viewers} chats={chats_accepted}/{total_sent} gifts={gifts_ok} (gift p99 {:.1}ms) delivered={delivered}/{expected} ({:.0}/s in the send window, {:.0}/s sustained, of {:.0}/s offered) lost={lost} (viewers with loss {with_loss}, max {max_lost}) \
          latency p50={:.1}ms p99={:.1}ms max={:.1}ms cpu server={server_cpu:.2} gen={gen_cpu:.2} other={other_cpu:.2} cores hwm={} KiB closed={closed:?} connect={connect_s:.2}s",
+        gift_hist.pct(0.99) as f64 / 1000.0,
         delivered as f64 / wall,
         delivered as f64 / span_s,
-        rate * viewers as f64,
+        offered_rate * viewers as f64,
         hist.pct(0.5) as f64 / 1000.0,
         hist.pct(0.99) as f64 / 1000.0,
         hist.max as f64 / 1000.0,

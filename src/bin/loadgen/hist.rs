@@ -11,6 +11,12 @@ pub(crate) struct Hist {
     pub(crate) max: u64,
 }
 
+impl Default for Hist {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Hist {
     pub(crate) fn new() -> Self {
         Self { b: vec![0; (64 + 60 * SUB) as usize], max: 0 }
@@ -44,6 +50,17 @@ impl Hist {
     }
     pub(crate) fn count(&self) -> u64 {
         self.b.iter().sum()
+    }
+
+    /// Count and percentiles in milliseconds, as the reports print them.
+    pub(crate) fn to_ms_json(&self) -> Value {
+        json!({
+            "count": self.count(),
+            "p50": self.pct(0.50) as f64 / 1000.0,
+            "p90": self.pct(0.90) as f64 / 1000.0,
+            "p99": self.pct(0.99) as f64 / 1000.0,
+            "max": self.max as f64 / 1000.0,
+        })
     }
     pub(crate) fn pct(&self, p: f64) -> u64 {
         let n = self.count();

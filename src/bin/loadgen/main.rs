@@ -19,7 +19,12 @@
 //! loadgen --addr 127.0.0.1:18080 --viewers 15000 --idle          # connect time and memory only
 //! loadgen --relay --listen 127.0.0.1:18090                          # the reference relay (`relay`)
 //! loadgen --bare --addr 127.0.0.1:18090 --viewers 10000 --rate 50   # the same run against it
+//! loadgen --addr 127.0.0.1:18080 --viewers 1000 --rate 20 --gifts 5000 --gifters 50   # gifts too
 //! ```
+//! `--gifts G --gifters N`: N users (6,480 coins each) send G roses a second in all over HTTP
+//! during the run, one request at a time each; every viewer should see every paid gift. Gift
+//! latency is from the gift's commit (`at` in its frame) to the viewer's receipt; the request
+//! time (send to 200) is reported apart.
 //! Flags: --addr, --nodes A,B,C (a cluster: viewers spread over the nodes), --viewers V, --users U, --senders S, --rate R (chats/s, all senders),
 //! --duration D (s, at most 30), --workers K, --conc C (connects in flight per worker),
 //! --grace G (s to wait for stragglers after the last send), --server-pid P (default: the

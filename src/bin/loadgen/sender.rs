@@ -64,3 +64,40 @@ pub(crate) async fn sender(
     }
     ws
 }
+
+/// What the gifters did: gifts paid (200), refused, and each request's time.
+pub(crate) struct Gifted {
+    pub(crate) ok: AtomicU64,
+    pub(crate) refused: AtomicU64,
+    pub(crate) http: std::sync::Mutex<crate::hist::Hist>,
+}
+
+/// One gifter: a rose (gift 1, 1 coin) to the room's anchor every `period` from `start` until
+/// `end`, one request at a time (a slow server slows it down rather than piling requests up).
+pub(crate) async fn gifter(
+    http: reqwest::Client,
+    url: String,
+    token: String,
+    start: tokio::time::Instant,
+    period: Duration,
+    end: tokio::time::Instant,
+    out: Arc<Gifted>,
+) {
+    let mut tick = tokio::time::interval_at(start, period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        if tick.tick().await >= end {
+            break;
+        }
+        let t = now_us();
+        let ok = match http.post(&url).bearer_auth(&token).json(&json!({"gift_id": 1})).send().await {
+            Ok(r) => r.status().is_success(),
+            Err(_) => false,
+        };
+        if let Ok(mut h) = out.http.lock() {
+            h.add(now_us().saturating_sub(t));
+        }
+        let n = if ok { &out.ok } else { &out.refused };
+        n.fetch_add(1, Ordering::Relaxed);
+    }
+}

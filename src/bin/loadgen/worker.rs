@@ -3,7 +3,7 @@
 //! lines on stdout (`connected`, then `report` once told `stop` on stdin).
 
 use crate::args::{die, loopback, Args};
-use crate::frames::{parse_chat, PING};
+use crate::frames::{parse_chat, parse_gift, PING};
 use crate::hist::Hist;
 use crate::net::{connect, http_client, ticket, Ws};
 use crate::now_us;
@@ -21,7 +21,8 @@ use tokio_tungstenite::tungstenite::Message;
 #[derive(Default, Clone)]
 struct ViewerStats {
     chats: u64,
-    /// Seqs skipped between consecutive chat frames on this socket.
+    gifts: u64,
+    /// Seqs skipped between consecutive chat and gift frames on this socket.
     gaps: u64,
     first_seq: u64,
     last_seq: u64,
@@ -30,7 +31,27 @@ struct ViewerStats {
     closed: Option<u16>,
 }
 
-async fn viewer(mut ws: Ws, hist: Rc<RefCell<Hist>>, mut stop: tokio::sync::watch::Receiver<bool>) -> ViewerStats {
+/// Latencies: chats from their send (`t=` in the text), gifts from their commit (`at`).
+#[derive(Clone)]
+struct Hists {
+    chat: Rc<RefCell<Hist>>,
+    gift: Rc<RefCell<Hist>>,
+}
+
+impl ViewerStats {
+    /// A numbered frame arrived: seq continuity over chats and gifts.
+    fn numbered(&mut self, seq: u64, now: u64) {
+        if self.chats + self.gifts == 0 {
+            self.first_seq = seq;
+        } else if seq > self.last_seq + 1 {
+            self.gaps += seq - self.last_seq - 1;
+        }
+        self.last_seq = seq;
+        self.last_rx_us = now;
+    }
+}
+
+async fn viewer(mut ws: Ws, hists: Hists, mut stop: tokio::sync::watch::Receiver<bool>) -> ViewerStats {
     let mut st = ViewerStats::default();
     let mut ping = tokio::time::interval(Duration::from_secs(5));
     ping.tick().await;
@@ -41,16 +62,17 @@ async fn viewer(mut ws: Ws, hist: Rc<RefCell<Hist>>, mut stop: tokio::sync::watc
                 Some(Ok(Message::Text(t))) => {
                     if let Some((seq, sent)) = parse_chat(&t) {
                         let now = now_us();
-                        if st.chats == 0 {
-                            st.first_seq = seq;
-                        } else if seq > st.last_seq + 1 {
-                            st.gaps += seq - st.last_seq - 1;
-                        }
-                        st.last_seq = seq;
+                        st.numbered(seq, now);
                         st.chats += 1;
-                        st.last_rx_us = now;
                         if let Some(s) = sent {
-                            hist.borrow_mut().add(now.saturating_sub(s));
+                            hists.chat.borrow_mut().add(now.saturating_sub(s));
+                        }
+                    } else if let Some((seq, at)) = parse_gift(&t) {
+                        let now = now_us();
+                        st.numbered(seq, now);
+                        st.gifts += 1;
+                        if let Some(s) = at {
+                            hists.gift.borrow_mut().add(now.saturating_sub(s));
                         }
                     }
                 }
@@ -106,7 +128,7 @@ async fn worker_main(a: &Args) {
     });
 
     let http = http_client(Some(src));
-    let hist = Rc::new(RefCell::new(Hist::new()));
+    let hists = Hists { chat: Rc::new(RefCell::new(Hist::new())), gift: Rc::new(RefCell::new(Hist::new())) };
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let sem = Rc::new(tokio::sync::Semaphore::new(conc));
     let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel::<Result<u64, String>>();
@@ -115,8 +137,8 @@ async fn worker_main(a: &Args) {
     for j in 0..n {
         let g = index + j * workers;
         let token = tokens[g % tokens.len()].clone();
-        let (http, base, sem, hist, stop, done) =
-            (http.clone(), base.clone(), sem.clone(), hist.clone(), stop_rx.clone(), done_tx.clone());
+        let (http, base, sem, hists, stop, done) =
+            (http.clone(), base.clone(), sem.clone(), hists.clone(), stop_rx.clone(), done_tx.clone());
         handles.push(tokio::task::spawn_local(async move {
             let permit = sem.acquire().await;
             let t = Instant::now();
@@ -143,7 +165,7 @@ async fn worker_main(a: &Args) {
             match res {
                 Ok((ws, _welcome)) => {
                     let _ = done.send(Ok(t.elapsed().as_micros() as u64));
-                    Some(viewer(ws, hist, stop).await)
+                    Some(viewer(ws, hists, stop).await)
                 }
                 Err(e) => {
                     let _ = done.send(Err(e));
@@ -180,7 +202,10 @@ async fn worker_main(a: &Args) {
     let mut lines = BufReader::new(tokio::io::stdin()).lines();
     while let Ok(Some(l)) = lines.next_line().await {
         match l.trim() {
-            "reset" => *hist.borrow_mut() = Hist::new(),
+            "reset" => {
+                *hists.chat.borrow_mut() = Hist::new();
+                *hists.gift.borrow_mut() = Hist::new();
+            }
             "stop" => break,
             _ => {}
         }
@@ -198,12 +223,13 @@ async fn worker_main(a: &Args) {
             *closed.entry(c.to_string()).or_default() += 1;
         }
     }
-    let per_viewer: Vec<[u64; 4]> = stats.iter().map(|s| [s.chats, s.first_seq, s.last_seq, s.gaps]).collect();
+    let per_viewer: Vec<[u64; 5]> = stats.iter().map(|s| [s.chats, s.first_seq, s.last_seq, s.gaps, s.gifts]).collect();
     let last_rx_us = stats.iter().map(|s| s.last_rx_us).max().unwrap_or(0);
     say(&json!({
         "ev": "report",
         "last_rx_us": last_rx_us,
-        "hist": hist.borrow().to_json(),
+        "hist": hists.chat.borrow().to_json(),
+        "gift_hist": hists.gift.borrow().to_json(),
         "closed": closed,
         "viewers": per_viewer,
     }));
