@@ -228,3 +228,31 @@ flow('the shop never offers more than is left, and a cart asking for more is tol
   await shot(viewer.page, 'shop-refused-375');
   assert.deepEqual(viewer.errors, []);
 });
+
+flow('a gift that reaches the end of the bar is announced as a knockout in both anchors\' rooms', needs('/api/rooms/{id}/pk'), async () => {
+  const host = await join({ viewport: DESKTOP });
+  const challenger = await join({ viewport: PHONE });
+  const viewer = await join({ viewport: PHONE });
+  await named(host, 'Host Star');
+  const hostRoom = await goLive(host, 'KO night', 'pk');
+  const ownRoom = await goLive(challenger, 'Challenger home');
+  const joined = await apiAs(challenger.page, 'POST', `/api/rooms/${hostRoom}/pk/join`);
+  assert.equal(joined.status, 200, JSON.stringify(joined.body));
+  await enterRoom(challenger, ownRoom);
+  await host.page.locator('[data-testid="pk"][data-status="running"]').waitFor();
+  await challenger.page.locator('[data-testid="pk"][data-status="running"]').waitFor();
+  // A rocket (1,000 coins) moves the bar 100 points at 10 coins a point: from 50, past the end.
+  await rechargeApi(viewer, 4);
+  const hostId = (await apiAs(host.page, 'GET', '/api/me')).body.id;
+  const sent = await apiAs(viewer.page, 'POST', `/api/rooms/${hostRoom}/gifts`, { gift_id: 6, to: hostId });
+  assert.equal(sent.status, 200, JSON.stringify(sent.body));
+  for (const p of [host, challenger]) {
+    const banner = p.page.getByTestId('pk-winner');
+    await banner.filter({ hasText: 'KO!' }).waitFor({ timeout: 15000 });
+    assert.match(await banner.textContent(), /KO! .*Host Star wins by knockout/);
+  }
+  await shot(host.page, 'pk-ko-desktop');
+  await shot(challenger.page, 'pk-ko-challenger-375');
+  assert.deepEqual(host.errors, []);
+  assert.deepEqual(challenger.errors, []);
+});
