@@ -8,7 +8,8 @@
 #   fanout: 10,000 viewers x 50 chats/s for 10 s     small: 2,000 viewers x 100 chats/s
 #   idle:   15,000 idle viewers (KiB per viewer)
 #   gifts:  1,000 viewers, 20 chats/s while 5,000 gifts/s are paid over HTTP (50 users); the
-#           relay carries the same 5,020 frames/s to 1,000 viewers
+#           relay carries the same 5,020 frames/s to 1,000 viewers. giftsN: N gifts/s instead
+#           (gifts500: 500 gifts/s beside the relay at 520 frames/s)
 #
 # Liveroom runs with embedded backends in a fresh directory, rate limits off; the relay is
 # `loadgen --relay` (tokio-tungstenite, one broadcast channel, frames merged per write).
@@ -31,11 +32,13 @@ ulimit -n 20000 || true
 echo "results in $OUT" >&2
 
 case_args() { # case [relay]
-  if [[ $1 == gifts ]]; then
+  if [[ $1 == gifts* ]]; then
+    local g=${1#gifts}
+    g=${g:-5000}
     if [[ ${2:-} == relay ]]; then
-      echo "--viewers 1000 --senders 10 --rate 5020 --duration 10 --workers 2 --grace 5"
+      echo "--viewers 1000 --senders 10 --rate $((g + 20)) --duration 10 --workers 2 --grace 5"
     else
-      echo "--viewers 1000 --senders 2 --rate 20 --gifts 5000 --gifters 50 --duration 10 --workers 2 --grace 5"
+      echo "--viewers 1000 --senders 2 --rate 20 --gifts $g --gifters 50 --duration 10 --workers 2 --grace 5"
     fi
     return
   fi

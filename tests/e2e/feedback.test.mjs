@@ -331,6 +331,12 @@ flow('gifts of one kind from one sender within 3 s make one banner whose count r
   const banner = anchor.page.locator(`[data-testid="gift-anim"][data-sender="${fanId}"]`);
   await banner.filter({ has: anchor.page.locator('.gift-anim-count', { hasText: '×5' }) }).waitFor();
   await fan.page.locator(`[data-testid="gift-anim"][data-sender="${fanId}"][data-combo="5"]`).waitFor();
+  // The chat merges them too: fewer lines than roses (another line, the other's gift or an
+  // "entered", starts a new one), whose counts add up to 5.
+  const fanName = (await apiAs(fan.page, 'GET', '/api/me')).body.nickname;
+  const lines = (await anchor.page.getByTestId('gift-line').allTextContents()).filter((t) => t.includes(`${fanName} sent`));
+  assert.ok(lines.length <= 3, JSON.stringify(lines));
+  assert.equal(lines.reduce((n, t) => n + Number(t.match(/×(\d+)/)[1]), 0), 5, JSON.stringify(lines));
   await shot(anchor.page, 'fb-gift-combo-desktop');
   await shot(fan.page, 'fb-gift-combo-375');
   let log = await anchor.page.evaluate(() => window.comboLog);

@@ -178,7 +178,7 @@ export async function render(main, [idText]) {
       case 'slow_mode': chat.slowMode(data.seconds); break;
       case 'gift':
         giftLayer.show(data);
-        chat.system(`${giftIcon(data.gift)} ${data.from ? data.from.nickname : 'Someone'} sent ${data.gift.name} ×${data.count || 1}`, 'gift');
+        chat.gift(data, giftIcon(data.gift));
         ranking.bump();
         break;
       case 'pk_started': case 'pk_progress': updatePk(data.pk); break;

@@ -93,6 +93,27 @@ export function createChat({ roomId, me, isAnchor, send }) {
     scrollToEnd();
   }
 
+  /** The last gift line: the same gift from the same sender within 3 s adds to its count. */
+  let lastGift = null;
+  const GIFT_MERGE_MS = 3000;
+
+  /** `gift`: "Ann sent Rose ×3", one line per combo as the banner shows it. */
+  function gift(data, icon) {
+    const who = data.from ? data.from.nickname : 'Someone';
+    const key = `${data.from ? data.from.id : ''}:${data.gift.id}:${data.to}`;
+    const n = data.count || 1;
+    const merge = lastGift && lastGift.key === key && lastGift.li === list.lastElementChild && Date.now() - lastGift.at < GIFT_MERGE_MS;
+    if (merge) {
+      lastGift.total += n;
+      lastGift.at = Date.now();
+    } else {
+      lastGift = { key, total: n, at: Date.now(), li: el('li.chat-line.system.sys-gift', { 'data-testid': 'gift-line' }) };
+      list.append(lastGift.li);
+    }
+    lastGift.li.textContent = `${icon} ${who} sent ${data.gift.name} ×${lastGift.total}`;
+    scrollToEnd();
+  }
+
   let anchorId = null;
   function setAnchor(id) { anchorId = id; }
 
@@ -187,6 +208,6 @@ export function createChat({ roomId, me, isAnchor, send }) {
   }
 
   const node = el('div.chat', list, note);
-  return { node, form, input, slowControl, addMessage, setRecent, system, entered, deleted, muted, slowMode, error, setAnchor,
+  return { node, form, input, slowControl, addMessage, setRecent, system, entered, gift, deleted, muted, slowMode, error, setAnchor,
     setSlow: (s) => { slowSeconds = Number(s) || 0; if (slowSelect) slowSelect.value = String(nearestSlow(slowSeconds)); } };
 }
