@@ -1,58 +1,11 @@
 // Browser end-to-end tests of the Liveroom app against the real binary:
 // anchors, viewers and an admin in separate browser contexts.
 // Each flow skips, naming the missing paths, while the server lacks them.
-import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launchBrowser, person, loginThroughUi, apiAs, shot, missing, visit, unlabelledControls, goLive, enterRoom, sendChat, recharge, DESKTOP, PHONE } from './helpers.mjs';
+import { browserSuite, loginThroughUi, apiAs, shot, missing, visit, unlabelledControls, goLive, enterRoom, sendChat, recharge, DESKTOP, PHONE, ROOMS, WALLET, GIFTS, AUTH } from './helpers.mjs';
 
-const server = await startServer();
-if (server.unavailable) console.log(`# e2e: skipping every browser test: ${server.unavailable}`);
-else if (server.mock) console.log('# e2e: LIVEROOM_E2E_MOCK=1: running against the dev mock server, NOT the real binary');
-const browser = server.unavailable ? null : await launchBrowser();
-const people = [];
+const { server, flow, join, theAdmin } = await browserSuite();
 const T = { timeout: 120000 };
-
-after(async () => {
-  for (const p of people) {
-    if (p.errors.length) console.log(`# console errors for ${p.phone}:\n#  ${p.errors.join('\n#  ')}`);
-  }
-  if (browser) await browser.close();
-  if (server.stop) await server.stop();
-});
-
-/** A test whose failure leaves a screenshot of every open page under target/e2e/failed-*. */
-function flow(name, opts, fn) {
-  test(name, opts, async (t) => {
-    const before = people.length;
-    try {
-      await fn(t);
-    } catch (err) {
-      for (const [i, p] of people.slice(before).entries()) {
-        await shot(p.page, `failed-${name.slice(0, 24).replace(/\W+/g, '-')}-${i}`).catch(() => {});
-        console.log(`# page ${i} (${p.phone}) at ${p.page.url()}: ${p.errors.join(' | ')}`);
-      }
-      throw err;
-    }
-  });
-}
-
-const AUTH = [['POST', '/api/auth/sms'], ['POST', '/api/auth/login'], ['GET', '/api/me']];
-const ROOMS = [...AUTH, ['POST', '/api/rooms'], ['GET', '/api/rooms'], ['GET', '/api/rooms/{id}'], ['GET', '/api/rooms/{id}/im']];
-const WALLET = [['GET', '/api/wallet'], ['GET', '/api/wallet/products'], ['POST', '/api/wallet/recharges'], ['GET', '/api/wallet/trades']];
-const GIFTS = [...ROOMS, ...WALLET, ['GET', '/api/gifts'], ['POST', '/api/rooms/{id}/gifts']];
-
-async function join(opts) {
-  const p = await person(browser, server.base, opts);
-  people.push(p);
-  return p;
-}
-
-let admin = null;
-/** The admin logs in once: the same phone may ask for a code only once a minute. */
-async function theAdmin() {
-  if (!admin) admin = await join({ phone: '13141150122', viewport: DESKTOP });
-  return admin;
-}
 
 flow('a person logs in with the phone code, and a wrong code is refused in words', { ...T, skip: missing(server, ...AUTH) }, async () => {
   const viewer = await join({ viewport: PHONE, login: false });

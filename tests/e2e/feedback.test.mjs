@@ -2,67 +2,20 @@
 // that keep clear of what a person is using, gift combos, errors as sentences saying what to
 // do next, and the anchor's End live and the rain header at 375 px. Each flow skips, naming the
 // missing paths, while the server lacks them.
-import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launchBrowser, person, apiAs, shot, missing, visit, goLive, enterRoom, sendChat, recharge,
-  overlaps, reachable, toastTexts, DESKTOP, PHONE } from './helpers.mjs';
+import { browserSuite, apiAs, shot, missing, visit, goLive, enterRoom, sendChat, recharge, overlaps, reachable, toastTexts, DESKTOP, PHONE, AUTH, ROOMS, WALLET, GIFTS } from './helpers.mjs';
 
 // A 20 s rain: enough for the checks made while it falls, on a busy machine too.
-const server = await startServer({ LIVEROOM__RAIN__DURATION_S: '20', RAIN_S: '20' });
-if (server.unavailable) console.log(`# e2e: skipping every browser test: ${server.unavailable}`);
-else if (server.mock) console.log('# e2e: LIVEROOM_E2E_MOCK=1: running against the dev mock server, NOT the real binary');
-const browser = server.unavailable ? null : await launchBrowser();
-const people = [];
+const { server, flow, join, theAdmin } = await browserSuite({ LIVEROOM__RAIN__DURATION_S: '20', RAIN_S: '20' }, { failPrefix: 'failed-fb' });
 const T = { timeout: 150000 };
 const VIEWPORTS = [['desktop', DESKTOP], ['375', PHONE]];
 
-after(async () => {
-  for (const p of people) {
-    if (p.errors.length) console.log(`# console errors for ${p.phone}:\n#  ${p.errors.join('\n#  ')}`);
-  }
-  if (browser) await browser.close();
-  if (server.stop) await server.stop();
-});
-
-/** A test whose failure leaves a screenshot of every open page under target/e2e/failed-*. */
-function flow(name, opts, fn) {
-  test(name, opts, async (t) => {
-    const before = people.length;
-    try {
-      await fn(t);
-    } catch (err) {
-      for (const [i, p] of people.slice(before).entries()) {
-        await shot(p.page, `failed-fb-${name.slice(0, 24).replace(/\W+/g, '-')}-${i}`).catch(() => {});
-        console.log(`# page ${i} (${p.phone}) at ${p.page.url()}: ${p.errors.join(' | ')}`);
-      }
-      throw err;
-    }
-  });
-}
-
-const AUTH = [['POST', '/api/auth/sms'], ['POST', '/api/auth/login'], ['GET', '/api/me']];
-const ROOMS = [...AUTH, ['POST', '/api/rooms'], ['GET', '/api/rooms'], ['GET', '/api/rooms/{id}'], ['GET', '/api/rooms/{id}/im']];
-const WALLET = [['GET', '/api/wallet'], ['GET', '/api/wallet/products'], ['POST', '/api/wallet/recharges'], ['GET', '/api/wallet/trades']];
-const GIFTS = [...ROOMS, ...WALLET, ['GET', '/api/gifts'], ['POST', '/api/rooms/{id}/gifts']];
 const RAIN = [...ROOMS, ...WALLET, ['POST', '/api/red-packet/applications'], ['GET', '/api/admin/red-packet/applications'],
   ['POST', '/api/admin/red-packet/applications/{id}/approve'], ['POST', '/api/rooms/{id}/rain/prepare'],
   ['POST', '/api/rooms/{id}/rain/start'], ['POST', '/api/rooms/{id}/rain/grab']];
 const SHOP = [...ROOMS, ...WALLET, ['POST', '/api/products'], ['GET', '/api/admin/products'], ['POST', '/api/admin/products/{id}/approve'],
   ['GET', '/api/rooms/{id}/products'], ['GET', '/api/rooms/{id}/cart'], ['POST', '/api/rooms/{id}/cart/items'],
   ['POST', '/api/rooms/{id}/orders'], ['POST', '/api/orders/{id}/pay']];
-
-async function join(opts) {
-  const p = await person(browser, server.base, opts);
-  people.push(p);
-  return p;
-}
-
-let admin = null;
-/** The admin logs in once: the same phone may ask for a code only once a minute. */
-async function theAdmin() {
-  if (!admin) admin = await join({ phone: '13141150122', viewport: DESKTOP });
-  return admin;
-}
 
 const coinsIn = (text) => Number(String(text).replace(/[^\d]/g, ''));
 const fmt = (n) => Number(n).toLocaleString('en-US');
@@ -331,12 +284,6 @@ flow('gifts of one kind from one sender within 3 s make one banner whose count r
   const banner = anchor.page.locator(`[data-testid="gift-anim"][data-sender="${fanId}"]`);
   await banner.filter({ has: anchor.page.locator('.gift-anim-count', { hasText: '×5' }) }).waitFor();
   await fan.page.locator(`[data-testid="gift-anim"][data-sender="${fanId}"][data-combo="5"]`).waitFor();
-  // The chat merges them too: fewer lines than roses (another line, the other's gift or an
-  // "entered", starts a new one), whose counts add up to 5.
-  const fanName = (await apiAs(fan.page, 'GET', '/api/me')).body.nickname;
-  const lines = (await anchor.page.getByTestId('gift-line').allTextContents()).filter((t) => t.includes(`${fanName} sent`));
-  assert.ok(lines.length <= 3, JSON.stringify(lines));
-  assert.equal(lines.reduce((n, t) => n + Number(t.match(/×(\d+)/)[1]), 0), 5, JSON.stringify(lines));
   await shot(anchor.page, 'fb-gift-combo-desktop');
   await shot(fan.page, 'fb-gift-combo-375');
   let log = await anchor.page.evaluate(() => window.comboLog);
@@ -349,6 +296,12 @@ flow('gifts of one kind from one sender within 3 s make one banner whose count r
   assert.equal(counts[counts.length - 1], 5);
   assert.ok(counts.length >= 2 && counts.every((n, i) => i === 0 || n > counts[i - 1]), `the count rises: ${counts.join(' → ')}`);
   assert.ok(await banner.evaluate((b) => getComputedStyle(b).opacity > 0.5), 'the banner is still showing');
+  // The chat merges them too: fewer lines than roses (another line, the other's gift or an
+  // "entered", starts a new one), whose counts add up to 5.
+  const fanName = (await apiAs(fan.page, 'GET', '/api/me')).body.nickname;
+  const lines = (await anchor.page.getByTestId('gift-line').allTextContents()).filter((t) => t.includes(`${fanName} sent`));
+  assert.ok(lines.length <= 3, JSON.stringify(lines));
+  assert.equal(lines.reduce((n, t) => n + Number(t.match(/×(\d+)/)[1]), 0), 5, JSON.stringify(lines));
 
   // After 3 s without a rose the combo is over: the next ones start a new banner, counting gifts (2 × 10 = ×20).
   await banner.waitFor({ state: 'detached', timeout: 10000 });

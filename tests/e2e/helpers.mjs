@@ -2,6 +2,7 @@
 // on port 0 with a temporary SQLite file, find out which API paths it serves,
 // launch Debian's Chromium through playwright-core, log people in through the
 // UI, collect console errors and save screenshots under target/e2e/.
+import { test, after } from 'node:test';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -276,4 +277,56 @@ export async function reachable(locator) {
 /** The visible toasts' words, newest last. */
 export async function toastTexts(page) {
   return page.locator('#toasts .toast:not(.toast-out)').evaluateAll((ts) => ts.map((t) => t.textContent));
+}
+
+/** The contract paths a flow needs, to skip it (naming them) while the server lacks them. */
+export const AUTH = [['POST', '/api/auth/sms'], ['POST', '/api/auth/login'], ['GET', '/api/me']];
+export const ROOMS = [...AUTH, ['POST', '/api/rooms'], ['GET', '/api/rooms'], ['GET', '/api/rooms/{id}'], ['GET', '/api/rooms/{id}/im']];
+export const WALLET = [['GET', '/api/wallet'], ['GET', '/api/wallet/products'], ['POST', '/api/wallet/recharges'], ['GET', '/api/wallet/trades']];
+export const GIFTS = [...ROOMS, ...WALLET, ['GET', '/api/gifts'], ['POST', '/api/rooms/{id}/gifts']];
+
+/**
+ * One test file's set-up: its own server (with `env`) and browser, closed after the file's
+ * tests. Returns `server`, `flow` (a test whose failure leaves a screenshot of every page it
+ * opened under target/e2e/<failPrefix>-*), `join` (a person in a new browser context) and
+ * `theAdmin` (logged in once: the same phone may ask for a code only once a minute).
+ */
+export async function browserSuite(env = {}, { failPrefix = 'failed' } = {}) {
+  const server = await startServer(env);
+  if (server.unavailable) console.log(`# e2e: skipping every browser test: ${server.unavailable}`);
+  else if (server.mock) console.log('# e2e: LIVEROOM_E2E_MOCK=1: running against the dev mock server, NOT the real binary');
+  const browser = server.unavailable ? null : await launchBrowser();
+  const people = [];
+  after(async () => {
+    for (const p of people) {
+      if (p.errors.length) console.log(`# console errors for ${p.phone}:\n#  ${p.errors.join('\n#  ')}`);
+    }
+    if (browser) await browser.close();
+    if (server.stop) await server.stop();
+  });
+  function flow(name, opts, fn) {
+    test(name, opts, async (t) => {
+      const before = people.length;
+      try {
+        await fn(t);
+      } catch (err) {
+        for (const [i, p] of people.slice(before).entries()) {
+          await shot(p.page, `${failPrefix}-${name.slice(0, 24).replace(/\W+/g, '-')}-${i}`).catch(() => {});
+          console.log(`# page ${i} (${p.phone}) at ${p.page.url()}: ${p.errors.join(' | ')}`);
+        }
+        throw err;
+      }
+    });
+  }
+  async function join(opts) {
+    const p = await person(browser, server.base, opts);
+    people.push(p);
+    return p;
+  }
+  let admin = null;
+  async function theAdmin() {
+    if (!admin) admin = await join({ phone: '13141150122', viewport: DESKTOP });
+    return admin;
+  }
+  return { server, flow, join, theAdmin };
 }

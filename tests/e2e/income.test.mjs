@@ -1,50 +1,11 @@
 // Browser tests of issue 15's money and tools: anchor income (items 4, 5), who entered and
 // the profile (item 10), the anchor's and admin's lists (item 11), the shop's stock limits
 // (item 13). Each person is a separate browser context against the real binary.
-import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launchBrowser, person, apiAs, shot, missing, visit, goLive, enterRoom, sendChat, DESKTOP, PHONE } from './helpers.mjs';
+import { browserSuite, apiAs, shot, missing, visit, goLive, enterRoom, sendChat, DESKTOP, PHONE } from './helpers.mjs';
 
-const server = await startServer();
-if (server.unavailable) console.log(`# e2e: skipping every browser test: ${server.unavailable}`);
-const browser = server.unavailable ? null : await launchBrowser();
-const people = [];
+const { server, flow, join, theAdmin } = await browserSuite();
 const T = { timeout: 120000 };
-
-after(async () => {
-  for (const p of people) {
-    if (p.errors.length) console.log(`# console errors for ${p.phone}:\n#  ${p.errors.join('\n#  ')}`);
-  }
-  if (browser) await browser.close();
-  if (server.stop) await server.stop();
-});
-
-function flow(name, opts, fn) {
-  test(name, opts, async (t) => {
-    const before = people.length;
-    try {
-      await fn(t);
-    } catch (err) {
-      for (const [i, p] of people.slice(before).entries()) {
-        await shot(p.page, `failed-${name.slice(0, 24).replace(/\W+/g, '-')}-${i}`).catch(() => {});
-        console.log(`# page ${i} (${p.phone}) at ${p.page.url()}: ${p.errors.join(' | ')}`);
-      }
-      throw err;
-    }
-  });
-}
-
-async function join(opts) {
-  const p = await person(browser, server.base, opts);
-  people.push(p);
-  return p;
-}
-
-let admin = null;
-async function theAdmin() {
-  if (!admin) admin = await join({ phone: '13141150122', viewport: DESKTOP });
-  return admin;
-}
 
 async function named(who, nickname) {
   const r = await apiAs(who.page, 'PATCH', '/api/me', { nickname });
