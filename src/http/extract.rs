@@ -139,6 +139,13 @@ pub fn query_config() -> web::QueryConfig {
     })
 }
 
+/// The query of a list: its page.
+#[derive(Deserialize, IntoParams)]
+pub struct PageQuery {
+    pub page: Option<i64>,
+    pub page_size: Option<i64>,
+}
+
 /// The query of a list that filters by status, with its page.
 #[derive(Deserialize, IntoParams)]
 pub struct StatusQuery {

@@ -2,11 +2,10 @@
 //! chats. What they do is decided in `services::moderation`.
 
 use super::error::AppResult;
-use super::extract::Json;
+use super::extract::{Json, PageQuery};
 use super::session::AuthUser;
 use super::state::AppState;
 use super::views::{PageOf, UserRef};
-use super::wallet::PageQuery;
 use crate::clock::rfc3339;
 use crate::domain::paging::Page;
 use crate::domain::room::{parse_mute_seconds, parse_slow_mode};

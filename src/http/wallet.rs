@@ -2,7 +2,7 @@
 //! provider's signed callback.
 
 use super::error::{AppError, AppResult};
-use super::extract::{read_limited, Json};
+use super::extract::{read_limited, Json, PageQuery};
 use super::session::AuthUser;
 use super::state::AppState;
 use super::views::{PageOf, UserRef};
@@ -15,7 +15,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/wallet", web::get().to(wallet))
@@ -149,12 +149,6 @@ pub struct TradeView {
     /// What it was, in words ("Gift sent: Rocket ×1", "Recharge: 60 coins"); null on trades made
     /// before notes were kept.
     pub note: Option<String>,
-}
-
-#[derive(Deserialize, IntoParams)]
-pub struct PageQuery {
-    pub page: Option<i64>,
-    pub page_size: Option<i64>,
 }
 
 /// The caller's trades, newest first; `amount` is signed.
