@@ -31,6 +31,7 @@ pub struct RunningRoom {
 struct Inner {
     rooms: Mutex<HashMap<i64, Entry>>,
     arbiters: Vec<ArbiterHandle>,
+    sockets: Vec<ArbiterHandle>,
     deps: RoomDeps,
 }
 
@@ -40,18 +41,29 @@ pub struct RoomRegistry {
 }
 
 impl RoomRegistry {
-    /// Starts `arbiters` arbiter threads (0: one per core). Needs a running actix System.
+    /// Starts `arbiters` arbiter threads for rooms and as many for their sockets (0: one each
+    /// per core). Needs a running actix System.
     pub fn new(deps: RoomDeps, arbiters: usize) -> Self {
         let n =
             if arbiters == 0 { std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2) } else { arbiters };
-        let arbiters = (0..n).map(|_| Arbiter::new().handle()).collect();
-        Self { inner: Arc::new(Inner { rooms: Mutex::new(HashMap::new()), arbiters, deps }) }
+        let arbiters: Vec<ArbiterHandle> = (0..n).map(|_| Arbiter::new().handle()).collect();
+        let sockets = (0..n).map(|_| Arbiter::new().handle()).collect();
+        Self { inner: Arc::new(Inner { rooms: Mutex::new(HashMap::new()), arbiters, sockets, deps }) }
     }
 
     /// The arbiter a room's actors run on: its room actor, and the PK and rain beside it, so
     /// the messages between them stay on one thread. Fixed by the room's id.
     pub fn arbiter(&self, room_id: i64) -> ArbiterHandle {
         self.inner.arbiters[(room_id.unsigned_abs() as usize) % self.inner.arbiters.len()].clone()
+    }
+
+    /// The arbiter a room's sockets run on: a pool apart from the rooms'. Beside its room, a
+    /// room with 10,000 sockets read its next chat only after all of their writes had had their
+    /// turn on the thread; apart, the kernel runs the room as soon as a chat wakes it (fan-out
+    /// p50 1.85× the bare relay's → 1.3×, with the server on one core). The price is a wake-up
+    /// across threads per socket and batch.
+    pub fn socket_arbiter(&self, room_id: i64) -> ArbiterHandle {
+        self.inner.sockets[(room_id.unsigned_abs() as usize) % self.inner.sockets.len()].clone()
     }
 
     /// The running actor of a room, if any. A dead one is forgotten (and not handed out).

@@ -137,7 +137,7 @@ pub struct RoomSettings {
     pub recent_chats: usize,
     pub chat_per_second: u32,
     pub word_filter: Vec<String>,
-    /// 0: one arbiter per core.
+    /// Arbiter threads for rooms, and as many again for their sockets; 0: one each per core.
     pub arbiters: usize,
     /// A write to a socket (or any response) that makes no progress for this long drops the
     /// connection: a client that stops reading does not keep its socket.

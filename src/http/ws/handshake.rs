@@ -103,10 +103,10 @@ pub async fn switch(state: AppState, req: Request, framed: Framed<TcpStream, h1:
                 state.notices.hub.remove(&a.socket.handle);
                 return;
             }
-            // The socket lives on its room's arbiter thread, beside the room actor: the room's
-            // frames wake it without crossing threads, and its long-lived state is not wedged
-            // between the short-lived buffers of the HTTP worker's handshakes (that cost an idle
-            // viewer 18 KiB of RSS for 5 KiB of live memory). The stream is re-registered there.
+            // The socket lives on its room's socket arbiter (`RoomRegistry::socket_arbiter`), not
+            // on the HTTP worker: its long-lived state is not wedged between the short-lived
+            // buffers of the worker's handshakes (that cost an idle viewer 18 KiB of RSS for
+            // 5 KiB of live memory). The stream is re-registered there.
             let handle = a.socket.handle.clone();
             let hub = state.notices.hub.clone();
             let Ok(std_io) = io.into_std() else {
@@ -115,12 +115,13 @@ pub async fn switch(state: AppState, req: Request, framed: Framed<TcpStream, h1:
             };
             // actix-http's 8 KiB read buffer comes with the bytes read early: keep only them.
             let early = if early.is_empty() { BytesMut::new() } else { BytesMut::from(&early[..]) };
-            let started = state.rooms.arbiter(a.socket.room_id).spawn_fn(move || match TcpStream::from_std(std_io) {
-                Ok(io) => {
-                    actix_web::rt::spawn(a.socket.run(a.you, a.rx, Conn::new(io, early, MAX_CLIENT_FRAME)));
-                }
-                Err(_) => a.socket.state.notices.hub.remove(&a.socket.handle),
-            });
+            let started =
+                state.rooms.socket_arbiter(a.socket.room_id).spawn_fn(move || match TcpStream::from_std(std_io) {
+                    Ok(io) => {
+                        actix_web::rt::spawn(a.socket.run(a.you, a.rx, Conn::new(io, early, MAX_CLIENT_FRAME)));
+                    }
+                    Err(_) => a.socket.state.notices.hub.remove(&a.socket.handle),
+                });
             if !started {
                 hub.remove(&handle);
             }
