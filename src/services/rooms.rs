@@ -122,11 +122,7 @@ pub async fn finish_close(svc: &Services, r: &room_rows::Model) -> AppResult<()>
         // viewers get that frame before their 4004; closing it first would cut them off
         // without it. Give the frame up to 2 s.
         if let Some(a) = svc.rooms.get(r.id) {
-            let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(2);
-            while !a.send(crate::actors::room::IsClosed).await.unwrap_or(true) && tokio::time::Instant::now() < deadline
-            {
-                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-            }
+            let _ = a.send(crate::actors::room::CloseWithin(std::time::Duration::from_secs(2))).await;
         }
     }
     svc.rooms.close(r.id).await;

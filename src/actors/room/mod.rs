@@ -91,6 +91,8 @@ pub struct Room {
     deps: RoomDeps,
     gauges: Arc<RoomGauges>,
     closed: bool,
+    /// Who waits for the room to close here (`CloseWithin`); told by `close_here`.
+    on_closed: Vec<tokio::sync::oneshot::Sender<()>>,
     sessions: HashMap<u64, Session>,
     /// Connected sockets per user: `online` counts distinct users.
     users: HashMap<i64, u32>,
@@ -145,6 +147,7 @@ impl Room {
             deps,
             gauges,
             closed: false,
+            on_closed: Vec::new(),
             sessions: HashMap::new(),
             users: HashMap::new(),
             history,

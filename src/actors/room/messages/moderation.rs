@@ -49,15 +49,29 @@ pub struct DeleteMessage {
 #[rtype(result = "()")]
 pub struct Close;
 
-/// Whether the room has closed here (a mirror closes when its home's `room_closed` reaches it).
+/// Closes the room here and answers once it has closed. A mirror waits for its home's
+/// `room_closed` (so that its viewers get that frame before their 4004) and closes anyway once
+/// the given time has passed; any other room closes at once, as with `Close`.
 #[derive(Message, Debug, Clone)]
-#[rtype(result = "bool")]
-pub struct IsClosed;
+#[rtype(result = "()")]
+pub struct CloseWithin(pub std::time::Duration);
 
-impl Handler<IsClosed> for Room {
-    type Result = bool;
-    fn handle(&mut self, _: IsClosed, _: &mut Context<Self>) -> bool {
-        self.closed
+impl Handler<CloseWithin> for Room {
+    type Result = ResponseFuture<()>;
+    fn handle(&mut self, msg: CloseWithin, ctx: &mut Context<Self>) -> ResponseFuture<()> {
+        if !matches!(self.role, crate::actors::room::Role::Mirror(_)) {
+            self.handle(Close, ctx);
+        }
+        if self.closed {
+            return Box::pin(async {});
+        }
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.on_closed.push(tx);
+        ctx.run_later(msg.0, |room, ctx| room.close_here(ctx));
+        // Also answered if the actor stops without closing (the sender is dropped).
+        Box::pin(async move {
+            let _ = rx.await;
+        })
     }
 }
 
@@ -129,6 +143,9 @@ impl Room {
             return;
         }
         self.closed = true;
+        for waiting in self.on_closed.drain(..) {
+            let _ = waiting.send(());
+        }
         self.gauges.closed.store(true, std::sync::atomic::Ordering::Release);
         crate::metrics::ROOMS.dec();
         // `room_closed` and what came before it reach every socket before its close.
