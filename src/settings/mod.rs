@@ -130,7 +130,7 @@ pub struct RoomSettings {
     pub kick_s: u64,
     pub queue_size: usize,
     /// The longest a room holds frames that come fast to send them together (see
-    /// `actors::room::batch`); the window is 10 µs per socket up to this. 0: every frame at once.
+    /// `actors::room::batch`); the window is 5 µs per socket up to this. 0: every frame at once.
     #[serde(default = "default_batch_max_ms")]
     pub batch_max_ms: u64,
     pub history_size: usize,
