@@ -113,7 +113,8 @@ for c in cases:
                 ("connect s", lambda r: r["connect_s"]),
                 ("peak RSS MiB", lambda r: r["server_hwm_kib"] / 1024)]
     else:
-        rows = [("delivered frames/s", lambda r: r["delivered_per_s"]),
+        rows = [("delivered frames/s (gifts count one each)", lambda r: r["delivered_per_s"]),
+                ("frames/s on the wire", lambda r: r.get("wire_frames_per_s", r["delivered_per_s"])),
                 ("gifts paid/s", lambda r: r.get("gifts_paid_per_s")),
                 ("gift commit-to-viewer p99 ms", lambda r: r.get("gift_latency_ms", {}).get("p99")),
                 ("gift request p99 ms", lambda r: r.get("gift_request_ms", {}).get("p99")),

@@ -40,6 +40,9 @@ fn settings() -> RoomSettings {
         queue_size: QUEUE,
         // Every frame at once: the bench measures one frame's fan-out.
         batch_max_ms: 0,
+        // The bench publishes chats; gifts would merge as in the server.
+        gift_combo_max_ms: 50,
+        gift_combo_min_viewers: 100,
         history_size: 256,
         recent_chats: 50,
         chat_per_second: 5,

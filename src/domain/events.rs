@@ -69,11 +69,28 @@ pub struct GiftSent {
     /// When its debit committed (RFC 3339, ms).
     #[serde(default)]
     pub at: String,
+    /// Gifts in all: the sum of the paid gifts' counts when a combo merged several
+    /// (`actors::room::combo`).
     pub count: i64,
+    /// When the first of the paid gifts a combo merged committed; absent for one paid gift.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_at: Option<String>,
     pub from: UserRef,
     pub gift: GiftItem,
+    /// How many paid gifts (requests) the frame stands for; absent when one.
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub sends: i64,
     /// The user it went to: the anchor, or a side of a running PK.
     pub to: i64,
+}
+
+fn one() -> i64 {
+    1
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if passes a reference
+fn is_one(n: &i64) -> bool {
+    *n == 1
 }
 
 /// A product on an anchor's shelf, as the room shows it (`products`, and a room's `products`).
@@ -224,8 +241,10 @@ mod tests {
                 GiftSent {
                     at: "t".into(),
                     count: 2,
+                    first_at: None,
                     from: UserRef { id: 3, nickname: "f".into() },
                     gift: GiftItem { effect: "e".into(), id: 4, name: "n".into(), price: 5 },
+                    sends: 1,
                     to: 1,
                 }
                 .into(),
@@ -258,8 +277,20 @@ mod tests {
             GiftSent {
                 at: "t".into(),
                 count: 1,
+                first_at: None,
                 from: who(),
                 gift: GiftItem { effect: "e".into(), id: 1, name: "n".into(), price: 1 },
+                sends: 1,
+                to: 1,
+            }
+            .into(),
+            GiftSent {
+                at: "t".into(),
+                count: 3,
+                first_at: Some("s".into()),
+                from: who(),
+                gift: GiftItem { effect: "e".into(), id: 1, name: "n".into(), price: 1 },
+                sends: 2,
                 to: 1,
             }
             .into(),

@@ -75,8 +75,10 @@ pub async fn send(svc: &Services, user_id: i64, g: GiftOrder) -> AppResult<(i64,
     let sent = GiftSent {
         at: String::new(),
         count,
+        first_at: None,
         from,
         gift: GiftItem { effect: gift.effect, id: gift.id, name: gift.name, price: gift.price },
+        sends: 1,
         to,
     };
     let op = WalletOp::new(

@@ -117,6 +117,14 @@ fn default_batch_max_ms() -> u64 {
     50
 }
 
+fn default_gift_combo_max_ms() -> u64 {
+    50
+}
+
+fn default_gift_combo_min_viewers() -> usize {
+    100
+}
+
 fn default_kick_s() -> u64 {
     600
 }
@@ -133,6 +141,13 @@ pub struct RoomSettings {
     /// `actors::room::batch`); the window is 5 µs per socket up to this. 0: every frame at once.
     #[serde(default = "default_batch_max_ms")]
     pub batch_max_ms: u64,
+    /// The longest a room merges a sender's gifts of one kind into one `gift` frame (see
+    /// `actors::room::combo`); the window is 50 µs per viewer up to this. 0: a frame per gift.
+    #[serde(default = "default_gift_combo_max_ms")]
+    pub gift_combo_max_ms: u64,
+    /// Rooms with fewer viewers than this see a frame per gift (no combos).
+    #[serde(default = "default_gift_combo_min_viewers")]
+    pub gift_combo_min_viewers: usize,
     pub history_size: usize,
     pub recent_chats: usize,
     pub chat_per_second: u32,

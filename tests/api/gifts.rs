@@ -163,3 +163,121 @@ async fn the_gift_catalogue_reads_as_the_table_sorted_by_price_and_gifts_carry_i
         assert_eq!(app.balance(&fan).await, 300 - cheapest.price);
     }
 }
+
+/// Gifts that come faster than the room's combo window merge per sender, gift and anchor: the
+/// frames' `count`s and `sends` add up to exactly what was paid, seqs stay gapless, and every
+/// held gift shows before `room_closed`.
+#[actix_web::test]
+async fn a_senders_quick_gifts_merge_into_combo_frames_that_add_up_and_come_before_the_close() {
+    use liveroom::actors::room::{Close, GiftEffect};
+    use liveroom::domain::events::{GiftItem, GiftSent};
+    use liveroom::domain::user::UserRef;
+    use std::collections::HashMap;
+
+    for set in backend_sets() {
+        // Combos in a room of any size (100 viewers by default).
+        let app = spawn_app_with(set, |s| s.room.gift_combo_min_viewers = 0).await;
+        let (anchor, aid) = app.new_user().await;
+        let room = app.open_room(&anchor, "normal").await;
+        let (mut a, _) = app.join(room, &anchor).await;
+        let addr = app.state.rooms.get(room).unwrap();
+        let gift = |from: i64, id: i64, count: i64, at: &str| GiftEffect {
+            coins: count,
+            gift: GiftSent {
+                at: at.into(),
+                count,
+                first_at: None,
+                from: UserRef { id: from, nickname: format!("fan {from}") },
+                gift: GiftItem { effect: "e".into(), id, name: "g".into(), price: 1 },
+                sends: 1,
+                to: aid,
+            },
+        };
+        // 30 roses from fan 1 (counts 1..=30), 10 hearts from fan 2, all in the room's mailbox
+        // at once: one window.
+        let mut paid: HashMap<(i64, i64), (i64, i64)> = HashMap::new();
+        for i in 1..=30 {
+            addr.do_send(gift(1, 1, i, &format!("2026-11-30T00:00:00.{i:03}Z")));
+            let e = paid.entry((1, 1)).or_default();
+            (e.0, e.1) = (e.0 + i, e.1 + 1);
+        }
+        for _ in 0..10 {
+            addr.do_send(gift(2, 2, 1, "2026-11-30T00:00:01.000Z"));
+            let e = paid.entry((2, 2)).or_default();
+            (e.0, e.1) = (e.0 + 1, e.1 + 1);
+        }
+        addr.do_send(Close);
+        let (mut seen, mut frames, mut last_seq) = (HashMap::<(i64, i64), (i64, i64)>::new(), 0, 0);
+        loop {
+            let f = match a.next(Duration::from_secs(10)).await {
+                crate::ws_client::Got::Frame(f) => f,
+                other => panic!("room_closed never came: {other:?}"),
+            };
+            if let Some(seq) = f["seq"].as_u64() {
+                assert_eq!(seq, last_seq + 1, "gapless: {f}");
+                last_seq = seq;
+            }
+            match f["type"].as_str() {
+                Some("gift") => {
+                    let d = &f["data"];
+                    let sends = d["sends"].as_i64().unwrap_or(1);
+                    assert_eq!(d["sends"].is_null(), d["first_at"].is_null(), "both only on a merged frame: {d}");
+                    if sends > 1 {
+                        assert!(d["first_at"].as_str().unwrap() <= d["at"].as_str().unwrap(), "{d}");
+                    }
+                    let e =
+                        seen.entry((d["from"]["id"].as_i64().unwrap(), d["gift"]["id"].as_i64().unwrap())).or_default();
+                    (e.0, e.1) = (e.0 + d["count"].as_i64().unwrap(), e.1 + sends);
+                    frames += 1;
+                }
+                Some("room_closed") => break,
+                _ => {}
+            }
+        }
+        assert_eq!(seen, paid, "every paid gift shows once, before room_closed");
+        assert!(frames < 40, "40 gifts in one window merged into fewer frames, got {frames}");
+        // The first gift of each combo is never held: it is a frame of its own.
+        assert!(frames >= 2);
+        let (_, r) = app.get(&format!("/api/rooms/{room}/ranking"), &anchor).await;
+        assert_eq!(r.as_array().map(Vec::len), Some(2), "the ranking counted every gift: {r}");
+    }
+}
+
+/// Over HTTP, concurrent gifts from one fan: whatever merged, the frames add up to what the
+/// wallet paid, and the fan's single gift after a quiet moment comes alone and at once. In a
+/// room under `room.gift_combo_min_viewers` every gift is a frame of its own.
+#[actix_web::test]
+async fn concurrent_paid_gifts_add_up_in_the_frames_and_a_lone_gift_is_not_held() {
+    for (set, min_viewers) in backend_sets().into_iter().flat_map(|s| [(s, 0), (s, 100)]) {
+        let app = spawn_app_with(set, |s| s.room.gift_combo_min_viewers = min_viewers).await;
+        let (anchor, _) = app.new_user().await;
+        let room = app.open_room(&anchor, "normal").await;
+        let (fan, fid) = app.new_user().await;
+        app.recharge(&fan, 1).await;
+        let before = app.balance(&fan).await;
+        let (mut a, _) = app.join(room, &anchor).await;
+        let path = format!("/api/rooms/{room}/gifts");
+        let sends = (0..20).map(|_| app.post(&path, &fan, json!({"gift_id": 1})));
+        for (s, b) in futures_util::future::join_all(sends).await {
+            assert_eq!(s, 200, "{b}");
+        }
+        let (mut count, mut sends, mut frames) = (0, 0, 0);
+        while count < 20 {
+            let g = a.expect("gift").await;
+            assert_eq!(g["data"]["from"]["id"], fid);
+            count += g["data"]["count"].as_i64().unwrap();
+            sends += g["data"]["sends"].as_i64().unwrap_or(1);
+            frames += 1;
+        }
+        assert_eq!((count, sends), (20, 20));
+        if min_viewers > 0 {
+            assert_eq!(frames, 20, "a small room sees a frame per gift");
+        }
+        assert_eq!(app.balance(&fan).await, before - 20, "a rose is a coin");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let (s, b) = app.post(&path, &fan, json!({"gift_id": 1, "count": 5})).await;
+        assert_eq!(s, 200, "{b}");
+        let g = a.expect("gift").await;
+        assert_eq!((g["data"]["count"].as_i64(), g["data"]["sends"].is_null()), (Some(5), true), "{g}");
+    }
+}

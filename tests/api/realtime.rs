@@ -817,8 +817,10 @@ async fn hole17_a_chatter_in_a_busy_room_keeps_its_socket_while_awaiting_the_rep
             let gift = GiftSent {
                 at: String::new(),
                 count: i,
+                first_at: None,
                 from: UserRef { id: 0, nickname: "flood".into() },
                 gift: GiftItem { effect: String::new(), id: 0, name: String::new(), price: 0 },
+                sends: 1,
                 to: 0,
             };
             addr.do_send(Publish(gift.into()));

@@ -50,16 +50,18 @@ export function createGiftLayer() {
     if (!data || !data.gift) return;
     const key = `${data.from ? data.from.id : '?'}:${data.gift.id ?? data.gift.name}`;
     const n = Math.max(1, Number(data.count) || 1);
+    // The server merges a sender's quick gifts too: one frame may stand for several sends.
+    const sends = Math.max(1, Number(data.sends) || 1);
     const now = Date.now();
     const open = combos.get(key);
     if (open && now - open.last <= COMBO_MS) {
       open.total += n;
-      open.sends += 1;
+      open.sends += sends;
       open.last = now;
       if (open.banner) bump(open);
       return;
     }
-    const combo = { key, data, total: n, sends: 1, last: now, banner: null };
+    const combo = { key, data, total: n, sends, last: now, banner: null };
     combos.set(key, combo);
     queue.push(combo);
     pump();

@@ -338,6 +338,8 @@ impl Handler<StepDown> for Room {
         let Role::Home(link) = &self.role else { return };
         tracing::info!(room = self.info.id, "stepping down: the room has another home");
         self.role = Role::Mirror(link.clone());
+        // Gifts held for combos go to the new home, which numbers them like any event.
+        self.publish_held_gifts();
         self.flush();
         self.fan_out(&super::frames::bare("resync"));
         self.follow_home(ctx);

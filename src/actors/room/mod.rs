@@ -4,6 +4,7 @@
 //! each socket's bounded queue; a full queue drops that viewer.
 
 mod batch;
+mod combo;
 mod entered;
 mod history;
 mod link;
@@ -29,6 +30,7 @@ use crate::settings::RoomSettings;
 use actix::prelude::*;
 use batch::Batch;
 use bytestring::ByteString;
+use combo::Combos;
 use history::History;
 use sea_orm::DatabaseConnection;
 use serde::Serialize;
@@ -134,6 +136,8 @@ pub struct Room {
     ticks_since_report: u32,
     /// The room's frames not sent yet.
     batch: Batch,
+    /// Gifts that wait to go as one frame per combo (home and single node).
+    combos: Combos,
     /// The room's own address, to flush its batch later (weak: it does not keep the room up).
     me: Option<actix::WeakAddr<Room>>,
 }
@@ -142,6 +146,7 @@ impl Room {
     pub fn new(info: RoomInfo, deps: RoomDeps, gauges: Arc<RoomGauges>) -> Self {
         let history = History::new(deps.settings.history_size, deps.settings.recent_chats);
         let batch = Batch::new(Duration::from_millis(deps.settings.batch_max_ms));
+        let (deps_combo_ms, deps_combo_min) = (deps.settings.gift_combo_max_ms, deps.settings.gift_combo_min_viewers);
         Self {
             info,
             deps,
@@ -172,6 +177,7 @@ impl Room {
             likes_pending: 0,
             ticks_since_report: 0,
             batch,
+            combos: Combos::new(Duration::from_millis(deps_combo_ms), deps_combo_min),
             me: None,
         }
     }
@@ -224,6 +230,10 @@ impl Room {
         if let Role::Mirror(link) = &self.role {
             link.record(self.info.id, event, chat);
             return 0;
+        }
+        if matches!(event, RoomEvent::PkEnded(_) | RoomEvent::RoomClosed(_)) {
+            // Every gift paid so far shows before them.
+            self.publish_held_gifts();
         }
         if let RoomEvent::PkStarted(PkStarted { pk }) | RoomEvent::PkProgress(PkProgress { pk }) = &event {
             self.pk = Some(pk.clone());

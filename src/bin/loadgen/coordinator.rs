@@ -284,6 +284,8 @@ async fn coordinator_main(a: &Args) {
     let mut closed: HashMap<String, u64> = HashMap::new();
     let (mut delivered, mut lost, mut with_loss, mut max_lost, mut gaps, mut counted) =
         (0u64, 0u64, 0u64, 0u64, 0u64, 0u64);
+    // Frames on the wire: chats, and gift frames (fewer than gifts when combos merged them).
+    let mut wire_frames = 0u64;
     for c in kids.iter_mut() {
         let v = c.next_json().await;
         if v["ev"] != "report" {
@@ -298,6 +300,7 @@ async fn coordinator_main(a: &Args) {
         for s in v["viewers"].as_array().into_iter().flatten() {
             let got = s[0].as_u64().unwrap_or(0) + s[4].as_u64().unwrap_or(0);
             delivered += got;
+            wire_frames += s[0].as_u64().unwrap_or(0) + s[5].as_u64().unwrap_or(0);
             gaps += s[3].as_u64().unwrap_or(0);
             let l = accepted.saturating_sub(got);
             lost += l;
@@ -336,12 +339,15 @@ async fn coordinator_main(a: &Args) {
         result["gifts_refused"] = gifted.refused.load(Ordering::Relaxed).into();
         result["gifts_paid_per_s"] = (gifts_ok as f64 / wall).into();
         result["gift_request_ms"] = http_hist.to_ms_json();
-        // From the gift's commit (`at`) to the viewer's receipt.
+        // From the gift's commit (`at`; a combo's first gift's, `first_at`) to the viewer's
+        // receipt.
         result["gift_latency_ms"] = gift_hist.to_ms_json();
     }
     result["frames_expected"] = expected.into();
     result["frames_delivered"] = delivered.into();
     result["delivered_per_s"] = (delivered as f64 / wall).into();
+    // What went over the wire: a combo frame carries several gifts (same as delivered without).
+    result["wire_frames_per_s"] = (wire_frames as f64 / wall).into();
     // Sustained rate: from the first send to the last frame received (backlog included).
     let span_s = (last_rx_us.saturating_sub(start_us) as f64 / 1e6).max(1e-3);
     result["sustained_per_s"] = (delivered as f64 / span_s).into();
@@ -360,12 +366,13 @@ async fn coordinator_main(a: &Args) {
     result["server_hwm_before_run_kib"] = hwm0.into();
     println!("{result}");
     eprintln!(
-        "RUN viewers={connected}/{viewers} chats={chats_accepted}/{total_sent} gifts={gifts_ok} (gift p99 {:.1}ms) delivered={delivered}/{expected} ({:.0}/s in the send window, {:.0}/s sustained, of {:.0}/s offered) lost={lost} (viewers with loss {with_loss}, max {max_lost}) \
+        "RUN viewers={connected}/{viewers} chats={chats_accepted}/{total_sent} gifts={gifts_ok} (gift p99 {:.1}ms) delivered={delivered}/{expected} ({:.0}/s in the send window, {:.0}/s sustained, of {:.0}/s offered; {:.0} frames/s on the wire) lost={lost} (viewers with loss {with_loss}, max {max_lost}) \
          latency p50={:.1}ms p99={:.1}ms max={:.1}ms cpu server={server_cpu:.2} gen={gen_cpu:.2} other={other_cpu:.2} cores hwm={} KiB closed={closed:?} connect={connect_s:.2}s",
         gift_hist.pct(0.99) as f64 / 1000.0,
         delivered as f64 / wall,
         delivered as f64 / span_s,
         offered_rate * viewers as f64,
+        wire_frames as f64 / wall,
         hist.pct(0.5) as f64 / 1000.0,
         hist.pct(0.99) as f64 / 1000.0,
         hist.max as f64 / 1000.0,

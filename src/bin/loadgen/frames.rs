@@ -18,17 +18,65 @@ pub(crate) fn parse_chat(t: &str) -> Option<(u64, Option<u64>)> {
     Some((seq, sent))
 }
 
-/// (seq, commit time in unix micros) of a gift frame.
-pub(crate) fn parse_gift(t: &str) -> Option<(u64, Option<u64>)> {
+/// A gift frame: its seq, how many paid gifts it stands for (`sends`: a combo merges several),
+/// and when the first of them committed (`first_at`, else `at`), in unix micros.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct GiftFrame {
+    pub seq: u64,
+    pub sends: u64,
+    pub first_at: Option<u64>,
+}
+
+/// Unix micros of an RFC 3339 UTC time as the server writes it (`2026-11-30T22:06:39.123Z`),
+/// at the start of `s`; a hand parser, since chrono's costs the generator at a million frames a
+/// second.
+fn utc_micros(s: &str) -> Option<u64> {
+    let b = s.as_bytes();
+    let num = |r: std::ops::Range<usize>| -> Option<i64> {
+        let d = b.get(r)?;
+        d.iter().try_fold(0i64, |n, c| c.is_ascii_digit().then(|| n * 10 + i64::from(c - b'0')))
+    };
+    let (y, m, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (hh, mm, ss) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    let mut micros = 0i64;
+    if b.get(19) == Some(&b'.') {
+        let mut scale = 100_000;
+        for c in b[20..].iter().take_while(|c| c.is_ascii_digit()) {
+            micros += i64::from(c - b'0') * scale;
+            scale /= 10;
+        }
+    }
+    // Days from the civil date (Howard Hinnant's algorithm).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * ((m + 9) % 12) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    u64::try_from(((days * 86_400 + hh * 3600 + mm * 60 + ss) * 1_000_000) + micros).ok()
+}
+
+/// Keys come sorted (`at`, `count`, `first_at`, `from`, ..., `sends`, `to`), so each is looked
+/// for only where it can be: no scan of the whole frame.
+pub(crate) fn parse_gift(t: &str) -> Option<GiftFrame> {
     let rest = t.strip_prefix(GIFT_PREFIX)?;
     let seq = digits(rest)?;
-    let at = rest.find(r#""at":""#).and_then(|i| {
-        let s = &rest[i + 6..];
-        let end = s.find('"')?;
-        let ts = chrono::DateTime::parse_from_rfc3339(&s[..end]).ok()?;
-        u64::try_from(ts.timestamp_micros()).ok()
+    let data = &rest[rest.find(r#""data":{"#)? + 8..];
+    let at = data.strip_prefix(r#""at":""#).and_then(utc_micros);
+    // `"at":"<24 chars>","count":N,` then maybe `"first_at":"`.
+    let after_count = data.find(r#""count":"#).map(|i| &data[i + 8..]);
+    let first_at = after_count
+        .and_then(|c| c.find(',').map(|j| &c[j + 1..]))
+        .and_then(|c| c.strip_prefix(r#""first_at":""#))
+        .and_then(utc_micros);
+    // `...,"sends":S,"to":T}}` at the end.
+    let head = &t[..t.rfind(r#","to":"#).unwrap_or(t.len())];
+    let near = &head.as_bytes()[head.len().saturating_sub(30)..];
+    let sends = near.windows(8).position(|w| w == br#""sends":"#).and_then(|i| {
+        let d = &near[i + 8..];
+        std::str::from_utf8(&d[..d.iter().take_while(|c| c.is_ascii_digit()).count()]).ok()?.parse().ok()
     });
-    Some((seq, at))
+    Some(GiftFrame { seq, sends: sends.unwrap_or(1), first_at: first_at.or(at) })
 }
 
 pub(crate) const PING: &str = r#"{"type":"ping"}"#;
@@ -48,7 +96,13 @@ mod tests {
     #[test]
     fn gift_frames_are_scanned() {
         let f = r#"{"type":"gift","seq":7,"data":{"at":"1970-01-01T00:00:01.500Z","count":1}}"#;
-        assert_eq!(parse_gift(f), Some((7, Some(1_500_000))));
+        assert_eq!(parse_gift(f), Some(GiftFrame { seq: 7, sends: 1, first_at: Some(1_500_000) }));
+        let combo = r#"{"type":"gift","seq":8,"data":{"at":"1970-01-01T00:00:02Z","count":6,"first_at":"1970-01-01T00:00:01.250Z","from":{},"sends":3,"to":1}}"#;
+        assert_eq!(parse_gift(combo), Some(GiftFrame { seq: 8, sends: 3, first_at: Some(1_250_000) }));
+        for ts in ["2026-11-30T22:06:39.123Z", "2024-02-29T00:00:00Z", "1999-12-31T23:59:59.999Z"] {
+            let want = chrono::DateTime::parse_from_rfc3339(ts).unwrap().timestamp_micros() as u64;
+            assert_eq!(utc_micros(ts), Some(want), "{ts}");
+        }
         assert_eq!(parse_gift(r#"{"type":"chat","seq":1,"data":{}}"#), None);
     }
 }

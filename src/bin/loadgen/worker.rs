@@ -21,7 +21,9 @@ use tokio_tungstenite::tungstenite::Message;
 #[derive(Default, Clone)]
 struct ViewerStats {
     chats: u64,
+    /// Paid gifts seen (a combo frame counts its `sends`), and gift frames.
     gifts: u64,
+    gift_frames: u64,
     /// Seqs skipped between consecutive chat and gift frames on this socket.
     gaps: u64,
     first_seq: u64,
@@ -41,7 +43,7 @@ struct Hists {
 impl ViewerStats {
     /// A numbered frame arrived: seq continuity over chats and gifts.
     fn numbered(&mut self, seq: u64, now: u64) {
-        if self.chats + self.gifts == 0 {
+        if self.chats + self.gift_frames == 0 {
             self.first_seq = seq;
         } else if seq > self.last_seq + 1 {
             self.gaps += seq - self.last_seq - 1;
@@ -67,12 +69,18 @@ async fn viewer(mut ws: Ws, hists: Hists, mut stop: tokio::sync::watch::Receiver
                         if let Some(s) = sent {
                             hists.chat.borrow_mut().add(now.saturating_sub(s));
                         }
-                    } else if let Some((seq, at)) = parse_gift(&t) {
+                    } else if let Some(g) = parse_gift(&t) {
                         let now = now_us();
-                        st.numbered(seq, now);
-                        st.gifts += 1;
-                        if let Some(s) = at {
-                            hists.gift.borrow_mut().add(now.saturating_sub(s));
+                        st.numbered(g.seq, now);
+                        st.gifts += g.sends;
+                        st.gift_frames += 1;
+                        // A combo's gifts count from the first one's commit: the latency of
+                        // the one that waited longest, once for each gift it stands for.
+                        if let Some(s) = g.first_at {
+                            let mut h = hists.gift.borrow_mut();
+                            for _ in 0..g.sends {
+                                h.add(now.saturating_sub(s));
+                            }
                         }
                     }
                 }
@@ -223,7 +231,8 @@ async fn worker_main(a: &Args) {
             *closed.entry(c.to_string()).or_default() += 1;
         }
     }
-    let per_viewer: Vec<[u64; 5]> = stats.iter().map(|s| [s.chats, s.first_seq, s.last_seq, s.gaps, s.gifts]).collect();
+    let per_viewer: Vec<[u64; 6]> =
+        stats.iter().map(|s| [s.chats, s.first_seq, s.last_seq, s.gaps, s.gifts, s.gift_frames]).collect();
     let last_rx_us = stats.iter().map(|s| s.last_rx_us).max().unwrap_or(0);
     say(&json!({
         "ev": "report",

@@ -32,9 +32,10 @@ pub struct CurrentPk;
 #[rtype(result = "()")]
 pub struct SetRain(pub Option<RainView>);
 
-/// A gift was paid for: the room sees it (`gift`) and the ranking counts its sender.
+/// A gift was paid for: the room sees it (`gift`, merged into its sender's combo when more of
+/// the same follow: `combo`) and the ranking counts its sender.
 #[derive(Message, Debug, Clone, Serialize, Deserialize)]
-#[rtype(result = "u64")]
+#[rtype(result = "()")]
 pub struct GiftEffect {
     /// What it cost.
     pub coins: i64,
@@ -94,20 +95,20 @@ impl Handler<SetRain> for Room {
 }
 
 impl Handler<GiftEffect> for Room {
-    type Result = u64;
-    fn handle(&mut self, msg: GiftEffect, _: &mut Context<Self>) -> u64 {
+    type Result = ();
+    fn handle(&mut self, msg: GiftEffect, ctx: &mut Context<Self>) {
         // A mirror's gift is counted and numbered by the home (its ranking is the room's).
         if let crate::actors::room::Role::Mirror(link) = &self.role {
             link.gift(self.info.id, msg);
-            return 0;
+            return;
         }
         timed("gift", || {
             let from = &msg.gift.from;
             let e = self.ranking.entry(from.id).or_insert_with(|| (from.nickname.clone(), 0));
             e.0.clone_from(&from.nickname);
             e.1 += msg.coins;
-            self.publish(RoomEvent::Gift(msg.gift))
-        })
+            self.gift_out(msg.gift, ctx);
+        });
     }
 }
 
