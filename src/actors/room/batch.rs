@@ -21,6 +21,11 @@ use std::time::{Duration, Instant};
 /// were the same either way; 10,000 viewers reach `room.batch_max_ms` with both.
 const WINDOW_PER_SOCKET: Duration = Duration::from_micros(5);
 
+/// A window that grows with the audience: `each` per viewer, at most `max`.
+pub(super) fn per_viewer(each: Duration, viewers: usize, max: Duration) -> Duration {
+    each.saturating_mul(u32::try_from(viewers).unwrap_or(u32::MAX)).min(max)
+}
+
 /// When the batch should go; the caller schedules one flush for it.
 #[derive(Debug, PartialEq, Eq)]
 pub(super) enum When {
@@ -46,7 +51,7 @@ impl Batch {
     }
 
     fn window(&self, sockets: usize) -> Duration {
-        WINDOW_PER_SOCKET.saturating_mul(u32::try_from(sockets).unwrap_or(u32::MAX)).min(self.max)
+        per_viewer(WINDOW_PER_SOCKET, sockets, self.max)
     }
 
     /// Adds a frame for `sockets` sockets; says when the batch should go.

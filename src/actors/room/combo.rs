@@ -39,16 +39,11 @@ pub(super) enum Add {
     Held,
 }
 
-/// A sender's window (per gift and anchor): what waits in it, and when that started waiting
-/// (to publish what waits in order when it all goes at once).
-struct Window {
-    held: Option<(u64, GiftSent)>,
-}
-
 pub(super) struct Combos {
     max: Duration,
     min_viewers: usize,
-    open: HashMap<Key, Window>,
+    /// The open windows, each with what waits in it (numbered, to take it all in order).
+    open: HashMap<Key, Option<(u64, GiftSent)>>,
     /// Numbers held gifts in the order they came.
     next: u64,
 }
@@ -62,17 +57,17 @@ impl Combos {
         if viewers < self.min_viewers {
             return Duration::ZERO;
         }
-        WINDOW_PER_VIEWER.saturating_mul(u32::try_from(viewers).unwrap_or(u32::MAX)).min(self.max)
+        super::batch::per_viewer(WINDOW_PER_VIEWER, viewers, self.max)
     }
 
     /// A gift was paid for, in a room of `viewers` viewers.
     pub(super) fn add(&mut self, gift: GiftSent, viewers: usize) -> Add {
         let k = key(&gift);
-        if let Some(w) = self.open.get_mut(&k) {
-            match &mut w.held {
-                Some((_, held)) => merge(held, gift),
+        if let Some(held) = self.open.get_mut(&k) {
+            match held {
+                Some((_, combo)) => merge(combo, gift),
                 None => {
-                    w.held = Some((self.next, gift));
+                    *held = Some((self.next, gift));
                     self.next += 1;
                 }
             }
@@ -82,17 +77,16 @@ impl Combos {
         if window.is_zero() {
             return Add::Now(gift, None);
         }
-        self.open.insert(k, Window { held: None });
+        self.open.insert(k, None);
         Add::Now(gift, Some(window))
     }
 
-    /// The window of the sender of `gift` ended: its combo if one waited, and then the next
-    /// window's length (a combo that goes on gets a frame a window); `None` when nothing waited,
-    /// and the sender's next gift goes at once.
+    /// The window `k` ended: its combo if one waited, and then the next window's length (a
+    /// combo that goes on gets a frame a window); `None` when nothing waited, and the sender's
+    /// next gift goes at once.
     pub(super) fn end_window(&mut self, k: Key, viewers: usize) -> Option<(GiftSent, Duration)> {
         let window = self.window(viewers).max(Duration::from_micros(1));
-        let w = self.open.get_mut(&k)?;
-        match w.held.take() {
+        match self.open.get_mut(&k)?.take() {
             Some((_, gift)) => Some((gift, window)),
             None => {
                 self.open.remove(&k);
@@ -104,7 +98,7 @@ impl Combos {
     /// Everything that waits, now, in the order it came (before the room closes or a PK ends);
     /// the windows stay open and end as scheduled.
     pub(super) fn take_held(&mut self) -> Vec<GiftSent> {
-        let mut held: Vec<(u64, GiftSent)> = self.open.values_mut().filter_map(|w| w.held.take()).collect();
+        let mut held: Vec<(u64, GiftSent)> = self.open.values_mut().filter_map(Option::take).collect();
         held.sort_unstable_by_key(|(n, _)| *n);
         held.into_iter().map(|(_, g)| g).collect()
     }

@@ -146,7 +146,8 @@ impl Room {
     pub fn new(info: RoomInfo, deps: RoomDeps, gauges: Arc<RoomGauges>) -> Self {
         let history = History::new(deps.settings.history_size, deps.settings.recent_chats);
         let batch = Batch::new(Duration::from_millis(deps.settings.batch_max_ms));
-        let (deps_combo_ms, deps_combo_min) = (deps.settings.gift_combo_max_ms, deps.settings.gift_combo_min_viewers);
+        let combos =
+            Combos::new(Duration::from_millis(deps.settings.gift_combo_max_ms), deps.settings.gift_combo_min_viewers);
         Self {
             info,
             deps,
@@ -177,7 +178,7 @@ impl Room {
             likes_pending: 0,
             ticks_since_report: 0,
             batch,
-            combos: Combos::new(Duration::from_millis(deps_combo_ms), deps_combo_min),
+            combos,
             me: None,
         }
     }

@@ -72,10 +72,11 @@ pub(crate) fn parse_gift(t: &str) -> Option<GiftFrame> {
     // `...,"sends":S,"to":T}}` at the end.
     let head = &t[..t.rfind(r#","to":"#).unwrap_or(t.len())];
     let near = &head.as_bytes()[head.len().saturating_sub(30)..];
-    let sends = near.windows(8).position(|w| w == br#""sends":"#).and_then(|i| {
-        let d = &near[i + 8..];
-        std::str::from_utf8(&d[..d.iter().take_while(|c| c.is_ascii_digit()).count()]).ok()?.parse().ok()
-    });
+    let sends = near
+        .windows(8)
+        .position(|w| w == br#""sends":"#)
+        .and_then(|i| std::str::from_utf8(&near[i + 8..]).ok())
+        .and_then(digits);
     Some(GiftFrame { seq, sends: sends.unwrap_or(1), first_at: first_at.or(at) })
 }
 
