@@ -84,6 +84,14 @@ pub struct GiftSent {
     pub to: i64,
 }
 
+/// Gifts that a busy room held for its gift window, sent together (`gifts`): each as a `gift`
+/// frame's data would show it, in the order they were paid, a sender's quick gifts of one kind
+/// to one anchor merged into one (`actors::room::combo`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GiftsSent {
+    pub gifts: Vec<GiftSent>,
+}
+
 fn one() -> i64 {
     1
 }
@@ -199,6 +207,7 @@ room_events! {
     RoomClosed(RoomClosed) = "room_closed",
     Stock(StockChanged) = "stock",
     Gift(GiftSent) = "gift",
+    Gifts(GiftsSent) = "gifts",
     Products(ProductsChanged) = "products",
     PkStarted(PkStarted) = "pk_started",
     PkProgress(PkProgress) = "pk_progress",
@@ -292,6 +301,18 @@ mod tests {
                 gift: GiftItem { effect: "e".into(), id: 1, name: "n".into(), price: 1 },
                 sends: 2,
                 to: 1,
+            }
+            .into(),
+            GiftsSent {
+                gifts: vec![GiftSent {
+                    at: "t".into(),
+                    count: 3,
+                    first_at: Some("s".into()),
+                    from: who(),
+                    gift: GiftItem { effect: "e".into(), id: 1, name: "n".into(), price: 1 },
+                    sends: 2,
+                    to: 1,
+                }],
             }
             .into(),
             ProductsChanged {

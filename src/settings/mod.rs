@@ -141,8 +141,8 @@ pub struct RoomSettings {
     /// `actors::room::batch`); the window is 5 µs per socket up to this. 0: every frame at once.
     #[serde(default = "default_batch_max_ms")]
     pub batch_max_ms: u64,
-    /// The longest a room merges a sender's gifts of one kind into one `gift` frame (see
-    /// `actors::room::combo`); the window is 50 µs per viewer up to this. 0: a frame per gift.
+    /// The longest gift window of a busy room: its gifts wait for the window's end and go as
+    /// one frame (see `actors::room::combo`); 50 µs per viewer up to this. 0: a frame per gift.
     #[serde(default = "default_gift_combo_max_ms")]
     pub gift_combo_max_ms: u64,
     /// Rooms with fewer viewers than this see a frame per gift (no combos).

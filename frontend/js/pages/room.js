@@ -181,6 +181,14 @@ export async function render(main, [idText]) {
         chat.gift(data, giftIcon(data.gift));
         ranking.bump();
         break;
+      // A busy room's gifts of one window, each as a `gift` frame's data.
+      case 'gifts':
+        for (const g of data.gifts || []) {
+          giftLayer.show(g);
+          chat.gift(g, giftIcon(g.gift));
+        }
+        ranking.bump();
+        break;
       case 'pk_started': case 'pk_progress': updatePk(data.pk); break;
       case 'pk_ended': pk.ended(data); challengeBtn.hidden = true; chat.system('The PK is over.', 'info'); break;
       case 'rain_started': rain.start(data); chat.system('🧧 A red-packet rain has started!', 'gift'); break;

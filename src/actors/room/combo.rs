@@ -1,26 +1,26 @@
-//! Gifts merged into combos. A viewer who taps a rose twenty times a second sends twenty paid
-//! gifts; the app draws them as one banner whose count rises (`×20`), and at 1,000 viewers each
-//! of them is also 1,000 frames out of the server. So a room merges the gifts of one sender, of
-//! one kind, to one anchor that come within its combo window into one `gift` frame: `count` is
-//! their sum, `sends` how many paid gifts it stands for, `first_at` and `at` when the first and
-//! the last of them committed.
+//! A busy room's gifts, sent a window at a time. At 1,000 viewers each gift frame is 1,000
+//! frames out of the server, and fans who tap roses send hundreds of paid gifts a second. So
+//! when gifts come faster than the room's gift window, they wait for the window's end and go
+//! together, as one `gifts` frame (one `gift` frame when only one waited): a room sends at most
+//! one gift frame a window, however many fans send. In it, a sender's gifts of one kind to one
+//! anchor are merged into one, as the app draws them (one banner whose count rises): `count`
+//! is their sum, `sends` how many paid gifts it stands for, `first_at` and `at` when the first
+//! and the last of them committed.
 //!
-//! The first gift of a sender (of a kind, to an anchor) goes at once and opens that sender's
-//! window: a single gift is never held. What follows within the window waits and goes as one
-//! frame when it ends, and a combo that goes on gets a frame a window. Each sender's window is
-//! its own, so the frames of many senders stay spread out instead of going in bursts. The
-//! window grows with the audience, because what a frame costs does (50 µs a viewer: 1,000
-//! viewers 50 ms), at most `room.gift_combo_max_ms`; a room of fewer than
-//! `room.gift_combo_min_viewers` (100) sees a frame per gift.
+//! A gift that comes after a quiet window goes at once, alone: a single gift is never held,
+//! and a held gift waits at most one window. The window grows with the audience, because what
+//! a frame costs does (50 µs a viewer: 1,000 viewers 50 ms), at most `room.gift_combo_max_ms`;
+//! a room of fewer than `room.gift_combo_min_viewers` (100) sees a `gift` frame per gift.
 
 use super::Room;
-use crate::domain::events::{GiftSent, RoomEvent};
+use crate::domain::events::{GiftSent, GiftsSent, RoomEvent};
 use actix::prelude::*;
 use std::collections::HashMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-/// The combo window per viewer. 1,000 viewers at 5,000 gifts/s (50 senders) got 5 M frames/s
-/// with a frame per gift, far past what a core sends (BENCHMARKS.md, "Gift combos").
+/// The gift window per viewer. 1,000 viewers at 5,000 gifts/s got 5 M frames/s with a frame per
+/// gift, far past what a core sends, and 1 M with a frame per sender's combo, past what the
+/// generator's core reads (BENCHMARKS.md, "Gift combos").
 const WINDOW_PER_VIEWER: Duration = Duration::from_micros(50);
 
 /// Sender, gift, and the anchor it went to.
@@ -33,24 +33,28 @@ fn key(g: &GiftSent) -> Key {
 /// What to do with a gift that was just paid for.
 #[derive(Debug, PartialEq, Eq)]
 pub(super) enum Add {
-    /// Publish it now; when `Some`, its sender's window opened with it: end it after this long.
-    Now(GiftSent, Option<Duration>),
-    /// It waits for its sender's window to end, merged into the combo.
-    Held,
+    /// Publish it now.
+    Now(GiftSent),
+    /// It waits for the window's end; when `Some`, it opened the wait: end it after this long.
+    Held(Option<Duration>),
 }
 
 pub(super) struct Combos {
     max: Duration,
     min_viewers: usize,
-    /// The open windows, each with what waits in it (numbered, to take it all in order).
-    open: HashMap<Key, Option<(u64, GiftSent)>>,
-    /// Numbers held gifts in the order they came.
-    next: u64,
+    /// What waits, in the order it came, a sender's gifts of one kind to one anchor merged.
+    held: Vec<GiftSent>,
+    /// Where each key's combo is in `held`.
+    index: HashMap<Key, usize>,
+    /// When the last gift frame went.
+    last: Option<Instant>,
+    /// The window's end is scheduled.
+    scheduled: bool,
 }
 
 impl Combos {
     pub(super) fn new(max: Duration, min_viewers: usize) -> Self {
-        Self { max, min_viewers, open: HashMap::new(), next: 0 }
+        Self { max, min_viewers, held: Vec::new(), index: HashMap::new(), last: None, scheduled: false }
     }
 
     fn window(&self, viewers: usize) -> Duration {
@@ -61,46 +65,52 @@ impl Combos {
     }
 
     /// A gift was paid for, in a room of `viewers` viewers.
-    pub(super) fn add(&mut self, gift: GiftSent, viewers: usize) -> Add {
-        let k = key(&gift);
-        if let Some(held) = self.open.get_mut(&k) {
-            match held {
-                Some((_, combo)) => merge(combo, gift),
-                None => {
-                    *held = Some((self.next, gift));
-                    self.next += 1;
-                }
-            }
-            return Add::Held;
-        }
+    pub(super) fn add(&mut self, gift: GiftSent, viewers: usize, now: Instant) -> Add {
         let window = self.window(viewers);
         if window.is_zero() {
-            return Add::Now(gift, None);
+            return Add::Now(gift);
         }
-        self.open.insert(k, None);
-        Add::Now(gift, Some(window))
-    }
-
-    /// The window `k` ended: its combo if one waited, and then the next window's length (a
-    /// combo that goes on gets a frame a window); `None` when nothing waited, and the sender's
-    /// next gift goes at once.
-    pub(super) fn end_window(&mut self, k: Key, viewers: usize) -> Option<(GiftSent, Duration)> {
-        let window = self.window(viewers).max(Duration::from_micros(1));
-        match self.open.get_mut(&k)?.take() {
-            Some((_, gift)) => Some((gift, window)),
-            None => {
-                self.open.remove(&k);
-                None
+        if self.scheduled {
+            self.hold(gift);
+            return Add::Held(None);
+        }
+        match self.last.map(|l| now.saturating_duration_since(l)) {
+            Some(since) if since < window => {
+                self.hold(gift);
+                self.scheduled = true;
+                Add::Held(Some(window - since))
+            }
+            _ => {
+                self.last = Some(now);
+                Add::Now(gift)
             }
         }
+    }
+
+    fn hold(&mut self, gift: GiftSent) {
+        match self.index.get(&key(&gift)) {
+            Some(&i) => merge(&mut self.held[i], gift),
+            None => {
+                self.index.insert(key(&gift), self.held.len());
+                self.held.push(gift);
+            }
+        }
+    }
+
+    /// The window ended: what waited, to go now (the next window starts from `now`).
+    pub(super) fn end_window(&mut self, now: Instant) -> Vec<GiftSent> {
+        self.scheduled = false;
+        if !self.held.is_empty() {
+            self.last = Some(now);
+        }
+        self.take_held()
     }
 
     /// Everything that waits, now, in the order it came (before the room closes or a PK ends);
-    /// the windows stay open and end as scheduled.
+    /// a scheduled end of the window still comes, and takes what came since.
     pub(super) fn take_held(&mut self) -> Vec<GiftSent> {
-        let mut held: Vec<(u64, GiftSent)> = self.open.values_mut().filter_map(Option::take).collect();
-        held.sort_unstable_by_key(|(n, _)| *n);
-        held.into_iter().map(|(_, g)| g).collect()
+        self.index.clear();
+        std::mem::take(&mut self.held)
     }
 }
 
@@ -118,34 +128,40 @@ impl Room {
         self.sessions.len() + self.remote_online.values().sum::<usize>()
     }
 
-    /// Publishes a paid gift now, or merges it into its sender's combo (see the module).
+    /// Publishes a paid gift now, or holds it for the room's gift window (see the module).
     pub(super) fn gift_out(&mut self, gift: GiftSent, ctx: &mut Context<Self>) {
-        let viewers = self.audience();
-        let k = key(&gift);
-        match self.combos.add(gift, viewers) {
-            Add::Held => {}
-            Add::Now(gift, window) => {
+        match self.combos.add(gift, self.audience(), Instant::now()) {
+            Add::Now(gift) => {
                 self.publish(RoomEvent::Gift(gift));
-                if let Some(after) = window {
-                    ctx.run_later(after, move |act, ctx| act.end_combo_window(k, ctx));
-                }
             }
+            Add::Held(Some(after)) => {
+                ctx.run_later(after, |act, _| {
+                    let held = act.combos.end_window(Instant::now());
+                    act.publish_gifts(held);
+                });
+            }
+            Add::Held(None) => {}
         }
     }
 
-    fn end_combo_window(&mut self, k: Key, ctx: &mut Context<Self>) {
-        let viewers = self.audience();
-        if let Some((gift, next)) = self.combos.end_window(k, viewers) {
-            self.publish(RoomEvent::Gift(gift));
-            ctx.run_later(next, move |act, ctx| act.end_combo_window(k, ctx));
-        }
-    }
-
-    /// Publishes the combos that wait: what must come after every gift paid so far (a PK's
+    /// Publishes the gifts that wait: what must come after every gift paid so far (a PK's
     /// end, the room's close) calls it first.
     pub(super) fn publish_held_gifts(&mut self) {
-        for gift in self.combos.take_held() {
-            self.publish(RoomEvent::Gift(gift));
+        let held = self.combos.take_held();
+        self.publish_gifts(held);
+    }
+
+    fn publish_gifts(&mut self, mut gifts: Vec<GiftSent>) {
+        match gifts.len() {
+            0 => {}
+            1 => {
+                if let Some(g) = gifts.pop() {
+                    self.publish(RoomEvent::Gift(g));
+                }
+            }
+            _ => {
+                self.publish(RoomEvent::Gifts(GiftsSent { gifts }));
+            }
         }
     }
 }
@@ -169,66 +185,76 @@ mod tests {
         }
     }
 
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
     #[test]
-    fn a_senders_first_gift_goes_at_once_and_what_follows_in_its_window_is_one_frame() {
-        let mut c = Combos::new(Duration::from_millis(50), 0);
-        // 1,000 viewers: a 50 ms window, opened by the sender's first gift.
-        assert_eq!(c.add(gift(1, 1, "a1"), 1000), Add::Now(gift(1, 1, "a1"), Some(Duration::from_millis(50))));
-        // Another sender's first gift opens a window of its own.
-        assert_eq!(c.add(gift(2, 1, "b1"), 1000), Add::Now(gift(2, 1, "b1"), Some(Duration::from_millis(50))));
-        // What follows from the same sender, gift and anchor waits and merges.
-        assert_eq!(c.add(gift(1, 1, "a2"), 1000), Add::Held);
-        assert_eq!(c.add(gift(1, 1, "a3"), 1000), Add::Held);
-        // Another kind of gift is another combo.
-        assert!(matches!(c.add(gift(1, 2, "c1"), 1000), Add::Now(_, Some(_))));
-        assert_eq!(c.add(gift(2, 1, "b2"), 1000), Add::Held);
-        let (a, next) = c.end_window((1, 1, 9), 1000).unwrap();
-        assert_eq!(next, Duration::from_millis(50), "the combo goes on: another window");
-        assert_eq!((a.from.id, a.count, a.sends, a.at.as_str(), a.first_at.as_deref()), (1, 2, 2, "a3", Some("a2")));
-        let (b, _) = c.end_window((2, 1, 9), 1000).unwrap();
-        assert_eq!((b.from.id, b.count, b.sends, b.first_at.as_deref()), (2, 1, 1, None), "one held gift is itself");
-        // Nothing waited in c's window: it closes, and the next gift goes at once.
-        assert!(c.end_window((1, 2, 9), 1000).is_none());
-        assert!(matches!(c.add(gift(1, 2, "c2"), 1000), Add::Now(_, Some(_))));
-        // The sender who had a frame at the window's end waits in the next one.
-        assert_eq!(c.add(gift(1, 1, "a4"), 1000), Add::Held);
-        assert!(c.end_window((1, 1, 9), 1000).is_some());
-        assert!(c.end_window((1, 1, 9), 1000).is_none(), "nothing waited: closed");
-        assert!(matches!(c.add(gift(1, 1, "a5"), 1000), Add::Now(_, Some(_))));
+    fn a_gift_after_a_quiet_window_goes_at_once_and_what_follows_within_it_waits_merged() {
+        let t0 = Instant::now();
+        let mut c = Combos::new(ms(50), 0);
+        // 1,000 viewers: a 50 ms window. The first gift goes at once.
+        assert_eq!(c.add(gift(1, 1, "a1"), 1000, t0), Add::Now(gift(1, 1, "a1")));
+        // 10 ms later, within the window: it waits, and the window's end is due in 40 ms.
+        assert_eq!(c.add(gift(2, 1, "b1"), 1000, t0 + ms(10)), Add::Held(Some(ms(40))));
+        // What follows waits for the same end, a sender's gifts of one kind merged.
+        assert_eq!(c.add(gift(1, 1, "a2"), 1000, t0 + ms(11)), Add::Held(None));
+        assert_eq!(c.add(gift(1, 1, "a3"), 1000, t0 + ms(12)), Add::Held(None));
+        assert_eq!(c.add(gift(1, 2, "c1"), 1000, t0 + ms(13)), Add::Held(None), "another kind");
+        assert_eq!(c.add(gift(2, 1, "b2"), 1000, t0 + ms(14)), Add::Held(None));
+        let out = c.end_window(t0 + ms(50));
+        let got: Vec<_> = out.iter().map(|g| (g.from.id, g.gift.id, g.count, g.sends)).collect();
+        assert_eq!(got, vec![(2, 1, 2, 2), (1, 1, 2, 2), (1, 2, 1, 1)], "in the order they came");
+        assert_eq!((out[1].at.as_str(), out[1].first_at.as_deref()), ("a3", Some("a2")));
+        assert_eq!(out[2].first_at, None, "one paid gift is itself");
+        // The window starts again from its end: a gift 20 ms later waits 30 ms.
+        assert_eq!(c.add(gift(3, 1, "d1"), 1000, t0 + ms(70)), Add::Held(Some(ms(30))));
+        assert_eq!(c.end_window(t0 + ms(100)).len(), 1);
+        // Nothing waited in the next window: the gift after it goes at once.
+        assert!(c.end_window(t0 + ms(150)).is_empty());
+        assert!(matches!(c.add(gift(3, 1, "d2"), 1000, t0 + ms(160)), Add::Now(_)));
     }
 
     #[test]
     fn the_window_grows_with_the_audience_and_none_means_every_gift_at_once() {
-        let mut c = Combos::new(Duration::from_millis(50), 0);
-        assert_eq!(c.add(gift(1, 1, "a"), 20), Add::Now(gift(1, 1, "a"), Some(Duration::from_millis(1))));
-        let mut c = Combos::new(Duration::from_millis(50), 0);
-        assert!(matches!(c.add(gift(1, 1, "a"), 100_000), Add::Now(_, Some(w)) if w == Duration::from_millis(50)));
+        let t0 = Instant::now();
+        let mut c = Combos::new(ms(50), 0);
+        assert!(matches!(c.add(gift(1, 1, "a"), 20, t0), Add::Now(_)));
+        assert_eq!(c.add(gift(1, 1, "a"), 20, t0), Add::Held(Some(ms(1))), "20 viewers: 1 ms");
+        let mut c = Combos::new(ms(50), 0);
+        c.add(gift(1, 1, "a"), 100_000, t0);
+        assert_eq!(c.add(gift(1, 1, "a"), 100_000, t0), Add::Held(Some(ms(50))), "at most the max");
         // `room.gift_combo_max_ms = 0`: a frame per gift.
         let mut c = Combos::new(Duration::ZERO, 0);
         for _ in 0..3 {
-            assert_eq!(c.add(gift(1, 1, "a"), 1000), Add::Now(gift(1, 1, "a"), None));
+            assert_eq!(c.add(gift(1, 1, "a"), 1000, t0), Add::Now(gift(1, 1, "a")));
         }
         // Fewer viewers than `room.gift_combo_min_viewers` (and none): a frame per gift.
         for viewers in [0, 99] {
-            let mut c = Combos::new(Duration::from_millis(50), 100);
+            let mut c = Combos::new(ms(50), 100);
             for _ in 0..3 {
-                assert_eq!(c.add(gift(1, 1, "a"), viewers), Add::Now(gift(1, 1, "a"), None));
+                assert_eq!(c.add(gift(1, 1, "a"), viewers, t0), Add::Now(gift(1, 1, "a")));
             }
         }
-        let mut c = Combos::new(Duration::from_millis(50), 100);
-        assert!(matches!(c.add(gift(1, 1, "a"), 100), Add::Now(_, Some(w)) if w == Duration::from_millis(5)));
+        let mut c = Combos::new(ms(50), 100);
+        c.add(gift(1, 1, "a"), 100, t0);
+        assert_eq!(c.add(gift(1, 1, "a"), 100, t0), Add::Held(Some(ms(5))));
     }
 
     #[test]
-    fn what_waits_can_be_taken_early_in_the_order_it_came() {
-        let mut c = Combos::new(Duration::from_millis(50), 0);
+    fn what_waits_can_be_taken_early_and_the_scheduled_end_takes_what_came_since() {
+        let t0 = Instant::now();
+        let mut c = Combos::new(ms(50), 0);
+        c.add(gift(9, 1, "z"), 1000, t0);
         for g in [gift(2, 1, "b1"), gift(1, 1, "a1"), gift(1, 1, "a2"), gift(2, 1, "b2"), gift(1, 1, "a3")] {
-            c.add(g, 1000);
+            c.add(g, 1000, t0 + ms(1));
         }
         let held = c.take_held();
-        assert_eq!(held.iter().map(|g| (g.from.id, g.count)).collect::<Vec<_>>(), vec![(1, 2), (2, 1)]);
+        assert_eq!(held.iter().map(|g| (g.from.id, g.count)).collect::<Vec<_>>(), vec![(2, 2), (1, 3)]);
         assert!(c.take_held().is_empty());
-        // The windows are still open: the senders had a frame in them.
-        assert_eq!(c.add(gift(1, 1, "a4"), 1000), Add::Held);
+        // The end is still scheduled: what comes now waits for it.
+        assert_eq!(c.add(gift(1, 1, "a4"), 1000, t0 + ms(2)), Add::Held(None));
+        let out = c.end_window(t0 + ms(50));
+        assert_eq!((out.len(), out[0].count, out[0].first_at.as_deref()), (1, 1, None), "a new combo");
     }
 }

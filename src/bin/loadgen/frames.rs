@@ -1,9 +1,11 @@
 //! Frames: the server's encoder writes `{"type":"chat","seq":N,"data":{..."text":"t=..."}}` and
-//! `{"type":"gift","seq":N,"data":{"at":"<RFC 3339>",...}}`, so a scan is enough (a full JSON
+//! `{"type":"gift","seq":N,"data":{"at":"<RFC 3339>",...}}` (and a busy room's
+//! `{"type":"gifts","seq":N,"data":{"gifts":[{"at":...},...]}}`), so a scan is enough (a full JSON
 //! parse per frame would cost the generator a core at 500k frames/s).
 
 const CHAT_PREFIX: &str = r#"{"type":"chat","seq":"#;
 const GIFT_PREFIX: &str = r#"{"type":"gift","seq":"#;
+const GIFTS_PREFIX: &str = r#"{"type":"gifts","seq":"#;
 
 fn digits(s: &str) -> Option<u64> {
     let end = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
@@ -16,15 +18,6 @@ pub(crate) fn parse_chat(t: &str) -> Option<(u64, Option<u64>)> {
     let seq = digits(rest)?;
     let sent = rest.find(r#""text":"t="#).and_then(|i| digits(&rest[i + 10..]));
     Some((seq, sent))
-}
-
-/// A gift frame: its seq, how many paid gifts it stands for (`sends`: a combo merges several),
-/// and when the first of them committed (`first_at`, else `at`), in unix micros.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) struct GiftFrame {
-    pub seq: u64,
-    pub sends: u64,
-    pub first_at: Option<u64>,
 }
 
 /// Unix micros of an RFC 3339 UTC time as the server writes it (`2026-11-30T22:06:39.123Z`),
@@ -56,12 +49,11 @@ fn utc_micros(s: &str) -> Option<u64> {
     u64::try_from(((days * 86_400 + hh * 3600 + mm * 60 + ss) * 1_000_000) + micros).ok()
 }
 
-/// Keys come sorted (`at`, `count`, `first_at`, `from`, ..., `sends`, `to`), so each is looked
-/// for only where it can be: no scan of the whole frame.
-pub(crate) fn parse_gift(t: &str) -> Option<GiftFrame> {
-    let rest = t.strip_prefix(GIFT_PREFIX)?;
-    let seq = digits(rest)?;
-    let data = &rest[rest.find(r#""data":{"#)? + 8..];
+/// One gift's data (from its `"at":` on): how many paid gifts it stands for (`sends`: a combo
+/// merges several), and when the first of them committed (`first_at`, else `at`), in unix
+/// micros. Keys come sorted (`at`, `count`, `first_at`, `from`, ..., `sends`, `to`), so each is
+/// looked for only where it can be: no scan of the whole gift.
+fn gift(data: &str) -> (u64, Option<u64>) {
     let at = data.strip_prefix(r#""at":""#).and_then(utc_micros);
     // `"at":"<24 chars>","count":N,` then maybe `"first_at":"`.
     let after_count = data.find(r#""count":"#).map(|i| &data[i + 8..]);
@@ -69,15 +61,37 @@ pub(crate) fn parse_gift(t: &str) -> Option<GiftFrame> {
         .and_then(|c| c.find(',').map(|j| &c[j + 1..]))
         .and_then(|c| c.strip_prefix(r#""first_at":""#))
         .and_then(utc_micros);
-    // `...,"sends":S,"to":T}}` at the end.
-    let head = &t[..t.rfind(r#","to":"#).unwrap_or(t.len())];
+    // `...,"sends":S,"to":T` at the end.
+    let head = &data[..data.rfind(r#","to":"#).unwrap_or(data.len())];
     let near = &head.as_bytes()[head.len().saturating_sub(30)..];
     let sends = near
         .windows(8)
         .position(|w| w == br#""sends":"#)
         .and_then(|i| std::str::from_utf8(&near[i + 8..]).ok())
         .and_then(digits);
-    Some(GiftFrame { seq, sends: sends.unwrap_or(1), first_at: first_at.or(at) })
+    (sends.unwrap_or(1), first_at.or(at))
+}
+
+/// A `gift` or `gifts` frame: its seq, after calling `each(sends, first_at)` for every gift in
+/// it (see `gift`). Each gift of a `gifts` frame ends where `},{"at":"` starts the next: names
+/// and nicknames cannot hold an unescaped quote.
+pub(crate) fn parse_gifts(t: &str, mut each: impl FnMut(u64, Option<u64>)) -> Option<u64> {
+    if let Some(rest) = t.strip_prefix(GIFT_PREFIX) {
+        let seq = digits(rest)?;
+        let (sends, first) = gift(&rest[rest.find(r#""data":{"#)? + 8..]);
+        each(sends, first);
+        return Some(seq);
+    }
+    let rest = t.strip_prefix(GIFTS_PREFIX)?;
+    let seq = digits(rest)?;
+    let mut list = &rest[rest.find(r#""gifts":["#)? + 9..];
+    while let Some(body) = list.strip_prefix('{') {
+        let end = body.find(r#"},{"at":""#).unwrap_or(body.len());
+        let (sends, first) = gift(&body[..end]);
+        each(sends, first);
+        list = body.get(end + 2..).unwrap_or("");
+    }
+    Some(seq)
 }
 
 pub(crate) const PING: &str = r#"{"type":"ping"}"#;
@@ -94,16 +108,31 @@ mod tests {
         assert_eq!(parse_chat(r#"{"type":"online","data":{"count":3}}"#), None);
     }
 
+    /// (sends, first_at) of each gift in a frame.
+    type Gifts = Vec<(u64, Option<u64>)>;
+
+    fn scan(t: &str) -> Option<(u64, Gifts)> {
+        let mut v = Vec::new();
+        parse_gifts(t, |s, f| v.push((s, f))).map(|seq| (seq, v))
+    }
+
     #[test]
     fn gift_frames_are_scanned() {
         let f = r#"{"type":"gift","seq":7,"data":{"at":"1970-01-01T00:00:01.500Z","count":1}}"#;
-        assert_eq!(parse_gift(f), Some(GiftFrame { seq: 7, sends: 1, first_at: Some(1_500_000) }));
+        assert_eq!(scan(f), Some((7, vec![(1, Some(1_500_000))])));
         let combo = r#"{"type":"gift","seq":8,"data":{"at":"1970-01-01T00:00:02Z","count":6,"first_at":"1970-01-01T00:00:01.250Z","from":{},"sends":3,"to":1}}"#;
-        assert_eq!(parse_gift(combo), Some(GiftFrame { seq: 8, sends: 3, first_at: Some(1_250_000) }));
+        assert_eq!(scan(combo), Some((8, vec![(3, Some(1_250_000))])));
         for ts in ["2026-11-30T22:06:39.123Z", "2024-02-29T00:00:00Z", "1999-12-31T23:59:59.999Z"] {
             let want = chrono::DateTime::parse_from_rfc3339(ts).unwrap().timestamp_micros() as u64;
             assert_eq!(utc_micros(ts), Some(want), "{ts}");
         }
-        assert_eq!(parse_gift(r#"{"type":"chat","seq":1,"data":{}}"#), None);
+        assert_eq!(scan(r#"{"type":"chat","seq":1,"data":{}}"#), None);
+    }
+
+    #[test]
+    fn a_gifts_frame_is_scanned_gift_by_gift() {
+        let f = r#"{"type":"gifts","seq":9,"data":{"gifts":[{"at":"1970-01-01T00:00:02Z","count":6,"first_at":"1970-01-01T00:00:01.250Z","from":{"id":1,"nickname":"a,"to":5"},"gift":{"effect":"e","id":1,"name":"n","price":1},"sends":3,"to":1},{"at":"1970-01-01T00:00:03Z","count":1,"from":{"id":2,"nickname":"b"},"gift":{"effect":"e","id":1,"name":"n","price":1},"to":1}]}}"#;
+        assert_eq!(scan(f), Some((9, vec![(3, Some(1_250_000)), (1, Some(3_000_000))])));
+        assert_eq!(scan(r#"{"type":"gifts","seq":10,"data":{"gifts":[]}}"#), Some((10, vec![])));
     }
 }

@@ -3,7 +3,7 @@
 //! lines on stdout (`connected`, then `report` once told `stop` on stdin).
 
 use crate::args::{die, loopback, Args};
-use crate::frames::{parse_chat, parse_gift, PING};
+use crate::frames::{parse_chat, parse_gifts, PING};
 use crate::hist::Hist;
 use crate::net::{connect, http_client, ticket, Ws};
 use crate::now_us;
@@ -69,18 +69,24 @@ async fn viewer(mut ws: Ws, hists: Hists, mut stop: tokio::sync::watch::Receiver
                         if let Some(s) = sent {
                             hists.chat.borrow_mut().add(now.saturating_sub(s));
                         }
-                    } else if let Some(g) = parse_gift(&t) {
+                    } else {
                         let now = now_us();
-                        st.numbered(g.seq, now);
-                        st.gifts += g.sends;
-                        st.gift_frames += 1;
+                        let mut h = hists.gift.borrow_mut();
+                        let mut gifts = 0;
                         // A combo's gifts count from the first one's commit: the latency of
                         // the one that waited longest, once for each gift it stands for.
-                        if let Some(s) = g.first_at {
-                            let mut h = hists.gift.borrow_mut();
-                            for _ in 0..g.sends {
-                                h.add(now.saturating_sub(s));
+                        let seq = parse_gifts(&t, |sends, first_at| {
+                            gifts += sends;
+                            if let Some(s) = first_at {
+                                for _ in 0..sends {
+                                    h.add(now.saturating_sub(s));
+                                }
                             }
+                        });
+                        if let Some(seq) = seq {
+                            st.numbered(seq, now);
+                            st.gifts += gifts;
+                            st.gift_frames += 1;
                         }
                     }
                 }
