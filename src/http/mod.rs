@@ -29,16 +29,18 @@ pub use state::AppState;
 pub fn api(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/api")
+            // The hot paths first: routes are tried in order, each a regex match, and a gift's
+            // path came after a dozen others (3 % of a gift's CPU at 4,000 gifts/s).
+            .configure(gifts::routes)
+            .configure(rain::routes)
+            .configure(commerce::routes)
             .configure(auth::routes)
             .configure(ops::routes)
             .configure(openapi::routes)
             .configure(rooms::routes)
             .configure(moderation::routes)
             .configure(wallet::routes)
-            .configure(gifts::routes)
             .configure(pk::routes)
-            .configure(rain::routes)
-            .configure(commerce::routes)
             .default_service(web::to(openapi::fallback)),
     )
     .configure(ws::routes);

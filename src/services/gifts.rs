@@ -85,7 +85,9 @@ pub async fn send(svc: &Services, user_id: i64, g: GiftOrder) -> AppResult<(i64,
         user_id,
         -amount,
         TradeKind::Gift,
-        idem_ref.unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string()),
+        // A fresh ref is time-ordered (UUIDv7): a batch's new refs go to the last pages of the
+        // trades' unique `(ref, kind)` index, where random ones dirtied a page each.
+        idem_ref.unwrap_or_else(|| uuid::Uuid::now_v7().simple().to_string()),
         Effect::GiftSend { room_id: g.room_id, to_id: to, gift_id: gift.id, count, pk_id },
     )
     .with_note(format!("Gift sent: {what}"))
