@@ -276,6 +276,15 @@ mod tests {
     fn every_event_has_sorted_keys() {
         let who = || UserRef { id: 3, nickname: "f".into() };
         let started = PkView { challenger: Some(who()), ends_at: Some("t".into()), ..pk() };
+        let combo = GiftSent {
+            at: "t".into(),
+            count: 3,
+            first_at: Some("s".into()),
+            from: who(),
+            gift: GiftItem { effect: "e".into(), id: 1, name: "n".into(), price: 1 },
+            sends: 2,
+            to: 1,
+        };
         let events: Vec<RoomEvent> = vec![
             ChatLine { at: "t".into(), from: who(), text: "x".into() }.into(),
             UserMuted { until: "t".into(), user_id: 1 }.into(),
@@ -293,28 +302,8 @@ mod tests {
                 to: 1,
             }
             .into(),
-            GiftSent {
-                at: "t".into(),
-                count: 3,
-                first_at: Some("s".into()),
-                from: who(),
-                gift: GiftItem { effect: "e".into(), id: 1, name: "n".into(), price: 1 },
-                sends: 2,
-                to: 1,
-            }
-            .into(),
-            GiftsSent {
-                gifts: vec![GiftSent {
-                    at: "t".into(),
-                    count: 3,
-                    first_at: Some("s".into()),
-                    from: who(),
-                    gift: GiftItem { effect: "e".into(), id: 1, name: "n".into(), price: 1 },
-                    sends: 2,
-                    to: 1,
-                }],
-            }
-            .into(),
+            combo.clone().into(),
+            GiftsSent { gifts: vec![combo] }.into(),
             ProductsChanged {
                 items: vec![ShelfItem {
                     anchor_id: 1,

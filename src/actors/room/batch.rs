@@ -26,28 +26,59 @@ pub(super) fn per_viewer(each: Duration, viewers: usize, max: Duration) -> Durat
     each.saturating_mul(u32::try_from(viewers).unwrap_or(u32::MAX)).min(max)
 }
 
-/// When the batch should go; the caller schedules one flush for it.
+/// When what waits should go; the caller schedules one send for it.
 #[derive(Debug, PartialEq, Eq)]
 pub(super) enum When {
-    /// As soon as the room has handled what is already in its mailbox.
+    /// Now (the batch: as soon as the room has handled what is already in its mailbox).
     Now,
     /// After this long.
     Later(Duration),
-    /// A flush is scheduled already.
+    /// A send is scheduled already.
     Scheduled,
+}
+
+/// The pacing rule of a room's sends, shared by its frame batch and its gift window (`combo`):
+/// what comes when the last send is a window or more ago goes now; what comes sooner waits for
+/// the window's end, and what comes while a send is scheduled goes with it.
+#[derive(Default)]
+pub(super) struct Pace {
+    last: Option<Instant>,
+    scheduled: bool,
+}
+
+impl Pace {
+    /// Something is ready at `now`: when it should go, for a window of `window`. Counts as
+    /// scheduled until `went`.
+    pub(super) fn ready(&mut self, window: Duration, now: Instant) -> When {
+        if self.scheduled {
+            return When::Scheduled;
+        }
+        self.scheduled = true;
+        match self.last.map(|l| now.saturating_duration_since(l)) {
+            Some(since) if since < window => When::Later(window - since),
+            _ => When::Now,
+        }
+    }
+
+    /// The scheduled send came; when it sent something, the window starts again from `now`.
+    pub(super) fn went(&mut self, sent: bool, now: Instant) {
+        self.scheduled = false;
+        if sent {
+            self.last = Some(now);
+        }
+    }
 }
 
 pub(super) struct Batch {
     wire: BytesMut,
     frames: usize,
-    last: Option<Instant>,
-    scheduled: bool,
+    pace: Pace,
     max: Duration,
 }
 
 impl Batch {
     pub(super) fn new(max: Duration) -> Self {
-        Self { wire: BytesMut::new(), frames: 0, last: None, scheduled: false, max }
+        Self { wire: BytesMut::new(), frames: 0, pace: Pace::default(), max }
     }
 
     fn window(&self, sockets: usize) -> Duration {
@@ -58,25 +89,16 @@ impl Batch {
     pub(super) fn add(&mut self, frame: &ByteString, sockets: usize, now: Instant) -> When {
         Parser::write_message(&mut self.wire, frame.as_bytes(), OpCode::Text, true, false);
         self.frames += 1;
-        if self.scheduled {
-            return When::Scheduled;
-        }
-        self.scheduled = true;
-        let window = self.window(sockets);
-        match self.last.map(|l| now.saturating_duration_since(l)) {
-            Some(since) if since < window => When::Later(window - since),
-            _ => When::Now,
-        }
+        self.pace.ready(self.window(sockets), now)
     }
 
     /// The frames waiting, as one buffer of WebSocket frames, and how many they are; `None`
     /// when there are none. The window starts again from `now`.
     pub(super) fn take(&mut self, now: Instant) -> Option<(Bytes, usize)> {
-        self.scheduled = false;
+        self.pace.went(self.frames > 0, now);
         if self.frames == 0 {
             return None;
         }
-        self.last = Some(now);
         let n = std::mem::take(&mut self.frames);
         Some((self.wire.split().freeze(), n))
     }

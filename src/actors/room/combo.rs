@@ -12,6 +12,7 @@
 //! a frame costs does (50 µs a viewer: 1,000 viewers 50 ms), at most `room.gift_combo_max_ms`;
 //! a room of fewer than `room.gift_combo_min_viewers` (100) sees a `gift` frame per gift.
 
+use super::batch::{Pace, When};
 use super::Room;
 use crate::domain::events::{GiftSent, GiftsSent, RoomEvent};
 use actix::prelude::*;
@@ -46,15 +47,13 @@ pub(super) struct Combos {
     held: Vec<GiftSent>,
     /// Where each key's combo is in `held`.
     index: HashMap<Key, usize>,
-    /// When the last gift frame went.
-    last: Option<Instant>,
-    /// The window's end is scheduled.
-    scheduled: bool,
+    /// When gift frames go: the room's frame batch's rule, with this window.
+    pace: Pace,
 }
 
 impl Combos {
     pub(super) fn new(max: Duration, min_viewers: usize) -> Self {
-        Self { max, min_viewers, held: Vec::new(), index: HashMap::new(), last: None, scheduled: false }
+        Self { max, min_viewers, held: Vec::new(), index: HashMap::new(), pace: Pace::default() }
     }
 
     fn window(&self, viewers: usize) -> Duration {
@@ -70,19 +69,18 @@ impl Combos {
         if window.is_zero() {
             return Add::Now(gift);
         }
-        if self.scheduled {
-            self.hold(gift);
-            return Add::Held(None);
-        }
-        match self.last.map(|l| now.saturating_duration_since(l)) {
-            Some(since) if since < window => {
-                self.hold(gift);
-                self.scheduled = true;
-                Add::Held(Some(window - since))
-            }
-            _ => {
-                self.last = Some(now);
+        match self.pace.ready(window, now) {
+            When::Now => {
+                self.pace.went(true, now);
                 Add::Now(gift)
+            }
+            When::Later(after) => {
+                self.hold(gift);
+                Add::Held(Some(after))
+            }
+            When::Scheduled => {
+                self.hold(gift);
+                Add::Held(None)
             }
         }
     }
@@ -99,10 +97,7 @@ impl Combos {
 
     /// The window ended: what waited, to go now (the next window starts from `now`).
     pub(super) fn end_window(&mut self, now: Instant) -> Vec<GiftSent> {
-        self.scheduled = false;
-        if !self.held.is_empty() {
-            self.last = Some(now);
-        }
+        self.pace.went(!self.held.is_empty(), now);
         self.take_held()
     }
 
@@ -151,18 +146,14 @@ impl Room {
         self.publish_gifts(held);
     }
 
+    /// One `gift` frame for one gift, one `gifts` frame for several.
     fn publish_gifts(&mut self, mut gifts: Vec<GiftSent>) {
-        match gifts.len() {
-            0 => {}
-            1 => {
-                if let Some(g) = gifts.pop() {
-                    self.publish(RoomEvent::Gift(g));
-                }
-            }
-            _ => {
-                self.publish(RoomEvent::Gifts(GiftsSent { gifts }));
-            }
-        }
+        let event = match gifts.len() {
+            0 => return,
+            1 => RoomEvent::Gift(gifts.swap_remove(0)),
+            _ => RoomEvent::Gifts(GiftsSent { gifts }),
+        };
+        self.publish(event);
     }
 }
 

@@ -72,26 +72,33 @@ fn gift(data: &str) -> (u64, Option<u64>) {
     (sends.unwrap_or(1), first_at.or(at))
 }
 
-/// A `gift` or `gifts` frame: its seq, after calling `each(sends, first_at)` for every gift in
-/// it (see `gift`). Each gift of a `gifts` frame ends where `},{"at":"` starts the next: names
-/// and nicknames cannot hold an unescaped quote.
-pub(crate) fn parse_gifts(t: &str, mut each: impl FnMut(u64, Option<u64>)) -> Option<u64> {
-    if let Some(rest) = t.strip_prefix(GIFT_PREFIX) {
-        let seq = digits(rest)?;
-        let (sends, first) = gift(&rest[rest.find(r#""data":{"#)? + 8..]);
-        each(sends, first);
-        return Some(seq);
-    }
-    let rest = t.strip_prefix(GIFTS_PREFIX)?;
+/// A `gift` or `gifts` frame: its seq, and `(sends, first_at)` of every gift in it (see
+/// `gift`), read as they are asked for. Each gift of a `gifts` frame ends where `},{"at":"`
+/// starts the next: names and nicknames cannot hold an unescaped quote.
+pub(crate) fn parse_gifts(t: &str) -> Option<(u64, impl Iterator<Item = (u64, Option<u64>)> + '_)> {
+    let (rest, many) = match t.strip_prefix(GIFT_PREFIX) {
+        Some(rest) => (rest, false),
+        None => (t.strip_prefix(GIFTS_PREFIX)?, true),
+    };
     let seq = digits(rest)?;
-    let mut list = &rest[rest.find(r#""gifts":["#)? + 9..];
-    while let Some(body) = list.strip_prefix('{') {
-        let end = body.find(r#"},{"at":""#).unwrap_or(body.len());
-        let (sends, first) = gift(&body[..end]);
-        each(sends, first);
-        list = body.get(end + 2..).unwrap_or("");
-    }
-    Some(seq)
+    // What is left to read, from the next gift's `"at":` on; empty when nothing is.
+    let mut left = if many {
+        rest[rest.find(r#""gifts":["#)? + 9..].strip_prefix('{').unwrap_or("")
+    } else {
+        &rest[rest.find(r#""data":{"#)? + 8..]
+    };
+    let gifts = std::iter::from_fn(move || {
+        if left.is_empty() {
+            return None;
+        }
+        let (this, next) = match left.find(r#"},{"at":""#).filter(|_| many) {
+            Some(end) => (&left[..end], &left[end + 3..]),
+            None => (left, ""),
+        };
+        left = next;
+        Some(gift(this))
+    });
+    Some((seq, gifts))
 }
 
 pub(crate) const PING: &str = r#"{"type":"ping"}"#;
@@ -112,8 +119,7 @@ mod tests {
     type Gifts = Vec<(u64, Option<u64>)>;
 
     fn scan(t: &str) -> Option<(u64, Gifts)> {
-        let mut v = Vec::new();
-        parse_gifts(t, |s, f| v.push((s, f))).map(|seq| (seq, v))
+        parse_gifts(t).map(|(seq, gifts)| (seq, gifts.collect()))
     }
 
     #[test]

@@ -69,24 +69,20 @@ async fn viewer(mut ws: Ws, hists: Hists, mut stop: tokio::sync::watch::Receiver
                         if let Some(s) = sent {
                             hists.chat.borrow_mut().add(now.saturating_sub(s));
                         }
-                    } else {
+                    } else if let Some((seq, gifts)) = parse_gifts(&t) {
                         let now = now_us();
+                        st.numbered(seq, now);
+                        st.gift_frames += 1;
                         let mut h = hists.gift.borrow_mut();
-                        let mut gifts = 0;
                         // A combo's gifts count from the first one's commit: the latency of
                         // the one that waited longest, once for each gift it stands for.
-                        let seq = parse_gifts(&t, |sends, first_at| {
-                            gifts += sends;
+                        for (sends, first_at) in gifts {
+                            st.gifts += sends;
                             if let Some(s) = first_at {
                                 for _ in 0..sends {
                                     h.add(now.saturating_sub(s));
                                 }
                             }
-                        });
-                        if let Some(seq) = seq {
-                            st.numbered(seq, now);
-                            st.gifts += gifts;
-                            st.gift_frames += 1;
                         }
                     }
                 }
